@@ -1,0 +1,62 @@
+# oxbnn — cycle-accurate simulator of the OXBNN photonic BNN accelerator.
+# Every target that needs the environment depends on `setup`, which is idempotent.
+# Knobs: SEED (random seeds), TEST (pytest -k expression), WAVES=1 (write traces), PRESET.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SEED   ?= 1
+TEST   ?=
+WAVES  ?= 0
+PRESET ?= oxbnn50
+JOBS   ?= 2
+export SEED WAVES
+
+PYTEST_K := $(if $(TEST),-k "$(TEST)",)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup apt sim test test-slow lint format clean verilog synth bench-rtl
+
+help:  ## list the targets
+	@echo "oxbnn make targets (knobs: SEED=$(SEED) TEST=<pytest -k> WAVES=0|1 PRESET=$(PRESET))"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14 | sed 's/^/  /'
+
+setup: apt $(VENV)/.installed  ## install EDA tools (apt) and the virtualenv with oxbnn
+
+# Icarus and Yosys come from Debian; installed only when missing (root, or sudo, needed then).
+apt:
+	@missing=""; \
+	command -v iverilog >/dev/null 2>&1 || missing="$$missing iverilog"; \
+	command -v yosys >/dev/null 2>&1 || missing="$$missing yosys"; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing$$missing with apt-get"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+sim: setup  ## the main job on a built-in default (derived optics of both presets, plots)
+	$(BIN)/oxbnn optics --preset oxbnn50
+	$(BIN)/oxbnn optics --preset oxbnn5
+
+test: setup  ## the test suite (skips sweeps marked slow), on $(JOBS) cores
+	$(BIN)/pytest -n $(JOBS) -m "not slow" $(PYTEST_K)
+
+test-slow: setup  ## only the long sweeps marked slow
+	$(BIN)/pytest -n $(JOBS) -m slow $(PYTEST_K)
+
+lint: setup  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup  ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:  ## remove build outputs (keeps the virtualenv)
+	rm -rf build .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

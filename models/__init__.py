@@ -1,0 +1,1 @@
+"""Pure-Python models: optics, golden BNN, timing, system, workloads and presets."""

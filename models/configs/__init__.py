@@ -1,0 +1,430 @@
+"""Configuration presets: validated, frozen dataclasses loaded from TOML files.
+
+A preset is one TOML file in this folder (``oxbnn50.toml``, ``oxbnn5.toml``). Every preset has the
+same sections and keys. Every physical coefficient is written as an inline table::
+
+    capacitance_F = { value = 5.4e-13, unit = "F", source = "chosen so that ..." }
+
+The loader checks, once, that every section and key is known and present, that the unit is the one
+the field expects (so a value in mW cannot be read as W), that the value is of the right type and
+inside its allowed range, and that a non-empty ``source`` is given. Any error names the file, the
+key, the value and what was expected, and is raised as :class:`PresetError`.
+
+:class:`XpuParams` is the plain description of one XPU's digital side that ``rtl`` is parametrised
+with; :func:`oxbnn.models.derive.xpu_params` builds it from a preset (N and gamma come from the
+optics), and tests build small ones directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "PresetError",
+    "XpuParams",
+    "Architecture",
+    "LaserParams",
+    "RingParams",
+    "LinkParams",
+    "ReceiverParams",
+    "PcaParams",
+    "Preset",
+    "PRESET_DIR",
+    "preset_names",
+    "load_preset",
+    "load_preset_file",
+]
+
+PRESET_DIR = Path(__file__).resolve().parent
+
+
+class PresetError(ValueError):
+    """A preset file or a parameter set is malformed; the message names file, key and value."""
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PresetError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# XPU digital-side parameters (what rtl/ and models/timing are parametrised with)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class XpuParams:
+    """The digital side of one XPU: M XPEs of N lanes each.
+
+    Parameters
+    ----------
+    n_lanes : int
+        N, wavelengths (OXGs) per XPE, i.e. bits of one chunk.
+    n_xpes : int
+        M, XPEs per XPU.
+    gamma : int
+        Most chunks (slots) a PCA integrates between resets.
+    adc_bits : int
+        Width of an ADC code; must hold ``gamma * n_lanes`` counts.
+    adc_latency : int
+        Cycles from a ``pca_sample`` strobe to the matching ``adc_valid``; at least 1.
+    symbols_per_cycle : int
+        S, bit slots carried per lane per clock cycle (the optical port is S x N bits wide).
+    act_buffer_depth : int
+        Words of ``n_lanes`` bits in each of the two activation buffer banks.
+    wgt_buffer_depth : int
+        Words of ``n_lanes`` bits in each of the two weight buffer banks.
+    bit_rate_bps : float
+        Optical bit rate in bit/s; the clock is ``bit_rate_bps / symbols_per_cycle``.
+    max_out_channels : int
+        Depth of the XPU's threshold memory: the most output channels one layer may have.
+    name : str
+        Where these parameters come from (a preset name, or ``"custom"``).
+    """
+
+    n_lanes: int
+    n_xpes: int
+    gamma: int
+    adc_bits: int
+    adc_latency: int = 2
+    symbols_per_cycle: int = 1
+    act_buffer_depth: int = 1024
+    wgt_buffer_depth: int = 1024
+    bit_rate_bps: float = 50e9
+    max_out_channels: int = 2048
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        for key in (
+            "n_lanes",
+            "n_xpes",
+            "gamma",
+            "adc_bits",
+            "adc_latency",
+            "symbols_per_cycle",
+            "act_buffer_depth",
+            "wgt_buffer_depth",
+            "max_out_channels",
+        ):
+            _positive_int(key, getattr(self, key))
+        if self.symbols_per_cycle != 1:
+            raise PresetError(
+                f"symbols_per_cycle must be 1 for now (S > 1 is not implemented), "
+                f"not {self.symbols_per_cycle!r}"
+            )
+        if (1 << self.adc_bits) - 1 < self.gamma * self.n_lanes:
+            raise PresetError(
+                f"adc_bits = {self.adc_bits} cannot hold gamma * n_lanes = "
+                f"{self.gamma * self.n_lanes} counts; need at least "
+                f"{(self.gamma * self.n_lanes).bit_length()} bits"
+            )
+        if not (isinstance(self.bit_rate_bps, (int, float)) and self.bit_rate_bps > 0):
+            raise PresetError(f"bit_rate_bps must be a positive number, not {self.bit_rate_bps!r}")
+
+    @property
+    def clock_hz(self) -> float:
+        """Clock frequency in Hz: bit rate / symbols per cycle."""
+        return self.bit_rate_bps / self.symbols_per_cycle
+
+    def replace(self, **changes: Any) -> XpuParams:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+# ----------------------------------------------------------------------------------------------
+# Preset sections
+# ----------------------------------------------------------------------------------------------
+
+
+def _p(
+    unit: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    integer: bool = False,
+    lo_open: bool = False,
+    doc: str = "",
+) -> Any:
+    """A preset field: its unit, allowed range and whether it must be an integer."""
+    return field(
+        metadata={
+            "unit": unit,
+            "lo": lo,
+            "hi": hi,
+            "integer": integer,
+            "lo_open": lo_open,
+            "doc": doc,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How the accelerator is organised, and the digital side's fixed latencies."""
+
+    n_xpes: int = _p("1", 1, 4096, integer=True, doc="M, XPEs per XPU")
+    n_xpus: int = _p("1", 1, 100000, integer=True, doc="X, XPUs per accelerator")
+    bit_rate_bps: float = _p("bit/s", 0, 1e12, lo_open=True, doc="optical bit rate per lane")
+    symbols_per_cycle: int = _p("1", 1, 1, integer=True, doc="S, bit slots per clock cycle")
+    adc_latency_cycles: int = _p("cycle", 1, 64, integer=True, doc="sample to code")
+    act_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
+    wgt_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
+    max_channels: int = _p(
+        "1", 1, 1024, integer=True, doc="largest N the link-budget search may consider"
+    )
+
+
+@dataclass(frozen=True)
+class LaserParams:
+    """The DWDM comb laser."""
+
+    power_per_wavelength_W: float = _p(
+        "W", 0, 1, lo_open=True, doc="optical power per comb line at the laser output"
+    )
+    wall_plug_efficiency: float = _p("1", 0, 1, lo_open=True)
+    center_wavelength_m: float = _p("m", 1.0e-6, 2.0e-6)
+    rin_dB_per_Hz: float = _p("dB/Hz", -200, -100, doc="relative intensity noise")
+
+
+@dataclass(frozen=True)
+class RingParams:
+    """One OXG: an add-drop microring with two embedded PN junctions."""
+
+    radius_m: float = _p("m", 0.5e-6, 100e-6)
+    group_index: float = _p("1", 1.0, 6.0)
+    loss_dB_per_cm: float = _p("dB/cm", 0, 100, doc="round-trip propagation loss in the ring")
+    power_coupling_in: float = _p("1", 0, 1, lo_open=True, doc="kappa^2, bus to ring")
+    power_coupling_drop: float = _p("1", 0, 1, lo_open=True, doc="kappa^2, ring to drop bus")
+    shift_per_junction_m: float = _p(
+        "m", 0, 10e-9, lo_open=True, doc="resonance shift when one junction is driven '1'"
+    )
+    through_loss_dB: float = _p("dB", 0, 3, doc="excess loss of passing one ring off resonance")
+    pitch_m: float = _p("m", 1e-6, 1e-3, doc="ring-to-ring spacing along the bus")
+
+
+@dataclass(frozen=True)
+class LinkParams:
+    """Insertion losses between the laser and the photodetector of one XPE."""
+
+    coupler_loss_dB: float = _p("dB", 0, 20, doc="fibre-to-chip coupling")
+    splitter_excess_loss_dB: float = _p("dB", 0, 10, doc="excess loss of the 1:M split")
+    propagation_loss_dB_per_cm: float = _p("dB/cm", 0, 100, doc="bus waveguide")
+    routing_length_m: float = _p("m", 0, 1, doc="bus length besides the ring array")
+    penalty_margin_dB: float = _p("dB", 0, 20, doc="system margin kept in the budget")
+
+
+@dataclass(frozen=True)
+class ReceiverParams:
+    """The photodetector that sums one XPE's lanes, and its sensitivity."""
+
+    responsivity_A_per_W: float = _p("A/W", 0, 2, lo_open=True)
+    dark_current_A: float = _p("A", 0, 1e-3)
+    sensitivity_ref_W: float = _p(
+        "W", 0, 1, lo_open=True, doc="least optical power per '1' lane at the reference rate"
+    )
+    sensitivity_ref_bit_rate_bps: float = _p("bit/s", 0, 1e12, lo_open=True)
+    sensitivity_slope: float = _p(
+        "1", 0, 3, doc="sensitivity grows as (bit rate / reference)^slope"
+    )
+
+
+@dataclass(frozen=True)
+class PcaParams:
+    """The photo-charge accumulator: capacitor, readout ADC and noise sources."""
+
+    capacitance_F: float = _p("F", 0, 1e-9, lo_open=True)
+    voltage_swing_V: float = _p("V", 0, 10, lo_open=True, doc="largest linear capacitor voltage")
+    temperature_K: float = _p("K", 0, 1000, lo_open=True, doc="for kT/C reset noise")
+    leakage_time_constant_s: float = _p(
+        "s", 0, 1e3, lo_open=True, doc="capacitor self-discharge time constant"
+    )
+    adc_bits: int = _p("bit", 1, 24, integer=True)
+
+
+_SECTIONS: dict[str, type] = {
+    "architecture": Architecture,
+    "laser": LaserParams,
+    "ring": RingParams,
+    "link": LinkParams,
+    "receiver": ReceiverParams,
+    "pca": PcaParams,
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A whole configuration: every section validated, with units and sources kept."""
+
+    name: str
+    description: str
+    path: Path
+    architecture: Architecture
+    laser: LaserParams
+    ring: RingParams
+    link: LinkParams
+    receiver: ReceiverParams
+    pca: PcaParams
+    units: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def replace(self, section: str, **changes: Any) -> Preset:
+        """A copy with fields of one section changed, validated like a file would be.
+
+        ``preset.replace("laser", power_per_wavelength_W=1e-4)``
+        """
+        if section not in _SECTIONS:
+            raise PresetError(f"unknown section {section!r}; expected one of {sorted(_SECTIONS)}")
+        cls = _SECTIONS[section]
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        current = getattr(self, section)
+        for key, value in changes.items():
+            if key not in known:
+                raise PresetError(
+                    f"[{section}] has no key {key!r}; expected one of {sorted(known)}"
+                )
+            _check_value(f"{self.name} (override)", section, known[key], value)
+        return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
+
+    def coefficients(self) -> list[dict[str, Any]]:
+        """Every coefficient as ``{"key", "value", "unit", "source"}``, for reports."""
+        rows = []
+        for section in _SECTIONS:
+            obj = getattr(self, section)
+            for f in dataclasses.fields(obj):
+                key = f"{section}.{f.name}"
+                rows.append(
+                    {
+                        "key": key,
+                        "value": getattr(obj, f.name),
+                        "unit": self.units.get(key, f.metadata["unit"]),
+                        "source": self.sources.get(key, ""),
+                    }
+                )
+        return rows
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped with oxbnn."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_preset(name: str) -> Preset:
+    """Load a shipped preset by name, or a preset file by path."""
+    path = Path(name)
+    if path.suffix == ".toml" or path.exists():
+        return load_preset_file(path)
+    candidate = PRESET_DIR / f"{name}.toml"
+    if not candidate.exists():
+        raise PresetError(
+            f"unknown preset {name!r}; expected one of {preset_names()} or a path to a .toml file"
+        )
+    return load_preset_file(candidate)
+
+
+def _check_value(where: str, section: str, f: dataclasses.Field, value: Any) -> Any:
+    meta = f.metadata
+    key = f"[{section}] {f.name}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PresetError(f"{where}: {key} must be a number, not {value!r}")
+    if meta["integer"] and not isinstance(value, int):
+        raise PresetError(f"{where}: {key} must be an integer, not {value!r}")
+    if not math.isfinite(value):
+        raise PresetError(f"{where}: {key} must be finite, not {value!r}")
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is not None and (value < lo or (meta["lo_open"] and value == lo)):
+        bound = f"> {lo}" if meta["lo_open"] else f">= {lo}"
+        raise PresetError(
+            f"{where}: {key} = {value!r} is out of range; expected {bound}"
+            + (f" and <= {hi}" if hi is not None else "")
+            + f" ({meta['unit']})"
+        )
+    if hi is not None and value > hi:
+        raise PresetError(
+            f"{where}: {key} = {value!r} is out of range; expected <= {hi} ({meta['unit']})"
+        )
+    return value
+
+
+def load_preset_file(path: str | Path) -> Preset:
+    """Read, check and freeze one preset file. Raises :class:`PresetError` naming file and key."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PresetError(f"{where}: cannot read preset file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{where}: not valid TOML ({exc})") from None
+
+    meta = data.pop("meta", None)
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise PresetError(f"{where}: missing [meta] section with a string 'name'")
+    unknown_meta = set(meta) - {"name", "description"}
+    if unknown_meta:
+        raise PresetError(
+            f"{where}: [meta] has unknown key(s) {sorted(unknown_meta)}; "
+            f"expected 'name' and 'description'"
+        )
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise PresetError(
+            f"{where}: unknown section(s) {sorted(unknown)}; expected "
+            f"{sorted(_SECTIONS)} and [meta]"
+        )
+
+    units: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    sections: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        table = data.get(section)
+        if not isinstance(table, dict):
+            raise PresetError(f"{where}: missing section [{section}]")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        extra = set(table) - set(fields)
+        if extra:
+            raise PresetError(
+                f"{where}: [{section}] has unknown key(s) {sorted(extra)}; "
+                f"expected {sorted(fields)}"
+            )
+        values = {}
+        for name, f in fields.items():
+            key = f"[{section}] {name}"
+            if name not in table:
+                raise PresetError(
+                    f"{where}: {key} is missing ({f.metadata['unit']}, "
+                    f"{f.metadata['doc'] or 'see models/configs'})"
+                )
+            entry = table[name]
+            if not isinstance(entry, dict) or set(entry) != {"value", "unit", "source"}:
+                raise PresetError(
+                    f"{where}: {key} must be an inline table "
+                    f'{{ value = ..., unit = "{f.metadata["unit"]}", '
+                    f'source = "..." }}, not {entry!r}'
+                )
+            if entry["unit"] != f.metadata["unit"]:
+                raise PresetError(
+                    f"{where}: {key} has unit {entry['unit']!r}; expected {f.metadata['unit']!r}"
+                )
+            if not isinstance(entry["source"], str) or not entry["source"].strip():
+                raise PresetError(f"{where}: {key} needs a non-empty 'source'")
+            values[name] = _check_value(where, section, f, entry["value"])
+            units[f"{section}.{name}"] = entry["unit"]
+            sources[f"{section}.{name}"] = entry["source"]
+        sections[section] = cls(**values)
+
+    return Preset(
+        name=meta["name"],
+        description=str(meta.get("description", "")),
+        path=path,
+        units=units,
+        sources=sources,
+        **sections,
+    )

@@ -1,0 +1,1 @@
+"""Amaranth HDL of the digital side of one OXBNN XPU."""

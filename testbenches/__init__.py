@@ -1,0 +1,1 @@
+"""cocotb testbenches coupling the XPU RTL to the optical models."""

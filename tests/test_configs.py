@@ -1,0 +1,138 @@
+"""Preset loading: every malformed file gets an error naming the file, the key and the value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from oxbnn.models.configs import PRESET_DIR, PresetError, XpuParams, load_preset, preset_names
+
+
+def test_shipped_presets_share_keys_and_have_sources():
+    presets = [load_preset(n) for n in preset_names()]
+    assert {p.name for p in presets} >= {"oxbnn50", "oxbnn5"}
+    keys = [[row["key"] for row in p.coefficients()] for p in presets]
+    assert all(k == keys[0] for k in keys)
+    for p in presets:
+        for row in p.coefficients():
+            assert row["unit"] and row["source"].strip(), row
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    return path
+
+
+BASE = (PRESET_DIR / "oxbnn50.toml").read_text()
+
+
+def _sub(pattern: str, repl: str) -> str:
+    new, count = re.subn(pattern, repl, BASE, count=1, flags=re.M)
+    assert count == 1, pattern
+    return new
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            _sub(r"capacitance_F = \{ value = [^,]+,", "capacitance_F = { value = -1e-12,"),
+            r"\[pca\] capacitance_F = -1e-12 is out of range; expected > 0",
+        ),
+        (
+            _sub(r"n_xpes = \{ value = 19,", "n_xpes = { value = 0,"),
+            r"\[architecture\] n_xpes = 0 is out of range; expected >= 1",
+        ),
+        (
+            _sub(r"max_channels = \{ value = 120,", "max_channels = { value = 0,"),
+            r"\[architecture\] max_channels = 0 is out of range",
+        ),
+        (
+            _sub(r"^\[pca\]$", '[pca]\nbogus_key = { value = 1, unit = "1", source = "x" }'),
+            r"\[pca\] has unknown key\(s\) \['bogus_key'\]",
+        ),
+        (_sub(r"^temperature_K = .*$", ""), r"\[pca\] temperature_K is missing"),
+        (
+            _sub(
+                r'capacitance_F = \{ value = ([^,]+), unit = "F"',
+                r'capacitance_F = { value = \1, unit = "pF"',
+            ),
+            r"\[pca\] capacitance_F has unit 'pF'; expected 'F'",
+        ),
+        (
+            _sub(r"adc_bits = \{ value = 9,", "adc_bits = { value = 9.5,"),
+            r"\[pca\] adc_bits must be an integer, not 9.5",
+        ),
+        (
+            _sub(r"adc_bits = \{ value = 9,", 'adc_bits = { value = "nine",'),
+            r"\[pca\] adc_bits must be a number, not 'nine'",
+        ),
+        (
+            _sub(
+                r'(radius_m = \{ value = [^,]+, unit = "m"), source = "[^"]*"', r'\1, source = ""'
+            ),
+            r"\[ring\] radius_m needs a non-empty 'source'",
+        ),
+        (_sub(r"^\[link\]$", "[lnk]"), r"unknown section\(s\) \['lnk'\]"),
+        (_sub(r'^name = "oxbnn50"$', ""), r"missing \[meta\] section with a string 'name'"),
+        (
+            _sub(r"^bit_rate_bps = \{ value = 50e9", "bit_rate_bps = 50e9 #"),
+            r"\[architecture\] bit_rate_bps must be an inline table",
+        ),
+        ("this is = not toml [", r"not valid TOML"),
+    ],
+    ids=[
+        "negative-C",
+        "M=0",
+        "N-bound=0",
+        "unknown-key",
+        "missing-key",
+        "wrong-unit",
+        "float-int",
+        "string",
+        "no-source",
+        "unknown-section",
+        "no-name",
+        "bare-value",
+        "bad-toml",
+    ],
+)
+def test_bad_preset_gets_named_error(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(PresetError, match=message) as info:
+        load_preset(str(path))
+    assert str(path) in str(info.value)
+
+
+def test_unknown_preset_and_missing_file(tmp_path):
+    with pytest.raises(PresetError, match=r"unknown preset 'nope'; expected one of"):
+        load_preset("nope")
+    with pytest.raises(PresetError, match="cannot read preset file"):
+        load_preset(str(tmp_path / "absent.toml"))
+
+
+def test_override_is_validated():
+    p = load_preset("oxbnn50")
+    with pytest.raises(PresetError, match=r"\[pca\] capacitance_F = 0 is out of range"):
+        p.replace("pca", capacitance_F=0)
+    with pytest.raises(PresetError, match=r"\[pca\] has no key 'cap'"):
+        p.replace("pca", cap=1.0)
+    assert p.replace("pca", capacitance_F=2e-12).pca.capacitance_F == 2e-12
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"gamma": 0}, "gamma must be a positive integer, not 0"),
+        ({"n_lanes": 4.0}, "n_lanes must be a positive integer, not 4.0"),
+        ({"adc_bits": 3}, r"adc_bits = 3 cannot hold gamma \* n_lanes = 8 counts"),
+        ({"symbols_per_cycle": 2}, "symbols_per_cycle must be 1"),
+    ],
+)
+def test_xpu_params_validation(kwargs, message):
+    base = {"n_lanes": 4, "n_xpes": 2, "gamma": 2, "adc_bits": 4}
+    with pytest.raises(PresetError, match=message):
+        XpuParams(**{**base, **kwargs})

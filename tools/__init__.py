@@ -1,0 +1,1 @@
+"""The `oxbnn` command line."""
