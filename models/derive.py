@@ -1,0 +1,138 @@
+"""Figures derived from a preset's physics: channel count N, gamma, and the XPU parameters.
+
+N comes from the link budget (:func:`oxbnn.models.optics.max_channels`), gamma from the PCA's
+capacity at that N (:attr:`oxbnn.models.optics.Pca.gamma`). Both are derived, never written in a
+preset, so changing a physical coefficient changes them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .configs import Preset, PresetError, XpuParams, load_preset
+from .optics import DwdmLink, Effects, Pca, max_channels, sensitivity_W
+
+__all__ = ["OpticsDerivation", "derive_optics", "xpu_params"]
+
+
+@dataclass(frozen=True)
+class OpticsDerivation:
+    """The link and PCA of one preset at its derived channel count."""
+
+    preset: Preset
+    n_channels: int
+    link: DwdmLink
+    pca: Pca
+
+    @property
+    def gamma(self) -> int:
+        return self.pca.gamma
+
+    def summary(self) -> dict[str, Any]:
+        """Every derived figure, with units in the key names."""
+        oxg = self.link.oxg
+        one, zero = self.link.isolated_levels_W()
+        budget_margin = (
+            10 * math.log10(one - zero)
+            - self.link.crosstalk_penalty_dB
+            - 10 * math.log10(sensitivity_W(self.preset))
+            - self.preset.link.penalty_margin_dB
+        )
+        return {
+            "preset": self.preset.name,
+            "bit_rate_bps": self.preset.architecture.bit_rate_bps,
+            "n_channels": self.n_channels,
+            "n_xpes": self.preset.architecture.n_xpes,
+            "n_xpus": self.preset.architecture.n_xpus,
+            "gamma": self.gamma,
+            "adc_bits": self.preset.pca.adc_bits,
+            "extinction_ratio_dB": oxg.extinction_ratio_dB,
+            "insertion_loss_dB": oxg.insertion_loss_dB,
+            "crosstalk_penalty_dB": self.link.crosstalk_penalty_dB,
+            "channel_spacing_nm": self.link.channel_spacing_m * 1e9,
+            "fsr_nm": oxg.fsr_m * 1e9,
+            "fwhm_nm": oxg.fwhm_m * 1e9,
+            "loaded_q": oxg.loaded_q,
+            "ring_bandwidth_GHz": oxg.optical_bandwidth_hz / 1e9,
+            "shift_per_junction_nm": oxg.shift_m * 1e9,
+            "laser_power_per_wavelength_dBm": 10
+            * math.log10(self.preset.laser.power_per_wavelength_W * 1e3),
+            "ring_input_power_dBm": 10 * math.log10(self.link.input_power_W * 1e3),
+            "one_level_dBm": 10 * math.log10(one * 1e3),
+            "zero_level_dBm": 10 * math.log10(zero * 1e3),
+            "sensitivity_dBm": 10 * math.log10(sensitivity_W(self.preset) * 1e3),
+            "link_margin_dB": budget_margin,
+            "pca_capacity_counts": self.pca.capacity_counts,
+            "count_charge_fC": self.pca.count_charge_C * 1e15,
+            "lsb_mV": self.pca.lsb_V * 1e3,
+            "capacitance_fF": self.preset.pca.capacitance_F * 1e15,
+            "clock_hz": self.preset.architecture.bit_rate_bps
+            / self.preset.architecture.symbols_per_cycle,
+        }
+
+
+def derive_optics(
+    preset: Preset | str, effects: Effects | None = None, rng: Any = None
+) -> OpticsDerivation:
+    """Link budget -> N, then the PCA at N (calibrated for ``effects``, ideal by default)."""
+    if isinstance(preset, str):
+        preset = load_preset(preset)
+    n, _ = max_channels(preset)
+    link = DwdmLink(preset, n)
+    return OpticsDerivation(
+        preset,
+        n,
+        link,
+        Pca(link, effects or Effects.physical(), rng=rng if rng is not None else _NoRng()),
+    )
+
+
+class _NoRng:
+    """Stands in for a Generator when only constants (not draws) of a noisy Pca are used."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("this Pca was built for its constants only; pass a Generator to draw")
+
+
+def _compute_xpu_params(preset: Preset) -> XpuParams:
+    d = derive_optics(preset)
+    a = preset.architecture
+    gamma = d.gamma
+    if gamma < 1:
+        raise PresetError(
+            f"{preset.path}: the PCA holds {d.pca.capacity_counts} counts, fewer "
+            f"than one slot of N = {d.n_channels}; raise [pca] capacitance_F or "
+            f"voltage_swing_V"
+        )
+    if (1 << preset.pca.adc_bits) - 1 < gamma * d.n_channels:
+        raise PresetError(
+            f"{preset.path}: [pca] adc_bits = {preset.pca.adc_bits} cannot hold "
+            f"gamma * N = {gamma * d.n_channels} counts"
+        )
+    return XpuParams(
+        n_lanes=d.n_channels,
+        n_xpes=a.n_xpes,
+        gamma=gamma,
+        adc_bits=preset.pca.adc_bits,
+        adc_latency=a.adc_latency_cycles,
+        symbols_per_cycle=a.symbols_per_cycle,
+        act_buffer_depth=a.act_buffer_depth_words,
+        wgt_buffer_depth=a.wgt_buffer_depth_words,
+        bit_rate_bps=a.bit_rate_bps,
+        name=preset.name,
+    )
+
+
+@lru_cache(maxsize=32)
+def _xpu_params_by_name(name: str) -> XpuParams:
+    return _compute_xpu_params(load_preset(name))
+
+
+def xpu_params(preset: Preset | str) -> XpuParams:
+    """The XPU parameters of a preset (name, path or loaded Preset), with N and gamma derived."""
+    if isinstance(preset, Preset):
+        return _compute_xpu_params(preset)
+    return _xpu_params_by_name(preset)

@@ -1,0 +1,369 @@
+"""PCA: the photo-charge accumulator of an XPE, with its photodetector and ADC.
+
+All lanes of an XPE reach one photodetector (responsivity ``R``, dark current ``I_d``). During a
+bit slot of ``T = 1 / bit_rate`` the photocurrent deposits ``Q = (R * sum_i P_i + I_d) * T`` on a
+capacitor ``C`` that is not reset between slots, so its voltage tracks the running popcount. An
+ADC samples it at the end of a readout and the capacitor is reset.
+
+Calibration. The ADC is calibrated once for the link as built: one LSB is the mean charge
+difference between a '1' and a '0' lane (averaged over lanes and over random neighbour states,
+see :meth:`DwdmLink.mean_levels_W`), and the offset of the '0' light and the dark current over the
+integrated slots is subtracted (the controller knows how many slots it integrated). The reference
+tracks the laser's operating power, as a receiver with a monitor photodiode does, so a weaker
+laser does not shift codes systematically: it lowers the signal against the noise. In ideal mode a
+'1' lane deposits exactly one LSB and a '0' lane nothing, so the code equals the popcount.
+
+Capacity. The capacitor is linear up to ``voltage_swing_V``; the capacity in counts is the swing
+over the charge of one '1' lane (plus its share of dark charge), and gamma, the most slots between
+resets, is ``floor(capacity / N)`` (a slot can carry N ones).
+
+Effects (each switchable, all driven by one seeded ``numpy.random.Generator``), Gaussian
+approximations so that a fixed seed gives the same standard-normal draws whatever the power:
+
+* ``shot_noise``: variance ``q * Q`` per slot (Poisson statistics of the photo-electrons);
+* ``reset_noise``: kT/C noise, variance ``k T / C`` on the voltage after each reset;
+* ``rin``: laser relative intensity noise, each lane's power varies by ``RIN * B / 2`` (relative
+  variance, the noise bandwidth of integrating over one slot);
+* ``leakage``: the voltage decays by ``exp(-T / tau)`` each slot;
+* ``saturation``: the voltage clips at the swing. Whether clipped or not, a readout that exceeds
+  the capacity is *reported* (``saturated``), never silently wrapped.
+
+The ADC has ``adc_bits`` bits and clips at full scale (also reported, ``adc_clipped``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from functools import cached_property
+
+import numpy as np
+
+from ..configs import Preset, PresetError
+from .dwdm import DwdmLink
+from .oxg import xnor_from_states
+
+__all__ = ["Effects", "Pca", "Readout", "PcaBank", "ELEMENTARY_CHARGE_C", "BOLTZMANN_J_PER_K"]
+
+#: Elementary charge in C (CODATA 2018, exact).
+ELEMENTARY_CHARGE_C = 1.602176634e-19
+#: Boltzmann constant in J/K (CODATA 2018, exact).
+BOLTZMANN_J_PER_K = 1.380649e-23
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Which non-idealities the optical models apply.
+
+    ``ring_physics`` uses the rings' real transmission (finite extinction, insertion loss) for the
+    lane powers instead of ideal 1/0 levels; ``crosstalk`` adds the other rings on the bus (needs
+    ``ring_physics``). The rest are the PCA effects of the module docstring.
+    """
+
+    ring_physics: bool = False
+    crosstalk: bool = False
+    shot_noise: bool = False
+    reset_noise: bool = False
+    rin: bool = False
+    leakage: bool = False
+    saturation: bool = False
+
+    def __post_init__(self) -> None:
+        if self.crosstalk and not self.ring_physics:
+            raise ValueError("Effects: crosstalk=True needs ring_physics=True")
+
+    @classmethod
+    def ideal(cls) -> Effects:
+        """Every lane exactly 1 or 0 LSB, no noise: the code is the popcount."""
+        return cls()
+
+    @classmethod
+    def physical(cls) -> Effects:
+        """Every effect on."""
+        return cls(**{f.name: True for f in fields(cls)})
+
+    @classmethod
+    def from_name(cls, name: str) -> Effects:
+        """``"ideal"`` or ``"physical"``."""
+        if name == "ideal":
+            return cls.ideal()
+        if name == "physical":
+            return cls.physical()
+        raise ValueError(f"optics mode must be 'ideal' or 'physical', not {name!r}")
+
+    @property
+    def noisy(self) -> bool:
+        return self.shot_noise or self.reset_noise or self.rin
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Result of integrating slots on a batch of PCAs; voltages in V, codes in LSB."""
+
+    codes: np.ndarray
+    analog_codes: np.ndarray
+    voltages_V: np.ndarray
+    saturated: np.ndarray
+    adc_clipped: np.ndarray
+
+
+class Pca:
+    """Photodetector + capacitor + ADC of one XPE, for a link and a preset.
+
+    Parameters
+    ----------
+    link : DwdmLink
+        The XPE's bus (gives N, lane powers and calibration levels).
+    effects : Effects
+        Which non-idealities apply.
+    rng : numpy.random.Generator, optional
+        Source of every random draw; required when a noise effect is on.
+    """
+
+    def __init__(
+        self, link: DwdmLink, effects: Effects | None = None, rng: np.random.Generator | None = None
+    ) -> None:
+        self.link = link
+        self.preset: Preset = link.preset
+        self.effects = effects or Effects.ideal()
+        if self.effects.noisy and rng is None:
+            raise ValueError("Pca: a noise effect is on, so pass a seeded numpy.random.Generator")
+        self.rng = rng
+        self.n = link.n_channels
+        if self.preset.pca.adc_bits < 1:
+            raise PresetError("adc_bits must be positive")
+
+    # ---------------------------------------------------------------- constants
+    @property
+    def slot_s(self) -> float:
+        """One bit slot, in s."""
+        return 1.0 / self.preset.architecture.bit_rate_bps
+
+    @property
+    def capacitance_F(self) -> float:
+        return self.preset.pca.capacitance_F
+
+    @cached_property
+    def device_levels_W(self) -> tuple[float, float]:
+        """Mean ('1', '0') lane power at the PD of the link as built (with crosstalk), in W.
+
+        These set the capacity (and so gamma) whatever effects are simulated.
+        """
+        one, zero = self.link.mean_levels_W()
+        return float(np.mean(one)), float(np.mean(zero))
+
+    @cached_property
+    def calibration_levels_W(self) -> tuple[float, float]:
+        """('1', '0') lane power the ADC is calibrated for, in W.
+
+        With crosstalk: the device's mean levels. Rings without crosstalk: the isolated ring's
+        levels. Ideal: a '1' lane carries exactly the device's '1' - '0' difference and a '0'
+        lane nothing, so one count is one LSB and the voltage scale is the device's.
+        """
+        if self.effects.crosstalk:
+            return self.device_levels_W
+        if self.effects.ring_physics:
+            return self.link.isolated_levels_W()
+        one, zero = self.device_levels_W
+        return one - zero, 0.0
+
+    @property
+    def count_charge_C(self) -> float:
+        """Charge of one count (one LSB): R * (P1 - P0) * T, in C."""
+        one, zero = self.calibration_levels_W
+        return self.preset.receiver.responsivity_A_per_W * (one - zero) * self.slot_s
+
+    @property
+    def dark_charge_C(self) -> float:
+        """Dark-current charge per slot, in C (0 in ideal mode: dark current is a device effect)."""
+        if not self.effects.ring_physics:
+            return 0.0
+        return self.preset.receiver.dark_current_A * self.slot_s
+
+    @property
+    def lsb_V(self) -> float:
+        """ADC LSB in V (one count)."""
+        return self.count_charge_C / self.capacitance_F
+
+    @property
+    def capacity_counts(self) -> int:
+        """Counts the capacitor holds within its linear swing (worst case: every lane '1')."""
+        one, _ = self.device_levels_W
+        r = self.preset.receiver
+        per_count = (
+            r.responsivity_A_per_W * one * self.slot_s + r.dark_current_A * self.slot_s / self.n
+        )
+        return math.floor(self.preset.pca.voltage_swing_V * self.capacitance_F / per_count)
+
+    @property
+    def gamma(self) -> int:
+        """Most slots between resets: ``floor(capacity / N)``."""
+        return self.capacity_counts // self.n
+
+    @property
+    def adc_full_scale(self) -> int:
+        return (1 << self.preset.pca.adc_bits) - 1
+
+    def offset_V(self, n_slots: np.ndarray | int) -> np.ndarray:
+        """Calibrated zero-count voltage after ``n_slots`` slots: '0' light and dark charge."""
+        _, zero = self.calibration_levels_W
+        q0 = self.preset.receiver.responsivity_A_per_W * zero * self.slot_s
+        return np.asarray(n_slots) * (self.n * q0 + self.dark_charge_C) / self.capacitance_F
+
+    # ---------------------------------------------------------------- one slot
+    def slot_charge_C(self, act: np.ndarray, wgt: np.ndarray) -> np.ndarray:
+        """Charge one slot deposits on each PCA of a batch, in C.
+
+        ``act``, ``wgt``: arrays (..., N) of 0/1. Returns shape (...).
+        """
+        states = np.asarray(act, dtype=np.uint8) + np.asarray(wgt, dtype=np.uint8)
+        eff = self.effects
+        r = self.preset.receiver.responsivity_A_per_W
+        if eff.ring_physics:
+            scale: float | np.ndarray = 1.0
+            if eff.rin:
+                sigma = math.sqrt(
+                    10 ** (self.preset.laser.rin_dB_per_Hz / 10)
+                    * self.preset.architecture.bit_rate_bps
+                    / 2
+                )
+                scale = 1.0 + sigma * self.rng.standard_normal(states.shape)
+            powers = self.link.lane_powers_W(states, crosstalk=eff.crosstalk, power_scale=scale)
+        else:
+            one, _ = self.calibration_levels_W
+            powers = xnor_from_states(states) * one
+            if eff.rin:
+                sigma = math.sqrt(
+                    10 ** (self.preset.laser.rin_dB_per_Hz / 10)
+                    * self.preset.architecture.bit_rate_bps
+                    / 2
+                )
+                powers = powers * (1.0 + sigma * self.rng.standard_normal(states.shape))
+        q = r * powers.sum(axis=-1) * self.slot_s + self.dark_charge_C
+        if eff.shot_noise:
+            mean = np.maximum(q, 0.0)
+            q = q + np.sqrt(ELEMENTARY_CHARGE_C * mean) * self.rng.standard_normal(q.shape)
+        return q
+
+    def reset_voltage_V(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Voltage right after a reset: 0, or kT/C noise when ``reset_noise`` is on."""
+        if not self.effects.reset_noise:
+            return np.zeros(shape)
+        sigma = math.sqrt(BOLTZMANN_J_PER_K * self.preset.pca.temperature_K / self.capacitance_F)
+        return sigma * self.rng.standard_normal(shape)
+
+    def accumulate_V(self, v: np.ndarray, charge_C: np.ndarray) -> np.ndarray:
+        """Voltage after one more slot (leakage over the slot, then the new charge)."""
+        if self.effects.leakage:
+            v = v * math.exp(-self.slot_s / self.preset.pca.leakage_time_constant_s)
+        return v + charge_C / self.capacitance_F
+
+    def convert(self, v: np.ndarray, n_slots: np.ndarray | int) -> tuple[np.ndarray, ...]:
+        """ADC: (codes, analog codes, saturated, adc_clipped) for voltages after ``n_slots``."""
+        swing = self.preset.pca.voltage_swing_V
+        saturated = v > swing
+        if self.effects.saturation:
+            v = np.minimum(v, swing)
+        analog = (v - self.offset_V(n_slots)) / self.lsb_V
+        rounded = np.rint(analog)
+        clipped = (rounded < 0) | (rounded > self.adc_full_scale)
+        codes = np.clip(rounded, 0, self.adc_full_scale).astype(np.int64)
+        return codes, analog, saturated, clipped
+
+    # ---------------------------------------------------------------- a whole readout
+    def integrate(self, act: np.ndarray, wgt: np.ndarray) -> Readout:
+        """Reset, integrate every slot, sample: a batch of readouts.
+
+        ``act``, ``wgt``: arrays (..., n_slots, N) of 0/1. Returns codes of shape (...), and the
+        voltage after each slot, shape (..., n_slots).
+        """
+        act = np.asarray(act)
+        wgt = np.asarray(wgt)
+        if act.shape != wgt.shape or act.ndim < 2 or act.shape[-1] != self.n:
+            raise ValueError(
+                f"act {act.shape} and wgt {wgt.shape} must have the same shape "
+                f"(..., n_slots, {self.n})"
+            )
+        n_slots = act.shape[-2]
+        v = self.reset_voltage_V(act.shape[:-2])
+        trace = np.empty(act.shape[:-1])
+        saturated = np.zeros(act.shape[:-2], dtype=bool)
+        for t in range(n_slots):
+            v = self.accumulate_V(v, self.slot_charge_C(act[..., t, :], wgt[..., t, :]))
+            saturated |= v > self.preset.pca.voltage_swing_V
+            if self.effects.saturation:
+                v = np.minimum(v, self.preset.pca.voltage_swing_V)
+            trace[..., t] = v
+        codes, analog, sat_end, clipped = self.convert(v, n_slots)
+        return Readout(codes, analog, trace, saturated | sat_end, clipped)
+
+    # ---------------------------------------------------------------- analytic statistics
+    def expected_stats(self, ones: np.ndarray | int, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """Analytic mean and variance of the analog code (in LSB) of a readout.
+
+        Valid for ``ring_physics=False`` (ideal levels), without leakage or saturation: ``ones``
+        lanes of ``n_slots`` slots are bright. Mean = ones; variance = shot + RIN + kT/C terms.
+        """
+        if self.effects.ring_physics or self.effects.leakage or self.effects.saturation:
+            raise ValueError("expected_stats covers ideal lane levels without leakage/saturation")
+        ones = np.asarray(ones, dtype=float)
+        q1 = self.count_charge_C
+        var_q = np.zeros_like(ones)
+        if self.effects.shot_noise:
+            var_q = var_q + ELEMENTARY_CHARGE_C * ones * q1
+        if self.effects.rin:
+            rel = (
+                10 ** (self.preset.laser.rin_dB_per_Hz / 10)
+                * self.preset.architecture.bit_rate_bps
+                / 2
+            )
+            var_q = var_q + ones * rel * q1 * q1
+        var_v = var_q / self.capacitance_F**2
+        if self.effects.reset_noise:
+            var_v = var_v + BOLTZMANN_J_PER_K * self.preset.pca.temperature_K / self.capacitance_F
+        return ones, var_v / self.lsb_V**2
+
+
+class PcaBank:
+    """M PCAs stepped one slot (one clock cycle at S = 1) at a time, as the RTL drives them.
+
+    Each :meth:`step` applies, per XPE: reset (before this slot integrates), the slot's charge,
+    and a sample (at the end of this slot). Codes of the sampled XPEs are returned at once; the
+    caller delays them by the ADC latency. ``saturation_events`` counts readouts that went past
+    the capacity.
+    """
+
+    def __init__(self, pca: Pca, n_xpes: int) -> None:
+        self.pca = pca
+        self.m = n_xpes
+        self.v = np.zeros(n_xpes)
+        self.slots = np.zeros(n_xpes, dtype=np.int64)
+        self.saturated = np.zeros(n_xpes, dtype=bool)
+        self.saturation_events = 0
+        self.clip_events = 0
+
+    def step(
+        self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One slot. ``act``/``wgt`` (M, N) 0/1; ``reset``/``sample`` (M,) bool.
+
+        Returns (codes (M,), sampled mask (M,)); codes of unsampled XPEs are 0.
+        """
+        reset = np.asarray(reset, dtype=bool)
+        sample = np.asarray(sample, dtype=bool)
+        if reset.any():
+            self.v = np.where(reset, self.pca.reset_voltage_V((self.m,)), self.v)
+            self.slots = np.where(reset, 0, self.slots)
+            self.saturated = np.where(reset, False, self.saturated)
+        self.v = self.pca.accumulate_V(self.v, self.pca.slot_charge_C(act, wgt))
+        self.slots += 1
+        self.saturated |= self.v > self.pca.preset.pca.voltage_swing_V
+        if self.pca.effects.saturation:
+            self.v = np.minimum(self.v, self.pca.preset.pca.voltage_swing_V)
+        codes = np.zeros(self.m, dtype=np.int64)
+        if sample.any():
+            c, _, sat, clipped = self.pca.convert(self.v, self.slots)
+            codes = np.where(sample, c, 0)
+            self.saturation_events += int(np.count_nonzero(sample & (self.saturated | sat)))
+            self.clip_events += int(np.count_nonzero(sample & clipped))
+        return codes, sample

@@ -1,0 +1,178 @@
+"""``oxbnn optics``: the figures a preset's physics gives, and plots of the OXG and the PCA."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..models.configs import preset_names
+from ..models.derive import OpticsDerivation, derive_optics
+from ..models.optics import Effects, Pca
+
+#: Units of the printed figures, by key suffix.
+_LABELS = [
+    ("n_channels", "N, wavelengths per XPE (link budget)"),
+    ("gamma", "gamma, slots per PCA readout (capacity / N)"),
+    ("adc_bits", "ADC bits"),
+    ("bit_rate_bps", "bit rate [bit/s]"),
+    ("clock_hz", "clock at S = 1 [Hz]"),
+    ("extinction_ratio_dB", "OXG extinction ratio [dB]"),
+    ("insertion_loss_dB", "OXG insertion loss, bright state [dB]"),
+    ("crosstalk_penalty_dB", "inter-channel crosstalk penalty, worst lane [dB]"),
+    ("channel_spacing_nm", "channel spacing [nm]"),
+    ("fsr_nm", "ring FSR [nm]"),
+    ("fwhm_nm", "ring linewidth (FWHM) [nm]"),
+    ("loaded_q", "ring loaded Q"),
+    ("ring_bandwidth_GHz", "ring optical bandwidth [GHz]"),
+    ("shift_per_junction_nm", "resonance shift per driven junction [nm]"),
+    ("laser_power_per_wavelength_dBm", "laser power per wavelength [dBm]"),
+    ("ring_input_power_dBm", "power per line entering the rings [dBm]"),
+    ("one_level_dBm", "'1' level at the PD [dBm]"),
+    ("zero_level_dBm", "'0' level at the PD [dBm]"),
+    ("sensitivity_dBm", "receiver sensitivity at this bit rate [dBm]"),
+    ("link_margin_dB", "link margin at N [dB]"),
+    ("pca_capacity_counts", "PCA capacity [counts]"),
+    ("count_charge_fC", "charge per count [fC]"),
+    ("lsb_mV", "ADC LSB [mV]"),
+    ("capacitance_fF", "PCA capacitance [fF]"),
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "optics",
+        help="derive N, gamma, extinction and crosstalk from a preset; plot OXG and PCA",
+        description="Derive the channel count (link budget), gamma (PCA capacity), extinction "
+        "ratio and crosstalk penalty of a preset, and write PNG plots under OUT.",
+    )
+    p.add_argument(
+        "--preset",
+        required=True,
+        help=f"preset name ({', '.join(preset_names())}) or path to a .toml file",
+    )
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--seed", type=int, default=1, help="seed of the PCA staircase's chunks")
+    p.add_argument("--out", default="build/optics", help="folder for the plots")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    d = derive_optics(args.preset)
+    summary = d.summary()
+    if not args.no_plots:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        summary["plots"] = {
+            "spectra": str(plot_spectra(d, out / f"{d.preset.name}_oxg_spectra.png")),
+            "pca_staircase": str(
+                plot_staircase(d, out / f"{d.preset.name}_pca_staircase.png", args.seed)
+            ),
+        }
+    summary["preset_file"] = str(d.preset.path)
+    summary["sources"] = {row["key"]: row["source"] for row in d.preset.coefficients()}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"oxbnn optics: preset {d.preset.name} ({d.preset.path})")
+        for key, label in _LABELS:
+            value = summary[key]
+            text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            print(f"  {label:<52} {text}")
+        for name, path in summary.get("plots", {}).items():
+            print(f"  plot {name:<47} {path}")
+    return 0
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_spectra(d: OpticsDerivation, path: Path) -> Path:
+    """Through-port spectra of one OXG in its four (a, w) states around its laser line."""
+    plt = _pyplot()
+    oxg = d.link.oxg
+    span = 3 * max(oxg.shift_m, oxg.fwhm_m)
+    detune = np.linspace(-span, span, 2001)  # wavelength - laser line, m
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for (a, w), style in zip([(0, 0), (0, 1), (1, 0), (1, 1)], ["-", "--", ":", "-."], strict=True):
+        s = a + w
+        # The resonance sits at line - (1 - s) * shift, so wavelength - resonance is:
+        t = oxg.through(detune + (1 - s) * oxg.shift_m)
+        ax.plot(detune * 1e9, 10 * np.log10(t), style, label=f"a={a}, w={w} (XNOR={int(a == w)})")
+    ax.axvline(0.0, color="k", lw=0.8)
+    ax.text(0.0, -1.0, " laser line", va="top")
+    ax.set_xlabel("wavelength - laser line [nm]")
+    ax.set_ylabel("through-port transmission [dB]")
+    ax.set_title(
+        f"{d.preset.name}: OXG, Q = {oxg.loaded_q:.0f}, ER = {oxg.extinction_ratio_dB:.1f} dB"
+    )
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_staircase(d: OpticsDerivation, path: Path, seed: int) -> Path:
+    """PCA voltage over gamma slots of random chunks: ideal and physical, with ADC codes."""
+    plt = _pyplot()
+    rng = np.random.default_rng(seed)
+    n, gamma = d.n_channels, d.gamma
+    act = rng.integers(0, 2, (gamma, n))
+    wgt = rng.integers(0, 2, (gamma, n))
+    ones = np.cumsum((act == wgt).sum(axis=1))
+    ideal = Pca(d.link, Effects.ideal())
+    phys = Pca(d.link, Effects.physical(), rng=np.random.default_rng(seed))
+    r_ideal = ideal.integrate(act, wgt)
+    r_phys = phys.integrate(act, wgt)
+    slots = np.arange(1, gamma + 1)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    # Within a slot the photocurrent is constant, so the voltage ramps linearly to the next point.
+    ax.plot(
+        np.r_[0, slots],
+        np.r_[0, r_ideal.voltages_V] * 1e3,
+        "o-",
+        ms=3,
+        label="ideal (1 count = 1 LSB)",
+    )
+    ax.plot(
+        np.r_[0, slots],
+        np.r_[0, r_phys.voltages_V] * 1e3,
+        "s-",
+        ms=3,
+        label="physical (crosstalk, noise, leakage, dark)",
+    )
+    ax.axhline(d.preset.pca.voltage_swing_V * 1e3, color="r", lw=0.8, ls="--")
+    ax.text(
+        gamma,
+        d.preset.pca.voltage_swing_V * 1e3,
+        "voltage swing",
+        va="bottom",
+        ha="right",
+        color="r",
+    )
+    ax.set_xlabel("slot (chunk of N bits)")
+    ax.set_ylabel("capacitor voltage [mV]")
+    ax.set_title(
+        f"{d.preset.name}: PCA over gamma = {gamma} slots, N = {n}; popcount "
+        f"{ones[-1]}, codes ideal {int(r_ideal.codes)} / physical "
+        f"{int(r_phys.codes)}",
+        fontsize=9,
+    )
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
