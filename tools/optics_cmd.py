@@ -97,6 +97,15 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, ax: Any, path: Path) -> Path:
+    """Grid, tight layout, write the PNG and free the figure."""
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_spectra(d: OpticsDerivation, path: Path) -> Path:
     """Through-port spectra of one OXG in its four (a, w) states around its laser line."""
     plt = _pyplot()
@@ -117,11 +126,7 @@ def plot_spectra(d: OpticsDerivation, path: Path) -> Path:
         f"{d.preset.name}: OXG, Q = {oxg.loaded_q:.0f}, ER = {oxg.extinction_ratio_dB:.1f} dB"
     )
     ax.legend(loc="lower left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path)
 
 
 def plot_staircase(d: OpticsDerivation, path: Path, seed: int) -> Path:
@@ -171,8 +176,4 @@ def plot_staircase(d: OpticsDerivation, path: Path, seed: int) -> Path:
         fontsize=9,
     )
     ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path)
