@@ -15,7 +15,7 @@ export SEED WAVES
 PYTEST_K := $(if $(TEST),-k "$(TEST)",)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup apt sim test test-slow lint format clean verilog synth bench-rtl
+.PHONY: help setup apt sim test test-slow lint format clean train-digits
 
 help:  ## list the targets
 	@echo "oxbnn make targets (knobs: SEED=$(SEED) TEST=<pytest -k> WAVES=0|1 PRESET=$(PRESET))"
@@ -56,6 +56,9 @@ lint: setup  ## ruff lint and format check
 format: setup  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+train-digits: setup  ## retrain the digits BNN (seeded, reproducible) into models/digits_params.npz
+	$(BIN)/python -m oxbnn.tools.train_digits --seed 0 --out models/digits_params.npz
 
 clean:  ## remove build outputs (keeps the virtualenv)
 	rm -rf build .pytest_cache
