@@ -1,0 +1,537 @@
+"""Closed-form cycle model of one XPU running one layer; it equals the RTL's count exactly.
+
+The model mirrors the schedule of :mod:`oxbnn.rtl` (``Xpu``) stage by stage; it does not simulate
+cycles. The tests run the RTL under Amaranth's simulator on many random layers and require the
+measured cycle count to *equal* :func:`layer_cycles` and every ``pca_sample`` strobe to fall on a
+cycle of :func:`sample_cycles`. Nothing here imports amaranth or ``oxbnn.rtl``.
+
+Counting convention
+-------------------
+Cycle 0 is the cycle in which the host holds ``start`` high (the descriptor is latched at the end
+of it). The layer's count is the index of the cycle in which ``done`` is high. Everything is in
+clock cycles of ``xpu.clock_hz = bit_rate / S`` (S = 1: one optical slot per cycle).
+
+The schedule the RTL follows (DESIGN.md §4)
+-------------------------------------------
+**Work.** All M XPEs work on one filter and M different output *units* (weights broadcast). A unit
+is one output position, or, when the layer pools, one pooled position whose 2 x 2 window is
+computed as four consecutive *sub-jobs* by the same XPE (the readout ORs them). Units are numbered
+row-major over the unit grid ``unit_h x unit_w``; a *group* is M consecutive units of one band.
+
+**Tiling plan** (:func:`tiling_plan`). An activation tile is a *band*: ``rows_per_band`` unit rows
+(the last band may have fewer), stored as the input rows they need (with the kernel halo, clipped
+to the image: padding is never stored), each pixel as ``ceil(C/N)`` N-bit words, the last one
+holding ``C mod N`` (or N) channels. ``rows_per_band`` is the largest count whose unclipped input
+rows fit one bank. A weight tile is a set of whole filters (``filters_per_tile = depth //
+ceil(K/N)``), each filter packed as ``ceil(K/N)`` words in im2col order. The walk is::
+
+    for band: for weight tile: for filter in tile: for group in band: for sub-job: one vector
+
+Activation tiles are loaded once each, in band order, alternating between the two banks. The
+weight tile is loaded once if all filters fit one bank; otherwise one weight tile is loaded per
+(band, weight tile) *pair*, in walk order. Thresholds (bit output only) are loaded once, at the
+start, into a threshold memory. The host streams tiles in exactly this order.
+
+**Vector (job) schedule** (:func:`chunk_cycles`). One vector is ``L = ceil(K/N)`` chunks, packed
+from the pixel words by a bit packer (gearbox): every cycle the sequencer reads *up to two* words
+per XPE, but only as many as the current chunk still needs (reads are demand driven, so no word
+of the next chunk is read early); a chunk is emitted in the cycle its last bits arrive. A chunk
+that needs ``n`` new words therefore takes ``max(1, ceil(n / 2))`` issue cycles. Word ``j`` of a
+vector starts at bit ``(j // W_p) * C + (j % W_p) * N`` (``W_p`` words per pixel), so the number
+of new words chunk ``k`` needs is ``idx(e_k - 1) - idx(e_{k-1} - 1)`` with ``e_k = min((k+1) N,
+K)`` and ``idx(b) = (b // C) * W_p + (b % C) // N``. When ``ceil(C/N) >= 2`` or ``2 C >= N`` every
+chunk needs at most two words and a vector takes exactly ``L`` cycles; thinner layers (``C < N /
+2``, e.g. a first layer with C = 3) are read bound. Jobs follow each other with no bubble.
+
+**Pipeline.** A chunk read in issue cycle ``t`` is on the optical port in cycle ``t + 2``
+(:data:`ISSUE_TO_PORT_CYCLES`); ``pca_reset`` comes with the first chunk of every run of γ chunks
+and ``pca_sample`` with the last one and with the last chunk of the vector. The code of a sample
+in cycle ``P`` arrives in ``P + adc_latency``; the result of a unit enters the result FIFO then and
+is offered on the result stream in ``P + adc_latency + 1`` (:data:`CODE_TO_RESULT_CYCLES`); ``done``
+is high one cycle after the last result is accepted (:data:`RESULT_TO_DONE_CYCLES`).
+
+**Loads.** A tile load is *requested* in the first cycle ``q`` in which the buffer's write stream
+is ready after the previous tile of that stream was complete; the external memory
+(:class:`MemoryModel`) presents word ``i`` in cycle ``q + latency + i * cycles_per_word`` and the
+buffer accepts it at once, so a tile of ``n`` words is complete in ``z = q + latency + (n - 1) *
+cycles_per_word`` and usable from ``z + 1``. Both loaders start in cycle 1; a loader asks for its
+next tile in ``z + 1`` if the other bank is free, else in the cycle after the last issue cycle
+that read the bank it will overwrite. A pair starts in the first cycle in which the previous pair
+has issued its last cycle and its tiles (and, for the first pair, the thresholds) are usable.
+
+**Back-pressure.** The sequencer only starts a unit when the result FIFO is sure to have room for
+it (credits); the FIFO is deep enough that a host that is always ready never causes a stall. The
+model predicts that no-stall count; a host that drops ``ready`` can only delay the layer, so the
+measured count is then at least the prediction (the stall cycles interact with the load schedule,
+so they do not simply add up).
+
+Micro-cases (checked by ``tests/test_timing.py``; ``N = 4, M = 2``, ADC latency 2, memory latency
+1 and one word per cycle, buffers large unless stated)
+---------------------------------------------------------------------------------------------------
+1. **1x1 conv, K = 10, gamma = 2**: ``H x W x C = 1 x 2 x 10``, one filter. A pixel is 3 words
+   (4 + 4 + 2 bits), ``L = 3``, each chunk needs one word: ``T_v = 3``. Two units, one group, one
+   job. Activation tile 2 x 3 = 6 words: requested in 1, complete in 1 + 1 + 5 = 7. Weights 3
+   words: complete in 4. Threshold: 2. First issue ``max(1, 8, 5, 3) = 8``; issue cycles 8, 9, 10;
+   last chunk on the port in 12, its code in 14, result offered and taken in 15, **done = 16**.
+   Samples (every 2 chunks and at the end): ports 11 and 12.
+2. **fc, K = 10, 3 filters, gamma = 2**: one unit (one XPE busy, the other dark). Activation
+   3 words: complete in 4; weights 9 words: 10; thresholds 3: 4. First issue 11; three jobs of 3
+   cycles: last issue 19; **done = 19 + 2 + 2 + 1 + 1 = 25**.
+3. **3x3 conv on C = 1 (read bound), gamma = 2**: ``3 x 3 x 1``, padding 1, one filter, ``K = 9``.
+   Words are 1 bit: chunk 0 needs 4 words (2 cycles), chunk 1 4 words (2), chunk 2 one word (1):
+   ``T_v = 5``. Nine units, five groups. Activation 9 words: complete in 10; weights 3 words: 4;
+   first issue 11; 5 jobs x 5 cycles: last issue 35; **done = 35 + 6 = 41**.
+4. **Tiling with double buffering, gamma = 2**: ``4 x 1 x 4`` 1x1 conv, 2 filters,
+   ``act_buffer_depth = 1`` so each of the 4 bands holds one 1-word row; ``L = T_v = 1``.
+   Act loads complete in 2 and 4; weights (2 words) in 3; thresholds (2) in 3. Band 0 issues in
+   4-5 and frees bank 0 from 6, so act load 2 is requested in 6 (complete 7); band 1 issues in
+   6-7; load 3 is requested in 8 (complete 9); band 2 issues in 8-9, band 3 in 10-11:
+   **done = 11 + 6 = 17**.
+5. **Max-pool, gamma = 1**: ``2 x 4 x 4`` 1x1 conv, one filter, pooled to 1 x 2: two units, one
+   group, four sub-jobs of ``T_v = 1``. Activation 8 words: complete in 9; first issue 10; last
+   issue 13; **done = 19**.
+6. **K > gamma N, gamma = 2**: ``1 x 1 x 20`` (5 words, ``L = 5``), one filter: three readouts of
+   2, 2 and 1 chunks. Loads complete in 6 (act and weights); first issue 7, last 11; samples on
+   the port in 10, 12 and 13; **done = 17**.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .configs import XpuParams
+from .layer import LayerSpec
+
+__all__ = [
+    "TilingError",
+    "MemoryModel",
+    "Band",
+    "WeightTile",
+    "TilingPlan",
+    "CycleBreakdown",
+    "tiling_plan",
+    "chunk_cycles",
+    "layer_cycles",
+    "seconds",
+    "sample_cycles",
+    "reset_cycles",
+    "MAX_IMAGE_DIM",
+    "MAX_KERNEL",
+    "RUN_START_CYCLE",
+    "ISSUE_TO_PORT_CYCLES",
+    "CODE_TO_RESULT_CYCLES",
+    "RESULT_TO_DONE_CYCLES",
+    "READS_PER_CYCLE",
+    "POOL_SUBJOBS",
+]
+
+#: Largest input height/width the descriptor can describe (16-bit fields).
+MAX_IMAGE_DIM = (1 << 16) - 1
+#: Largest kernel height/width the descriptor can describe (4-bit fields).
+MAX_KERNEL = 15
+#: First cycle in which the loaders and the sequencer act (cycle 0 latches the descriptor).
+RUN_START_CYCLE = 1
+#: Issue cycle of a chunk's last read -> cycle the chunk is on the optical port.
+ISSUE_TO_PORT_CYCLES = 2
+#: Cycle a unit's last ADC code arrives -> cycle its result is offered on the result stream.
+CODE_TO_RESULT_CYCLES = 1
+#: Cycle the last result is accepted -> cycle ``done`` is high.
+RESULT_TO_DONE_CYCLES = 1
+#: Activation words each XPE can read per cycle (two read ports per XPE).
+READS_PER_CYCLE = 2
+#: Sub-jobs of one pooled unit (its 2 x 2 window).
+POOL_SUBJOBS = 4
+
+
+class TilingError(ValueError):
+    """A layer cannot be mapped onto this XPU (it can never fit, or a field is out of range)."""
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """The external memory that streams tiles into the XPU (one channel per stream).
+
+    Parameters
+    ----------
+    latency_cycles : int
+        Cycles from a tile request to its first word; at least 1.
+    cycles_per_word : int
+        Cycles between consecutive words of a tile (1 = one word per cycle, the stream's peak).
+    """
+
+    latency_cycles: int = 1
+    cycles_per_word: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("latency_cycles", "cycles_per_word"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+    def tile_end(self, request: int, words: int) -> int:
+        """Cycle in which the last word of a tile requested in ``request`` is accepted."""
+        return request + self.latency_cycles + (words - 1) * self.cycles_per_word
+
+
+@dataclass(frozen=True)
+class Band:
+    """One activation tile: unit rows ``[unit_row0, unit_row1)``, input rows ``[in_row0,
+    in_row1)``."""
+
+    index: int
+    unit_row0: int
+    unit_row1: int
+    in_row0: int
+    in_row1: int
+    words: int
+    groups: int
+
+
+@dataclass(frozen=True)
+class WeightTile:
+    """One weight tile: filters ``[filter0, filter1)``, packed as ``words`` N-bit words."""
+
+    index: int
+    filter0: int
+    filter1: int
+    words: int
+
+
+@dataclass(frozen=True)
+class TilingPlan:
+    """How a layer is cut into tiles and walked; shared by the host, the RTL and this model.
+
+    Attributes are plain integers and tuples; :meth:`units` maps a result word back to output
+    positions.
+    """
+
+    spec: LayerSpec
+    xpu: XpuParams
+    words_per_pixel: int
+    last_word_bits: int
+    row_words: int
+    chunks: int
+    last_chunk_bits: int
+    readouts: int
+    pool_factor: int
+    subjobs: int
+    unit_h: int
+    unit_w: int
+    rows_per_band: int
+    bands: tuple[Band, ...]
+    filters_per_tile: int
+    weight_tiles: tuple[WeightTile, ...]
+    pairs: tuple[tuple[int, int], ...]
+    wgt_loads: tuple[int, ...]
+    threshold_words: int
+    chunk_cycles: tuple[int, ...] = field(repr=False)
+
+    @property
+    def vector_cycles(self) -> int:
+        """Issue cycles of one vector (job), ``T_v``."""
+        return sum(self.chunk_cycles)
+
+    @property
+    def act_loads(self) -> tuple[int, ...]:
+        """Band index of every activation tile load, in stream order."""
+        return tuple(b.index for b in self.bands)
+
+    def pair_jobs(self, pair: int) -> int:
+        """Jobs (vectors) of one (band, weight tile) pair."""
+        b, w = self.pairs[pair]
+        tile = self.weight_tiles[w]
+        return (tile.filter1 - tile.filter0) * self.bands[b].groups * self.subjobs
+
+    @property
+    def jobs(self) -> int:
+        """Jobs of the whole layer."""
+        return sum(self.pair_jobs(p) for p in range(len(self.pairs)))
+
+    def results(self) -> Iterator[tuple[int, int, int]]:
+        """``(band, filter, group)`` of every result word, in stream order."""
+        for b, w in self.pairs:
+            tile = self.weight_tiles[w]
+            for f in range(tile.filter0, tile.filter1):
+                for g in range(self.bands[b].groups):
+                    yield b, f, g
+
+    def units(self, band: int, group: int) -> list[tuple[int, int] | None]:
+        """Unit ``(row, column)`` of each XPE in a group of a band, or None for an idle XPE.
+
+        A unit is an output position, or a pooled position when the layer pools.
+        """
+        bd = self.bands[band]
+        count = (bd.unit_row1 - bd.unit_row0) * self.unit_w
+        out: list[tuple[int, int] | None] = []
+        for e in range(self.xpu.n_xpes):
+            u = group * self.xpu.n_xpes + e
+            if u >= count:
+                out.append(None)
+            else:
+                out.append((bd.unit_row0 + u // self.unit_w, u % self.unit_w))
+        return out
+
+
+def _band_input_rows(spec: LayerSpec, f: int, u0: int, u1: int) -> tuple[int, int]:
+    """Input rows ``[lo, hi)`` (clipped to the image) that unit rows ``[u0, u1)`` read."""
+    s, p = spec.stride, spec.padding
+    lo = u0 * f * s - p
+    hi = (u1 * f - 1) * s - p + spec.kernel_h
+    return max(0, lo), min(spec.height, hi)
+
+
+def tiling_plan(spec: LayerSpec, xpu: XpuParams) -> TilingPlan:
+    """The tiling plan of ``spec`` on ``xpu``; raises :class:`TilingError` if it cannot map.
+
+    The checks here are the only descriptor checks: a plan that exists is one the RTL runs.
+    """
+    if not isinstance(spec, LayerSpec):
+        raise TypeError(f"spec must be a LayerSpec, not {type(spec).__name__}")
+    if not isinstance(xpu, XpuParams):
+        raise TypeError(f"xpu must be an XpuParams, not {type(xpu).__name__}")
+    n, m = xpu.n_lanes, xpu.n_xpes
+    for name in ("height", "width"):
+        if getattr(spec, name) > MAX_IMAGE_DIM:
+            raise TilingError(
+                f"{name} = {getattr(spec, name)} exceeds the descriptor's limit of {MAX_IMAGE_DIM}"
+            )
+    for name in ("kernel_h", "kernel_w"):
+        if getattr(spec, name) > MAX_KERNEL:
+            raise TilingError(
+                f"{name} = {getattr(spec, name)} exceeds the descriptor's limit of {MAX_KERNEL}"
+            )
+    if spec.out_channels > xpu.max_out_channels:
+        raise TilingError(
+            f"out_channels = {spec.out_channels} exceeds the threshold memory of "
+            f"{xpu.max_out_channels} channels (XpuParams.max_out_channels)"
+        )
+    c, k = spec.in_channels, spec.k
+    wp = -(-c // n)
+    last_word_bits = c - (wp - 1) * n
+    row_words = spec.width * wp
+    chunks = -(-k // n)
+    last_chunk_bits = k - (chunks - 1) * n
+    if chunks > xpu.wgt_buffer_depth:
+        raise TilingError(
+            f"one filter of K = {k} bits needs {chunks} words of {n} bits, more "
+            f"than a weight bank holds ({xpu.wgt_buffer_depth} words)"
+        )
+    f = 2 if spec.pool else 1
+    unit_h, unit_w = spec.out_h // f, spec.out_w // f
+
+    def band_words_bound(rows: int) -> int:
+        return min((rows * f - 1) * spec.stride + spec.kernel_h, spec.height) * row_words
+
+    if band_words_bound(1) > xpu.act_buffer_depth:
+        raise TilingError(
+            f"an activation bank of {xpu.act_buffer_depth} words cannot hold one band of "
+            f"{f} output row(s): it needs {band_words_bound(1)} words "
+            f"(input rows x {spec.width} pixels x {wp} words per pixel)"
+        )
+    rows = 1
+    while rows < unit_h and band_words_bound(rows + 1) <= xpu.act_buffer_depth:
+        rows += 1
+    bands = []
+    for i, u0 in enumerate(range(0, unit_h, rows)):
+        u1 = min(unit_h, u0 + rows)
+        r0, r1 = _band_input_rows(spec, f, u0, u1)
+        bands.append(
+            Band(
+                index=i,
+                unit_row0=u0,
+                unit_row1=u1,
+                in_row0=r0,
+                in_row1=r1,
+                words=(r1 - r0) * row_words,
+                groups=-(-((u1 - u0) * unit_w) // m),
+            )
+        )
+    per_tile = min(spec.out_channels, xpu.wgt_buffer_depth // chunks)
+    wtiles = tuple(
+        WeightTile(
+            index=i,
+            filter0=f0,
+            filter1=min(spec.out_channels, f0 + per_tile),
+            words=(min(spec.out_channels, f0 + per_tile) - f0) * chunks,
+        )
+        for i, f0 in enumerate(range(0, spec.out_channels, per_tile))
+    )
+    pairs = tuple((b.index, w.index) for b in bands for w in wtiles)
+    wgt_loads = (0,) if len(wtiles) == 1 else tuple(w for _, w in pairs)
+    return TilingPlan(
+        spec=spec,
+        xpu=xpu,
+        words_per_pixel=wp,
+        last_word_bits=last_word_bits,
+        row_words=row_words,
+        chunks=chunks,
+        last_chunk_bits=last_chunk_bits,
+        readouts=-(-chunks // xpu.gamma),
+        pool_factor=f,
+        subjobs=POOL_SUBJOBS if spec.pool else 1,
+        unit_h=unit_h,
+        unit_w=unit_w,
+        rows_per_band=rows,
+        bands=tuple(bands),
+        filters_per_tile=per_tile,
+        weight_tiles=wtiles,
+        pairs=pairs,
+        wgt_loads=wgt_loads,
+        threshold_words=spec.out_channels if spec.output == "bit" else 0,
+        chunk_cycles=chunk_cycles(spec, xpu),
+    )
+
+
+def chunk_cycles(spec: LayerSpec, xpu: XpuParams) -> tuple[int, ...]:
+    """Issue cycles of each of the ``ceil(K/N)`` chunks of one vector (closed form per chunk).
+
+    See the module docstring: chunk ``k`` needs ``n_k = idx(e_k - 1) - idx(e_{k-1} - 1)`` new
+    words and takes ``max(1, ceil(n_k / READS_PER_CYCLE))`` cycles.
+    """
+    n, c, k = xpu.n_lanes, spec.in_channels, spec.k
+    wp = -(-c // n)
+    chunks = -(-k // n)
+    ends = np.minimum(np.arange(1, chunks + 1, dtype=np.int64) * n, k)
+    last_bits = ends - 1
+    idx = (last_bits // c) * wp + (last_bits % c) // n
+    new_words = np.diff(idx, prepend=-1)
+    cycles = np.maximum(1, -(-new_words // READS_PER_CYCLE))
+    return tuple(int(x) for x in cycles)
+
+
+@dataclass(frozen=True)
+class CycleBreakdown:
+    """Cycle count of one layer and its parts (``total = fill + compute + load + readout + drain``).
+
+    Attributes
+    ----------
+    total : int
+        Index of the cycle in which ``done`` is high (cycle 0 holds ``start``).
+    fill : int
+        Cycles before the first issue cycle: descriptor latch and the first tile loads.
+    compute : int
+        Issue cycles: ``jobs * vector_cycles``.
+    load : int
+        Cycles after the first issue in which the sequencer waited for a tile.
+    readout : int
+        Cycles between the last issue cycle and the acceptance of the last result (port, ADC and
+        result pipeline).
+    drain : int
+        Cycles from the acceptance of the last result to ``done``.
+    clock_hz : float
+        The clock these cycles are counted in.
+    plan : TilingPlan
+        The plan the count assumes.
+    pair_starts : tuple of int
+        First issue cycle of each (band, weight tile) pair.
+    """
+
+    total: int
+    fill: int
+    compute: int
+    load: int
+    readout: int
+    drain: int
+    clock_hz: float
+    plan: TilingPlan = field(repr=False)
+    pair_starts: tuple[int, ...] = field(repr=False)
+
+    @property
+    def seconds(self) -> float:
+        """``total`` at ``clock_hz``."""
+        return self.total / self.clock_hz
+
+
+def layer_cycles(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> CycleBreakdown:
+    """Cycles of ``spec`` on ``xpu`` fed by ``mem`` (default :class:`MemoryModel`), no stalls."""
+    mem = MemoryModel() if mem is None else mem
+    plan = tiling_plan(spec, xpu)
+    tv = plan.vector_cycles
+    n_w = len(plan.weight_tiles)
+    act_end: dict[int, int] = {}
+    wgt_end: dict[int, int] = {}
+    act_free: dict[int, int] = {}  # band -> first cycle its bank may be overwritten
+    wgt_free: dict[int, int] = {}  # weight load -> first cycle its bank may be overwritten
+    thr_end = mem.tile_end(RUN_START_CYCLE, plan.threshold_words) if plan.threshold_words else None
+    starts = []
+    prev_end = RUN_START_CYCLE
+    waited = 0
+    last_pair_of_band = {b: p for p, (b, _) in enumerate(plan.pairs)}
+    for p, (b, w) in enumerate(plan.pairs):
+        if b not in act_end:
+            q = RUN_START_CYCLE if b == 0 else act_end[b - 1] + 1
+            if b >= 2:
+                q = max(q, act_free[b - 2])
+            act_end[b] = mem.tile_end(q, plan.bands[b].words)
+        j = 0 if n_w == 1 else p
+        if j not in wgt_end:
+            q = RUN_START_CYCLE if j == 0 else wgt_end[j - 1] + 1
+            if j >= 2:
+                q = max(q, wgt_free[j - 2])
+            wgt_end[j] = mem.tile_end(q, plan.weight_tiles[w].words)
+        start = max(prev_end, act_end[b] + 1, wgt_end[j] + 1)
+        if p == 0 and thr_end is not None:
+            start = max(start, thr_end + 1)
+        if p > 0:
+            waited += start - prev_end
+        starts.append(start)
+        prev_end = start + plan.pair_jobs(p) * tv
+        wgt_free[p] = prev_end
+        if last_pair_of_band[b] == p:
+            act_free[b] = prev_end
+    last_issue = prev_end - 1
+    result = last_issue + ISSUE_TO_PORT_CYCLES + xpu.adc_latency + CODE_TO_RESULT_CYCLES
+    done = result + RESULT_TO_DONE_CYCLES
+    return CycleBreakdown(
+        total=done,
+        fill=starts[0],
+        compute=plan.jobs * tv,
+        load=waited,
+        readout=result - last_issue - 1,
+        drain=done - result,
+        clock_hz=xpu.clock_hz,
+        plan=plan,
+        pair_starts=tuple(starts),
+    )
+
+
+def seconds(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> float:
+    """Time of one layer in seconds at ``xpu.clock_hz``."""
+    return layer_cycles(spec, xpu, mem).seconds
+
+
+def _strobe_cycles(
+    spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None, which: str
+) -> np.ndarray:
+    bd = layer_cycles(spec, xpu, mem)
+    plan = bd.plan
+    ends = np.cumsum(plan.chunk_cycles)  # issue cycles through chunk k, from the job start
+    k = np.arange(plan.chunks)
+    if which == "sample":
+        mask = ((k + 1) % xpu.gamma == 0) | (k == plan.chunks - 1)
+    else:
+        mask = k % xpu.gamma == 0
+    offsets = ends[mask] - 1  # a chunk is emitted in the issue cycle of its last read
+    tv = plan.vector_cycles
+    out = []
+    for p, start in enumerate(bd.pair_starts):
+        jobs = np.arange(plan.pair_jobs(p), dtype=np.int64) * tv + start
+        out.append((jobs[:, None] + offsets[None, :]).reshape(-1))
+    return np.concatenate(out) + ISSUE_TO_PORT_CYCLES
+
+
+def sample_cycles(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> np.ndarray:
+    """Cycles (from the start strobe) in which ``pca_sample`` is high, ascending.
+
+    All XPEs work in lock-step, so the list is the same for every XPE (an idle XPE of a partial
+    group is strobed too; its lanes are dark).
+    """
+    return _strobe_cycles(spec, xpu, mem, "sample")
+
+
+def reset_cycles(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> np.ndarray:
+    """Cycles (from the start strobe) in which ``pca_reset`` is high, ascending (every XPE)."""
+    return _strobe_cycles(spec, xpu, mem, "reset")

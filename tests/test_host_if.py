@@ -1,0 +1,105 @@
+"""HostIf and the descriptor encoding: thresholds, start/busy/done, named errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from oxbnn.models.configs import XpuParams
+from oxbnn.models.layer import LayerSpec
+from oxbnn.models.timing import TilingError, tiling_plan
+from oxbnn.rtl.host_if import (
+    HostIf,
+    Widths,
+    descriptor_layout,
+    encode_descriptor,
+    encode_thresholds,
+)
+
+XPU = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, max_out_channels=8)
+
+
+def test_threshold_clamping_keeps_every_comparison():
+    spec = LayerSpec.fc(6, 8)
+    rng = np.random.default_rng(0)
+    thr = rng.integers(-40, 40, size=8)
+    flip = rng.random(8) < 0.5
+    entries = encode_thresholds(thr, flip, spec, XPU)
+    for t, f, e in zip(thr, flip, entries, strict=True):
+        assert -7 <= e["value"] <= 7 and e["flip"] == int(f)
+        for dot in range(-6, 7):
+            assert (dot <= t if f else dot >= t) == (dot <= e["value"] if f else dot >= e["value"])
+    with pytest.raises(ValueError, match="thresholds and flip must have shape"):
+        encode_thresholds(thr[:3], None, spec, XPU)
+
+
+def test_descriptor_fits_its_layout_and_errors_are_named():
+    layout = descriptor_layout(XPU)
+    spec = LayerSpec("conv", 5, 6, 7, 3, 3, 3, stride=2, padding=1, pool=True)
+    fields = encode_descriptor(spec, XPU.replace(act_buffer_depth=200))
+    value = descriptor_layout(XPU.replace(act_buffer_depth=200)).const(fields)
+    assert value.as_value().value >= 0
+    plan = tiling_plan(spec, XPU.replace(act_buffer_depth=200))
+    assert fields["chunks"] == plan.chunks == -(-63 // 4)
+    assert fields["words_per_pixel"] == 2 and fields["last_word_bits"] == 3
+    assert fields["unit_w"] == plan.unit_w == 1  # out 3 x 3 pooled to 1 x 1
+    assert set(fields) == set(layout.members)
+    with pytest.raises(TilingError, match="threshold memory"):
+        encode_descriptor(LayerSpec.fc(4, 9), XPU)
+    assert Widths.of(XPU).dot > Widths.of(XPU).count
+
+
+def test_loads_thresholds_then_runs_until_done():
+    dut = HostIf(xpu=XPU)
+    spec = LayerSpec.fc(6, 5)
+    entries = encode_thresholds(np.array([-3, 0, 2, 7, -9]), np.array([0, 1, 0, 1, 1]), spec, XPU)
+    desc = encode_descriptor(spec, XPU)
+
+    async def tb(ctx):
+        assert ctx.get(dut.busy) == 0
+        ctx.set(dut.desc_in, desc)
+        ctx.set(dut.start, 1)
+        assert ctx.get(dut.accept) == 1
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        assert ctx.get(dut.busy) == 1 and ctx.get(dut.desc.chunks) == 2
+        # The loader is ready from cycle 1; feed one entry every other cycle.
+        for e in entries:
+            assert ctx.get(dut.thr_ready) == 0 and ctx.get(dut.thr_in.ready) == 1
+            ctx.set(dut.thr_in.valid, 1)
+            ctx.set(dut.thr_in.payload, e)
+            await ctx.tick()
+            ctx.set(dut.thr_in.valid, 0)
+            await ctx.tick()
+        assert ctx.get(dut.thr_ready) == 1 and ctx.get(dut.thr_in.ready) == 0
+        # A start while busy is ignored.
+        ctx.set(dut.start, 1)
+        assert ctx.get(dut.accept) == 0
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for i, e in enumerate(entries):
+            ctx.set(dut.thr_addr, i)
+            await ctx.tick()
+            got = ctx.get(dut.thr_data)
+            assert (got.value, got.flip) == (e["value"], e["flip"])
+        ctx.set(dut.done, 1)
+        await ctx.tick()
+        ctx.set(dut.done, 0)
+        assert ctx.get(dut.busy) == 0
+        # Integer output: no thresholds are loaded.
+        ctx.set(dut.desc_in, encode_descriptor(LayerSpec.fc(6, 5, output="int"), XPU))
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        assert ctx.get(dut.thr_ready) == 1 and ctx.get(dut.thr_in.ready) == 0
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-9)
+    sim.add_testbench(tb)
+    sim.run()
+
+
+def test_parameters_are_checked():
+    with pytest.raises(TypeError, match="xpu must be an XpuParams"):
+        HostIf(xpu=None)

@@ -1,0 +1,224 @@
+"""The closed-form cycle model: hand-derived micro-cases, plan invariants and named errors.
+
+The RTL equality is checked in ``tests/test_xpu.py``; here the expected numbers are derived by
+hand (see the micro-cases in :mod:`oxbnn.models.timing`) or by an independent brute-force
+emulation, never copied from the model's output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oxbnn.models.configs import XpuParams
+from oxbnn.models.layer import LayerError, LayerSpec
+from oxbnn.models.timing import (
+    MemoryModel,
+    TilingError,
+    chunk_cycles,
+    layer_cycles,
+    reset_cycles,
+    sample_cycles,
+    seconds,
+    tiling_plan,
+)
+
+XPU = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4)
+
+
+# (name, spec, xpu, total, samples or None) -- every number derived by hand in the docstring of
+# oxbnn.models.timing.
+MICRO_CASES = [
+    ("1x1 conv K=10", LayerSpec("conv", 1, 2, 10, 1), XPU, 16, [11, 12]),
+    ("fc K=10 x 3", LayerSpec.fc(10, 3), XPU, 25, None),
+    ("3x3 conv C=1 read bound", LayerSpec("conv", 3, 3, 1, 1, 3, 3, padding=1), XPU, 41, None),
+    (
+        "double-buffered bands",
+        LayerSpec("conv", 4, 1, 4, 2),
+        XPU.replace(act_buffer_depth=1),
+        17,
+        None,
+    ),
+    ("max-pool", LayerSpec("conv", 2, 4, 4, 1, pool=True), XPU.replace(gamma=1), 19, None),
+    ("K > gamma N", LayerSpec("conv", 1, 1, 20, 1), XPU, 17, [10, 12, 13]),
+]
+
+
+@pytest.mark.parametrize(
+    "name,spec,xpu,total,samples", MICRO_CASES, ids=[c[0] for c in MICRO_CASES]
+)
+def test_micro_cases(name, spec, xpu, total, samples):
+    bd = layer_cycles(spec, xpu)
+    assert bd.total == total, f"{name}: {bd}"
+    assert bd.fill + bd.compute + bd.load + bd.readout + bd.drain == bd.total
+    if samples is not None:
+        assert list(sample_cycles(spec, xpu)) == samples
+
+
+def test_micro_case_1_parts():
+    """Case 1 in detail: first issue 8, 3 issue cycles, readout 2 + 2, drain 1."""
+    bd = layer_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU)
+    assert (bd.fill, bd.compute, bd.load, bd.readout, bd.drain) == (8, 3, 0, 4, 1)
+    assert list(reset_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU)) == [10, 12]
+    assert bd.seconds == pytest.approx(16 / 50e9)
+    assert seconds(LayerSpec("conv", 1, 2, 10, 1), XPU) == pytest.approx(16 / 50e9)
+
+
+def test_micro_case_4_pair_starts():
+    """Case 4: bands start in 4, 6, 8 and 10 (each waits for nothing but the previous)."""
+    bd = layer_cycles(LayerSpec("conv", 4, 1, 4, 2), XPU.replace(act_buffer_depth=1))
+    assert bd.pair_starts == (4, 6, 8, 10)
+    assert len(bd.plan.bands) == 4
+
+
+def test_memory_bandwidth_and_latency_slow_loads():
+    """Case 1 with 3 cycles per word and latency 4: the 6-word tile completes in 1+4+15 = 20."""
+    bd = layer_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU, MemoryModel(4, 3))
+    assert bd.fill == 21
+    assert bd.total == 21 + 3 + 4 + 1
+
+
+def _emulated_chunk_cycles(c: int, n: int, taps: int) -> list[int]:
+    """Brute force: walk the words of one vector with the demand rule, two reads per cycle."""
+    wp = -(-c // n)
+    bits = []
+    for _ in range(taps):
+        bits += [n] * (wp - 1) + [c - (wp - 1) * n]
+    k = c * taps
+    chunks = -(-k // n)
+    out, have, ptr = [], 0, 0
+    for j in range(chunks):
+        need = n if j < chunks - 1 else k - (chunks - 1) * n
+        cycles = 0
+        while True:
+            cycles += 1
+            got = have
+            for _ in range(2):
+                if got < need:
+                    got += bits[ptr]
+                    ptr += 1
+            if got >= need:
+                have = got - need
+                break
+            have = got
+        out.append(cycles)
+    assert ptr == len(bits) and have == 0
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_chunk_cycles_closed_form_matches_emulation(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        n = int(rng.integers(1, 24))
+        c = int(rng.integers(1, 60))
+        kh, kw = (int(x) for x in rng.integers(1, 4, size=2))
+        spec = LayerSpec("conv", kh, kw, c, 1, kh, kw)
+        xpu = XpuParams(n_lanes=n, n_xpes=1, gamma=1, adc_bits=max(1, n.bit_length()))
+        assert list(chunk_cycles(spec, xpu)) == _emulated_chunk_cycles(c, n, kh * kw), (n, c)
+
+
+def test_full_rate_when_words_are_wide():
+    """ceil(C/N) >= 2 or 2C >= N: one chunk per cycle."""
+    xpu = XpuParams(n_lanes=19, n_xpes=19, gamma=14, adc_bits=9)
+    for c in (10, 19, 20, 37, 128):
+        spec = LayerSpec("conv", 3, 3, c, 1, 3, 3)
+        cyc = chunk_cycles(spec, xpu)
+        assert len(cyc) == -(-9 * c // 19) and set(cyc) == {1}
+    # C = 3 on 19 lanes is read bound: 27 one-pixel words of 3 bits, two per cycle.
+    cyc = chunk_cycles(LayerSpec("conv", 3, 3, 3, 1, 3, 3), xpu)
+    assert len(cyc) == 2 and sum(cyc) == 5  # chunk 0: words 0-6 (4 cycles), chunk 1: 7-8 (1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_plan_invariants(seed):
+    rng = np.random.default_rng(100 + seed)
+    checked = 0
+    while checked < 30:
+        xpu = XpuParams(
+            n_lanes=int(rng.integers(2, 9)),
+            n_xpes=int(rng.integers(1, 6)),
+            gamma=2,
+            adc_bits=6,
+            act_buffer_depth=int(rng.integers(4, 60)),
+            wgt_buffer_depth=int(rng.integers(2, 40)),
+        )
+        k = int(rng.integers(1, 4))
+        try:
+            spec = LayerSpec(
+                "conv",
+                int(rng.integers(1, 10)),
+                int(rng.integers(1, 10)),
+                int(rng.integers(1, 10)),
+                int(rng.integers(1, 9)),
+                k,
+                k,
+                stride=int(rng.integers(1, 3)),
+                padding=int(rng.integers(0, k)),
+                pool=bool(rng.integers(0, 2)),
+            )
+            plan = tiling_plan(spec, xpu)
+        except (LayerError, TilingError):
+            continue
+        checked += 1
+        # Bands tile the unit rows exactly and fit a bank; their rows cover every window.
+        rows = [r for b in plan.bands for r in range(b.unit_row0, b.unit_row1)]
+        assert rows == list(range(plan.unit_h))
+        for b in plan.bands:
+            assert 0 < b.words <= xpu.act_buffer_depth
+            f, s, p = plan.pool_factor, spec.stride, spec.padding
+            top = b.unit_row0 * f * s - p
+            bottom = ((b.unit_row1 * f) - 1) * s - p + spec.kernel_h
+            assert b.in_row0 == max(0, top) and b.in_row1 == min(spec.height, bottom)
+            assert b.groups * xpu.n_xpes >= (b.unit_row1 - b.unit_row0) * plan.unit_w
+        # Weight tiles hold whole filters and cover them all once.
+        filt = [f for t in plan.weight_tiles for f in range(t.filter0, t.filter1)]
+        assert filt == list(range(spec.out_channels))
+        assert all(t.words <= xpu.wgt_buffer_depth for t in plan.weight_tiles)
+        # Every output unit appears in exactly one result word per filter.
+        seen = set()
+        for band, f, group in plan.results():
+            for unit in plan.units(band, group):
+                if unit is not None:
+                    assert (unit, f) not in seen
+                    seen.add((unit, f))
+        assert len(seen) == plan.unit_h * plan.unit_w * spec.out_channels
+        groups = sum(b.groups for b in plan.bands)
+        assert plan.jobs == groups * spec.out_channels * (4 if spec.pool else 1)
+
+
+def test_named_errors():
+    xpu = XPU.replace(act_buffer_depth=8, wgt_buffer_depth=3)
+    with pytest.raises(TilingError, match="weight bank"):
+        tiling_plan(LayerSpec.fc(13, 2), xpu)  # 4 words per filter > 3
+    with pytest.raises(TilingError, match="activation bank"):
+        tiling_plan(
+            LayerSpec("conv", 4, 4, 4, 1, 3, 3, padding=1), xpu.replace(wgt_buffer_depth=64)
+        )  # 3 rows x 4 pixels = 12 words > 8
+    with pytest.raises(TilingError, match="threshold memory"):
+        tiling_plan(LayerSpec.fc(4, 9), XPU.replace(max_out_channels=8))
+    with pytest.raises(TilingError, match="kernel_h"):
+        tiling_plan(LayerSpec("conv", 16, 16, 1, 1, 16, 1), XPU.replace(act_buffer_depth=4096))
+    with pytest.raises(LayerError, match="stride"):
+        LayerSpec("conv", 4, 4, 1, 1, stride=3)
+    with pytest.raises(LayerError, match="height"):
+        LayerSpec("conv", 0, 4, 1, 1)
+    with pytest.raises(ValueError, match="latency_cycles must be a positive integer, not 0"):
+        MemoryModel(latency_cycles=0)
+    with pytest.raises(ValueError, match="cycles_per_word"):
+        MemoryModel(cycles_per_word=1.5)
+    with pytest.raises(TypeError):
+        tiling_plan("conv", XPU)
+
+
+def test_weight_tiles_reloaded_per_band():
+    """Two bands and two weight tiles: four weight loads, in walk order."""
+    xpu = XPU.replace(act_buffer_depth=4, wgt_buffer_depth=2)
+    spec = LayerSpec("conv", 2, 2, 4, 3)  # one word per pixel, one word per filter
+    plan = tiling_plan(spec, xpu)
+    assert plan.rows_per_band == 2 and len(plan.bands) == 1
+    plan = tiling_plan(spec, xpu.replace(act_buffer_depth=2))
+    assert len(plan.bands) == 2
+    assert [(t.filter0, t.filter1) for t in plan.weight_tiles] == [(0, 2), (2, 3)]
+    assert plan.wgt_loads == (0, 1, 0, 1)
+    assert plan.pairs == ((0, 0), (0, 1), (1, 0), (1, 1))

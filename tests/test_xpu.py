@@ -1,0 +1,368 @@
+"""The whole XPU under Amaranth's simulator: bit-exact against models/bnn, cycle-exact against
+models/timing, on hand-derived micro-cases and on seeded random layers.
+
+Every failure message names the seed, the layer, the first wrong output position and the cycle
+its result word was taken (or the cycle counts and their breakdown).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from amaranth.hdl import Fragment
+
+from oxbnn.models import bnn, timing
+from oxbnn.models.configs import PresetError, XpuParams
+from oxbnn.models.layer import LayerError, LayerSpec
+from oxbnn.models.timing import MemoryModel, TilingError
+from oxbnn.rtl.address_gen import AddressGen
+from oxbnn.rtl.pca_readout import PcaReadout
+from oxbnn.rtl.xpu import Xpu
+from oxbnn.testbenches.pysim_harness import LayerRun, XpuHarness
+
+# Small XPUs with small buffers, so that layers are tiled; each is elaborated once per test.
+CONFIGS = {
+    "n4m2g2": XpuParams(
+        n_lanes=4,
+        n_xpes=2,
+        gamma=2,
+        adc_bits=4,
+        adc_latency=2,
+        act_buffer_depth=24,
+        wgt_buffer_depth=16,
+    ),
+    "n5m3g3": XpuParams(
+        n_lanes=5,
+        n_xpes=3,
+        gamma=3,
+        adc_bits=4,
+        adc_latency=1,
+        act_buffer_depth=30,
+        wgt_buffer_depth=12,
+    ),
+    "n8m4g2": XpuParams(
+        n_lanes=8,
+        n_xpes=4,
+        gamma=2,
+        adc_bits=5,
+        adc_latency=3,
+        act_buffer_depth=40,
+        wgt_buffer_depth=10,
+    ),
+    "n6m3g2": XpuParams(
+        n_lanes=6,
+        n_xpes=3,
+        gamma=2,
+        adc_bits=4,
+        adc_latency=2,
+        act_buffer_depth=16,
+        wgt_buffer_depth=8,
+    ),
+}
+LAYERS_PER_CONFIG = 12
+
+
+@dataclass(frozen=True)
+class Case:
+    seed: int
+    category: str
+    run: LayerRun
+
+
+def _covers(category: str, run: LayerRun, xpu: XpuParams) -> bool:
+    """Whether a layer exercises ``category`` (also used by the coverage test)."""
+    spec = run.spec
+    plan = timing.tiling_plan(spec, xpu)
+    n, m = xpu.n_lanes, xpu.n_xpes
+    return {
+        "K<N": spec.k < n,
+        "K%N": spec.k % n != 0,
+        "K>gN": spec.k > xpu.gamma * n,
+        "padding": spec.padding > 0,
+        "pad+-1": spec.padding > 0 and spec.pad != "dark",
+        "stride2": spec.stride == 2,
+        "Cout%M": spec.out_channels % m != 0,
+        "partial group": any(((b.unit_row1 - b.unit_row0) * plan.unit_w) % m for b in plan.bands),
+        "fc": spec.kind == "fc",
+        "act tiles": len(plan.bands) > 1,
+        "wgt tiles": len(plan.weight_tiles) > 1,
+        "load stall": timing.layer_cycles(spec, xpu, run.mem).load > 0,
+        "pool": spec.pool,
+        "int": spec.output == "int",
+        "read bound": plan.vector_cycles > plan.chunks,
+        "back-pressure": run.ready_probability < 1 and len(list(plan.results())) >= 12,
+        "slow memory": run.mem.cycles_per_word > 1,
+    }[category]
+
+
+CATEGORIES = [
+    "K<N",
+    "K%N",
+    "K>gN",
+    "padding",
+    "pad+-1",
+    "stride2",
+    "Cout%M",
+    "partial group",
+    "fc",
+    "act tiles",
+    "wgt tiles",
+    "load stall",
+    "pool",
+    "int",
+    "read bound",
+    "back-pressure",
+    "slow memory",
+]
+
+
+def _random_spec(rng: np.random.Generator, category: str) -> LayerSpec:
+    output = "int" if category == "int" or rng.random() < 0.15 else "bit"
+    if category == "fc" or (category in ("K<N", "K%N") and rng.random() < 0.3):
+        return LayerSpec.fc(int(rng.integers(1, 40)), int(rng.integers(1, 7)), output=output)
+    k = int(rng.choice([1, 2, 3]))
+    pool = output == "bit" and (category == "pool" or rng.random() < 0.2)
+    stride = 2 if category == "stride2" else int(rng.choice([1, 1, 2]))
+    padding = int(rng.integers(0, k))
+    pad = (
+        str(rng.choice(["+1", "-1"]))
+        if category == "pad+-1"
+        else str(rng.choice(["dark", "dark", "dark", "+1", "-1"]))
+    )
+    return LayerSpec(
+        "conv",
+        int(rng.integers(1, 11)),
+        int(rng.integers(1, 11)),
+        int(rng.integers(1, 20)),
+        int(rng.integers(1, 9)),
+        k,
+        int(rng.choice([k, 1, 3])),
+        stride=stride,
+        padding=padding,
+        pad=pad,
+        output=output,
+        pool=pool,
+    )
+
+
+def make_cases(config: str, count: int = LAYERS_PER_CONFIG, base: int = 1000) -> list[Case]:
+    """Seeded random layers for one config; layer i targets category i (round robin)."""
+    xpu = CONFIGS[config]
+    offset = list(CONFIGS).index(config) * count
+    cases = []
+    for i in range(count):
+        seed = base + offset + i
+        category = CATEGORIES[(offset + i) % len(CATEGORIES)]
+        rng = np.random.default_rng(seed)
+        for _ in range(2000):
+            try:
+                spec = _random_spec(rng, category)
+                timing.tiling_plan(spec, xpu)
+            except (LayerError, TilingError):
+                continue
+            mem = MemoryModel(
+                int(rng.integers(1, 4)), 2 if category == "slow memory" else int(rng.integers(1, 3))
+            )
+            ready = 0.3 if category == "back-pressure" else 1.0
+            act, weights, thr, flip = bnn.random_layer(rng, spec)
+            run = LayerRun(
+                spec,
+                act,
+                weights,
+                thr,
+                flip,
+                mem=mem,
+                ready_probability=ready,
+                seed=seed,
+                name=f"seed {seed} ({category}): {spec}",
+            )
+            if _covers(category, run, xpu):
+                cases.append(Case(seed, category, run))
+                break
+        else:
+            raise AssertionError(f"no layer found for category {category!r} on {config}")
+    return cases
+
+
+def check_layer(xpu: XpuParams, run: LayerRun, got) -> list[str]:
+    """Problems with one layer's result, each naming layer, position and cycle."""
+    spec = run.spec
+    problems = []
+    expected = bnn.layer_forward(run.act, run.weights, run.thresholds, spec, run.flip)
+    if not np.array_equal(expected, got.output):
+        bad = np.argwhere(expected != got.output)
+        y, x, c = (int(i) for i in bad[0])
+        problems.append(
+            f"{run.name}: {len(bad)} wrong outputs; first at (row {y}, column {x}, channel {c})"
+            f": expected {expected[y, x, c]}, got {got.output[y, x, c]} in the result word "
+            f"taken in cycle {got.output_cycle[y, x, c]}"
+        )
+    predicted = timing.layer_cycles(spec, xpu, run.mem)
+    if run.ready_probability >= 1:
+        if got.cycles != predicted.total:
+            problems.append(
+                f"{run.name}: done in cycle {got.cycles}, models/timing predicts "
+                f"{predicted.total} ({predicted})"
+            )
+        samples = list(timing.sample_cycles(spec, xpu, run.mem))
+        if samples != got.sample_cycles:
+            first = next(
+                (
+                    i
+                    for i, (a, b) in enumerate(zip(samples, got.sample_cycles, strict=False))
+                    if a != b
+                ),
+                min(len(samples), len(got.sample_cycles)),
+            )
+            problems.append(
+                f"{run.name}: pca_sample #{first} in cycle "
+                f"{got.sample_cycles[first : first + 1]}, predicted "
+                f"{samples[first : first + 1]} ({len(got.sample_cycles)} vs "
+                f"{len(samples)} samples)"
+            )
+    elif got.cycles < predicted.total:
+        # Back-pressure can only delay the XPU; the model gives the no-stall count.
+        problems.append(
+            f"{run.name}: done in cycle {got.cycles} under back-pressure, before "
+            f"the no-stall prediction {predicted.total}"
+        )
+    if got.error:
+        problems.append(f"{run.name}: the XPU flagged an unexpected ADC code")
+    return problems
+
+
+def _run_cases(config: str, cases: list[Case]) -> None:
+    xpu = CONFIGS[config]
+    results = XpuHarness(xpu).run([c.run for c in cases], max_cycles=100_000)
+    problems = [p for c, r in zip(cases, results, strict=True) for p in check_layer(xpu, c.run, r)]
+    assert not problems, f"config {config} ({xpu}):\n" + "\n".join(problems)
+    for c, r in zip(cases, results, strict=True):
+        if c.category == "back-pressure":
+            # The host really held results back, and the XPU really had to wait for it.
+            predicted = timing.layer_cycles(c.run.spec, xpu, c.run.mem).total
+            assert r.not_ready_cycles > 0 and r.cycles > predicted, c.run.name
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_random_layers(config):
+    _run_cases(config, make_cases(config))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_random_layers_wide_sweep(config):
+    """Many more seeds (``make test-slow``)."""
+    _run_cases(config, make_cases(config, count=60, base=50_000))
+
+
+def test_random_layers_cover_every_category():
+    seen = {cat: 0 for cat in CATEGORIES}
+    total = 0
+    for config, xpu in CONFIGS.items():
+        for case in make_cases(config):
+            total += 1
+            for cat in CATEGORIES:
+                seen[cat] += _covers(cat, case.run, xpu)
+    assert total >= 30
+    missing = [cat for cat, count in seen.items() if count == 0]
+    assert not missing, f"categories never exercised: {missing} ({seen})"
+
+
+# Micro-cases of models/timing's docstring, run on the RTL: the hand-derived counts.
+MICRO = [
+    ("1x1 conv K=10", LayerSpec("conv", 1, 2, 10, 1), {}, 16),
+    ("fc K=10 x 3", LayerSpec.fc(10, 3), {}, 25),
+    ("3x3 C=1 read bound", LayerSpec("conv", 3, 3, 1, 1, 3, 3, padding=1), {}, 41),
+    ("double-buffered bands", LayerSpec("conv", 4, 1, 4, 2), {"act_buffer_depth": 1}, 17),
+    ("max-pool", LayerSpec("conv", 2, 4, 4, 1, pool=True), {"gamma": 1}, 19),
+    ("K > gamma N", LayerSpec("conv", 1, 1, 20, 1), {}, 17),
+]
+
+
+@pytest.mark.parametrize("name,spec,changes,total", MICRO, ids=[m[0] for m in MICRO])
+def test_micro_cases_on_rtl(name, spec, changes, total):
+    xpu = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4).replace(**changes)
+    rng = np.random.default_rng(7)
+    act, weights, thr, flip = bnn.random_layer(rng, spec)
+    run = LayerRun(spec, act, weights, thr, flip, name=name)
+    got = XpuHarness(xpu).run([run])[0]
+    assert got.cycles == total, f"{name}: RTL done in cycle {got.cycles}, derived {total}"
+    assert not check_layer(xpu, run, got)
+
+
+def test_back_to_back_layers_and_pcas_see_the_data():
+    """Two layers on one XPU; the ideal PCA must have counted something (non-trivial run)."""
+    xpu = CONFIGS["n4m2g2"]
+    rng = np.random.default_rng(3)
+    specs = [
+        LayerSpec("conv", 3, 3, 5, 2, 3, 3, padding=1, output="int"),
+        LayerSpec("conv", 4, 4, 3, 3, 2, 2, stride=2),
+    ]
+    runs = [LayerRun(s, *bnn.random_layer(rng, s), name=str(s)) for s in specs]
+    results = XpuHarness(xpu).run(runs)
+    for run, got in zip(runs, results, strict=True):
+        assert not check_layer(xpu, run, got)
+    assert np.abs(results[0].output).max() > 0
+
+
+def _elaborated(component):
+    """Elaborate a component built only to read its properties (Amaranth warns otherwise)."""
+    Fragment.get(component, None)
+    return component
+
+
+def test_timing_constants_match_rtl_latencies():
+    xpu = CONFIGS["n8m4g2"]
+    dut = _elaborated(Xpu(xpu=xpu))
+    assert dut.issue_to_port == timing.ISSUE_TO_PORT_CYCLES
+    assert _elaborated(AddressGen(xpu=xpu)).latency == timing.ISSUE_TO_PORT_CYCLES
+    assert dut.code_to_result == timing.CODE_TO_RESULT_CYCLES
+    readout = _elaborated(PcaReadout(xpu=xpu, depth=4))
+    assert readout.latency == xpu.adc_latency + timing.CODE_TO_RESULT_CYCLES
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(PresetError, match="gamma must be a positive integer, not 0"):
+        XpuParams(n_lanes=4, n_xpes=2, gamma=0, adc_bits=4)
+    with pytest.raises(PresetError, match="symbols_per_cycle must be 1"):
+        XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, symbols_per_cycle=2)
+    with pytest.raises(PresetError, match="adc_bits"):
+        XpuParams(n_lanes=16, n_xpes=2, gamma=2, adc_bits=4)
+    with pytest.raises(TypeError, match="xpu must be an XpuParams"):
+        Xpu(xpu={"n_lanes": 4})
+    with pytest.raises(ValueError, match="depth must be a positive integer, not 0"):
+        PcaReadout(xpu=CONFIGS["n4m2g2"], depth=0)
+    harness = XpuHarness(CONFIGS["n4m2g2"])
+    spec = LayerSpec.fc(100, 2)  # 25 words per filter > 16 words per weight bank
+    with pytest.raises(TilingError, match="weight bank"):
+        harness.run(
+            [
+                LayerRun(
+                    spec,
+                    np.zeros(100, np.uint8),
+                    np.zeros((2, 100), np.uint8),
+                    np.zeros(2, np.int64),
+                )
+            ]
+        )
+
+
+@pytest.mark.parametrize(
+    "preset,spec",
+    [
+        ("oxbnn50", LayerSpec("conv", 6, 5, 40, 3, 3, 3, padding=1, pool=True)),
+        ("oxbnn5", LayerSpec("conv", 6, 6, 64, 2, 3, 3, stride=2, padding=1)),
+    ],
+)
+def test_preset_sized_xpus(preset, spec):
+    """The presets' own XPUs (N = M = 19 and 53) on small layers: wide datapaths work too."""
+    from oxbnn.models.derive import xpu_params
+
+    xpu = xpu_params(preset)
+    rng = np.random.default_rng(11)
+    run = LayerRun(spec, *bnn.random_layer(rng, spec), name=f"{preset}: {spec}")
+    got = XpuHarness(xpu).run([run])[0]
+    problems = check_layer(xpu, run, got)
+    assert not problems, "\n".join(problems)
