@@ -15,7 +15,8 @@ export SEED WAVES
 PYTEST_K := $(if $(TEST),-k "$(TEST)",)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup apt sim test test-slow lint format clean train-digits
+.PHONY: help setup apt sim test test-slow lint format clean train-digits verilog synth bench-rtl \
+        bench-sim
 
 help:  ## list the targets
 	@echo "oxbnn make targets (knobs: SEED=$(SEED) TEST=<pytest -k> WAVES=0|1 PRESET=$(PRESET))"
@@ -56,6 +57,20 @@ lint: setup  ## ruff lint and format check
 format: setup  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+verilog: setup  ## export the XPU of both presets as Verilog under build/verilog
+	$(BIN)/oxbnn export --preset oxbnn50 --out build/verilog
+	$(BIN)/oxbnn export --preset oxbnn5 --out build/verilog
+
+synth: setup  ## yosys synth + stat of both presets' XPUs: cell and flip-flop counts
+	$(BIN)/python -m oxbnn.tools.synth --preset oxbnn50
+	$(BIN)/python -m oxbnn.tools.synth --preset oxbnn5
+
+bench-rtl: setup  ## Amaranth-simulator cycles/s of an oxbnn50-sized XPU on a real layer
+	$(BIN)/python -m oxbnn.tools.bench_rtl
+
+bench-sim: setup  ## co-simulation cycles/s: cocotb + Verilator vs cocotb + Icarus, same layer
+	$(BIN)/python -m oxbnn.tools.bench_sim
 
 train-digits: setup  ## retrain the digits BNN (seeded, reproducible) into models/digits_params.npz
 	$(BIN)/python -m oxbnn.tools.train_digits --seed 0 --out models/digits_params.npz

@@ -92,6 +92,20 @@ class OpticalBridge:
         self._pipe.append((sampled, codes))
         return out
 
+    def run(
+        self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
+    ) -> np.ndarray:
+        """T cycles at once, without the ADC delay: codes (T, M) of the sampled XPEs (else 0).
+
+        ``act``/``wgt`` (T, M, N); ``reset``/``sample`` (T, M). The caller drives each code
+        ``adc_latency`` cycles after its sample. The co-simulation calls this once per sample
+        with the cycles since the previous one, which is much cheaper than stepping each cycle.
+        """
+        codes = np.minimum(self.bank.run(act, wgt, reset, sample), self._full_scale)
+        self.cycles += len(act)
+        self.samples += int(np.count_nonzero(sample))
+        return codes
+
     @property
     def saturation_events(self) -> int:
         """Readouts that went past the capacitor's capacity (reported, never hidden)."""

@@ -152,7 +152,7 @@ def events(trace: Trace, event: str, first: int, last: int) -> list[dict[str, An
                     row = {
                         "cycle": cycle,
                         "signal": name,
-                        "xpe": bit,
+                        "xpe": _xpe(name, bit),
                         "code": None,
                         "code_cycle": None,
                     }
@@ -184,6 +184,12 @@ def events(trace: Trace, event: str, first: int, last: int) -> list[dict[str, An
                     if code_all is not None:
                         row["code"] = code_all >> (bit * bits) & ((1 << bits) - 1)
     return rows
+
+
+def _xpe(name: str, bit: int) -> int:
+    """XPE of bit ``bit`` of a strobe: its scope's number (``xpe7.pca_sample``) or the bit."""
+    m = re.search(r"xpe_*(\d+)", name)
+    return int(m.group(1)) + bit if m else bit
 
 
 def _stem(name: str) -> str:

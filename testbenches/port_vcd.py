@@ -1,0 +1,127 @@
+"""A VCD of the XPU's ports over a window of cycles, written from what the testbench saw.
+
+The co-simulation records, for each cycle of the requested window, the whole ``watch`` word (XPU
+outputs) and ``drive`` word (XPU inputs). This module writes them as a VCD with one scope per
+group — ``host`` (start, done, busy, error, result stream), ``buffers`` (the three input
+streams) and ``xpeE`` (the optical port of XPE ``E``) — plus a GTKWave save file that shows the
+same groups. Time is in ns of a 1 GHz reference clock: cycle ``k`` starts at ``k`` ns (the
+simulated time at the preset's real clock is in the run's report).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cosim_top import Fields
+
+__all__ = ["write_port_vcd"]
+
+
+def _ids():
+    n = 0
+    while True:
+        n += 1
+        k, s = n, ""
+        while k:
+            k, r = divmod(k - 1, 94)
+            s += chr(33 + r)
+        yield s
+
+
+def write_port_vcd(
+    path: Path,
+    trace: list[tuple[int, int]],
+    first_cycle: int,
+    watch: Fields,
+    drive: Fields,
+    n_lanes: int,
+    n_xpes: int,
+    adc_bits: int,
+) -> Path:
+    """Write ``trace`` (one ``(watch, drive)`` pair per cycle from ``first_cycle``) as a VCD."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = _ids()
+    # (scope, name, width, extractor(watch, drive) -> int)
+    sigs: list[tuple[str, str, int, object]] = []
+
+    def field(src: str, name: str, lo: int = 0, width: int | None = None):
+        f = watch if src == "w" else drive
+        off, w = f.layout[name]
+        width = w if width is None else width
+        mask = (1 << width) - 1
+        if src == "w":
+            return width, lambda wv, dv: (wv >> (off + lo)) & mask
+        return width, lambda wv, dv: (dv >> (off + lo)) & mask
+
+    for name, src in [
+        ("start", "d"),
+        ("done", "w"),
+        ("busy", "w"),
+        ("error", "w"),
+        ("res_valid", "w"),
+        ("res_ready", "d"),
+        ("res_payload", "w"),
+    ]:
+        sigs.append(("host", name, *field(src, name)))
+    for stream in ("thr", "act", "wgt"):
+        sigs.append(("buffers", f"{stream}_valid", *field("d", f"{stream}_valid")))
+        sigs.append(("buffers", f"{stream}_ready", *field("w", f"{stream}_ready")))
+        sigs.append(("buffers", f"{stream}_payload", *field("d", f"{stream}_payload")))
+    for e in range(n_xpes):
+        scope = f"xpe{e}"
+        sigs.append((scope, "act", *field("w", "opt_act", e * n_lanes, n_lanes)))
+        sigs.append((scope, "wgt", *field("w", "opt_wgt", e * n_lanes, n_lanes)))
+        sigs.append((scope, "pca_reset", *field("w", "opt_reset", e, 1)))
+        sigs.append((scope, "pca_sample", *field("w", "opt_sample", e, 1)))
+        sigs.append((scope, "adc_valid", *field("d", "adc_valid", e, 1)))
+        sigs.append((scope, "adc_code", *field("d", "adc_code", e * adc_bits, adc_bits)))
+
+    codes = [next(ids) for _ in sigs]
+    clk = next(ids)
+    lines = ["$timescale 1ns $end", "$scope module xpu $end", f"$var wire 1 {clk} clk $end"]
+    scope = None
+    for (sc, name, width, _), code in zip(sigs, codes, strict=True):
+        if sc != scope:
+            if scope is not None:
+                lines.append("$upscope $end")
+            lines.append(f"$scope module {sc} $end")
+            scope = sc
+        lines.append(f"$var wire {width} {code} {name} $end")
+    lines += ["$upscope $end", "$upscope $end", "$enddefinitions $end"]
+    prev: list[int | None] = [None] * len(sigs)
+    for k, (wv, dv) in enumerate(trace):
+        t = 2 * (first_cycle + k)
+        lines.append(f"#{t}")
+        lines.append(f"1{clk}")
+        for i, (_, _, width, get) in enumerate(sigs):
+            v = get(wv, dv)
+            if v != prev[i]:
+                lines.append(f"{v}{codes[i]}" if width == 1 else f"b{v:b} {codes[i]}")
+                prev[i] = v
+        lines.append(f"#{t + 1}")
+        lines.append(f"0{clk}")
+    if trace:
+        lines.append(f"#{2 * (first_cycle + len(trace))}")
+    path.write_text("\n".join(lines) + "\n")
+    _write_gtkw(path.with_suffix(".gtkw"), path, sigs, n_xpes)
+    return path
+
+
+def _write_gtkw(path: Path, vcd: Path, sigs, n_xpes: int) -> None:
+    """GTKWave save file: control, buffer and optical-port groups (the first 4 XPEs open)."""
+    lines = [f'[dumpfile] "{vcd.name}"', "[timestart] 0", "@28", "xpu.clk"]
+    groups = [("Control", "host"), ("Buffers", "buffers")] + [
+        (f"Optical port XPE {e}", f"xpe{e}") for e in range(n_xpes)
+    ]
+    for title, scope in groups:
+        closed = scope.startswith("xpe") and int(scope[3:]) >= 4
+        lines += ["@c00200" if closed else "@800200", f"-{title}"]
+        for sc, name, width, _ in sigs:
+            if sc == scope:
+                lines += [
+                    "@28" if width == 1 else "@22",
+                    f"xpu.{sc}.{name}" + (f"[{width - 1}:0]" if width > 1 else ""),
+                ]
+        lines += ["@1401200" if closed else "@1000200", f"-{title}"]
+    path.write_text("\n".join(lines) + "\n")

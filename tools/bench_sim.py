@@ -1,0 +1,93 @@
+"""Benchmark: co-simulation speed of the oxbnn50 XPU under cocotb + Verilator and + Icarus.
+
+``python -m oxbnn.tools.bench_sim [--optics ideal|physical] [--sims verilator icarus]``
+
+Runs the same real layer shape (VGG-small's third convolution, cut to 8 x 8 pixels and 16
+filters so that Icarus finishes in reasonable time) on the full 19 x 19 oxbnn50 XPU with both
+simulators, with the optical bridge in the loop, and prints cycles per wall-clock second of each
+and their ratio. Build time is reported apart (builds are cached under ``build/cosim``). The
+goal for the Verilator path is 50k cycles/s. To see where the time goes, run a co-simulation with
+``OXBNN_PROFILE=<file>`` set (cProfile of the testbench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from ..models import bnn
+from ..models.derive import xpu_params
+from ..models.layer import LayerSpec
+from ..models.timing import layer_cycles
+from ..testbenches.cosim import Cosim
+from ..testbenches.pysim_harness import LayerRun
+
+LAYER = LayerSpec(
+    kind="conv",
+    height=8,
+    width=8,
+    in_channels=128,
+    out_channels=16,
+    kernel_h=3,
+    kernel_w=3,
+    stride=1,
+    padding=1,
+)
+
+
+def _measure(sim: str, optics: str, run: LayerRun) -> dict[str, float]:
+    cosim = Cosim(xpu_params("oxbnn50"), sim=sim)
+    t0 = time.perf_counter()
+    build = cosim.build()
+    build_wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    [res] = cosim.run([run], optics=optics, seed=1)
+    wall = time.perf_counter() - t0
+    gold = bnn.layer_forward(run.act, run.weights, run.thresholds, run.spec, run.flip)
+    return {
+        "cycles": res["cycles"],
+        "loop_s": res["wall_s"],
+        "process_s": wall,
+        "build_s": build or build_wall,
+        "cycles_per_s": res["cycles"] / res["wall_s"],
+        "exact": bool(np.array_equal(res["output"], gold)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m oxbnn.tools.bench_sim", description=__doc__)
+    p.add_argument("--optics", choices=["ideal", "physical"], default="ideal")
+    p.add_argument("--sims", nargs="+", default=["verilator", "icarus"])
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(1)
+    act, w, thr, flip = bnn.random_layer(rng, LAYER)
+    run = LayerRun(LAYER, act, w, thr, flip, name="bench")
+    xpu = xpu_params("oxbnn50")
+    print(
+        f"bench-sim: oxbnn50 XPU (N = {xpu.n_lanes}, M = {xpu.n_xpes}), layer "
+        f"{LAYER.height}x{LAYER.width}x{LAYER.in_channels} -> {LAYER.out_channels}, 3x3, "
+        f"K = {LAYER.k}, {layer_cycles(LAYER, xpu).total} cycles, optics {args.optics}"
+    )
+    rows = {}
+    for sim in args.sims:
+        print(
+            f"bench-sim: {sim}: building (cached after the first time) and running...", flush=True
+        )
+        rows[sim] = _measure(sim, args.optics, run)
+        r = rows[sim]
+        print(
+            f"  {sim:<10} {r['cycles_per_s']:>10.0f} cycles/s  ({r['cycles']} cycles in "
+            f"{r['loop_s']:.2f} s of testbench loop, {r['process_s']:.2f} s with start-up; "
+            f"build {r['build_s']:.1f} s; bit-exact {r['exact']})",
+            flush=True,
+        )
+    if "verilator" in rows and "icarus" in rows:
+        ratio = rows["verilator"]["cycles_per_s"] / rows["icarus"]["cycles_per_s"]
+        print(f"  ratio      Verilator / Icarus = {ratio:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

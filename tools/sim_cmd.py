@@ -1,0 +1,252 @@
+"""``oxbnn sim``: one layer through the cycle-accurate co-simulation (XPU RTL + optical models).
+
+Without ``--layer`` it runs a built-in real layer shape: the third convolution of VGG-small
+(16 x 16 x 128 -> 256 channels, 3 x 3, padding 1: K = 1152) with seeded random bits. The run
+writes ``outputs.npy`` and ``report.json`` under ``build/runs/<name>/`` (and ``waves.vcd`` +
+``waves.gtkw`` with ``--waves``).
+
+Report fields (units in the names where they have one): ``cycles`` (measured), ``cycles_predicted``
+(:func:`oxbnn.models.timing.layer_cycles`), ``clock_hz``, ``simulated_time_s`` (cycles at that
+clock), ``match_golden`` (every output equals :mod:`oxbnn.models.bnn`; with physical optics the
+golden model is still the reference), ``bit_error_rate`` (wrong output bits / output bits; for an
+integer layer, wrong outputs / outputs), ``passes_per_s`` (optical passes — clock cycles at S = 1
+— simulated per wall-clock second), ``wall_s``, ``build_s``, ``readouts``, ``saturation_events``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..models import bnn
+from ..models.configs import preset_names
+from ..models.derive import xpu_params
+from ..models.layer import LayerSpec
+from ..models.layer_io import LayerData, load_layer_file
+from ..models.timing import MemoryModel, layer_cycles
+
+#: The built-in layer: VGG-small's third convolution (see models/workloads.py).
+DEFAULT_LAYER = LayerSpec(
+    kind="conv",
+    height=16,
+    width=16,
+    in_channels=128,
+    out_channels=256,
+    kernel_h=3,
+    kernel_w=3,
+    stride=1,
+    padding=1,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sim",
+        help="run one layer through the cycle-accurate co-simulation",
+        description="Run one layer on the XPU RTL (cocotb + Verilator or Icarus) with the "
+        "optical models in the loop; check it against the golden BNN and the cycle model.",
+    )
+    p.add_argument(
+        "--preset", default="oxbnn50", help=f"preset ({', '.join(preset_names())}) or a .toml path"
+    )
+    p.add_argument(
+        "--layer",
+        type=Path,
+        default=None,
+        help="layer .npz (format in the README); default: a built-in VGG-small layer",
+    )
+    p.add_argument("--optics", choices=["ideal", "physical"], default="ideal")
+    p.add_argument("--seed", type=int, default=1, help="seed of the data and of the noise")
+    p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator")
+    p.add_argument("--name", default=None, help="run name (default: from the layer and preset)")
+    p.add_argument("--out", type=Path, default=Path("build/runs"))
+    p.add_argument("--waves", action="store_true", help="write a VCD of the XPU's ports")
+    p.add_argument("--waves-from", type=int, default=0, help="first cycle traced (default 0)")
+    p.add_argument(
+        "--waves-to",
+        type=int,
+        default=20_000,
+        help="last cycle traced (default 20000; traces are bounded)",
+    )
+    p.add_argument(
+        "--ready-probability",
+        type=float,
+        default=1.0,
+        help="probability the host takes a result in a cycle (back-pressure)",
+    )
+    p.add_argument("--mem-latency", type=int, default=None, help="memory latency [cycles]")
+    p.add_argument(
+        "--mem-cycles-per-word",
+        type=int,
+        default=None,
+        help="external memory: cycles per N-bit word (1 = one word per cycle)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def _versions(sim: str) -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("oxbnn", "amaranth", "cocotb", "numpy", "verilator"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    out["simulator"] = sim
+    return out
+
+
+def builtin_layer(seed: int) -> LayerData:
+    """The default layer with seeded random bits and thresholds."""
+    rng = np.random.default_rng(seed)
+    act, w, thr, flip = bnn.random_layer(rng, DEFAULT_LAYER)
+    return LayerData(DEFAULT_LAYER, act, w, thr, flip)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..testbenches.cosim import Cosim
+    from ..testbenches.pysim_harness import LayerRun
+
+    if not 0.0 < args.ready_probability <= 1.0:
+        raise ValueError(f"--ready-probability must be in (0, 1], not {args.ready_probability}")
+    # Everything that can be wrong with the input is checked before the simulator starts.
+    data = load_layer_file(args.layer) if args.layer else builtin_layer(args.seed)
+    xpu = xpu_params(args.preset)
+    spec = data.spec
+    mem_kw: dict[str, int] = {}
+    if args.mem_latency is not None:
+        mem_kw["latency_cycles"] = args.mem_latency
+    if args.mem_cycles_per_word is not None:
+        mem_kw["cycles_per_word"] = args.mem_cycles_per_word
+    mem = MemoryModel(**mem_kw)
+    predicted = layer_cycles(spec, xpu, mem)  # also validates the layer against the buffers
+    golden = bnn.layer_forward(data.activations, data.weights, data.thresholds, spec, data.flip)
+    name = args.name or (
+        f"{args.layer.stem if args.layer else 'vgg_small_conv3'}-"
+        f"{xpu.name}-{args.optics}-s{args.seed}"
+    )
+    out = args.out / name
+    out.mkdir(parents=True, exist_ok=True)
+
+    print(
+        f"oxbnn sim: {name}: building the {xpu.n_xpes} x {xpu.n_lanes} XPU with {args.sim} "
+        f"(cached after the first time)...",
+        file=sys.stderr,
+    )
+    cosim = Cosim(xpu, sim=args.sim)
+    build_s = cosim.build()
+    print(
+        f"oxbnn sim: simulating {predicted.total} predicted cycles "
+        f"({spec.out_channels} filters, K = {spec.k})...",
+        file=sys.stderr,
+    )
+    t0 = time.perf_counter()
+    waves = out / "waves.vcd" if args.waves else None
+    [res] = cosim.run(
+        [
+            LayerRun(
+                spec,
+                data.activations,
+                data.weights,
+                data.thresholds,
+                data.flip,
+                mem=mem,
+                ready_probability=args.ready_probability,
+                seed=args.seed,
+                name=name,
+            )
+        ],
+        optics=args.optics,
+        preset=args.preset,
+        seed=args.seed,
+        waves=waves,
+        waves_window=(args.waves_from, args.waves_to),
+    )
+    wall = time.perf_counter() - t0
+    output = res["output"]
+    np.save(out / "outputs.npy", output)
+    wrong = output != golden
+    report: dict[str, Any] = {
+        "name": name,
+        "preset": xpu.name,
+        "optics": args.optics,
+        "seed": args.seed,
+        "simulator": args.sim,
+        "layer": {k: getattr(spec, k) for k in spec.__dataclass_fields__},
+        "k": spec.k,
+        "n_lanes": xpu.n_lanes,
+        "n_xpes": xpu.n_xpes,
+        "gamma": xpu.gamma,
+        "clock_hz": xpu.clock_hz,
+        "cycles": res["cycles"],
+        "cycles_predicted": predicted.total,
+        "cycles_match": res["cycles"] == predicted.total,
+        "cycles_breakdown_predicted": {
+            "fill": predicted.fill,
+            "compute": predicted.compute,
+            "load": predicted.load,
+            "readout": predicted.readout,
+            "drain": predicted.drain,
+        },
+        "simulated_time_s": res["cycles"] / xpu.clock_hz,
+        "match_golden": not bool(wrong.any()),
+        "output_errors": int(wrong.sum()),
+        "outputs": int(output.size),
+        "bit_error_rate": float(wrong.mean()),
+        "readouts": len(res["events"]),
+        "saturation_events": res["saturation_events"],
+        "adc_clip_events": res["clip_events"],
+        "result_stall_cycles": res["not_ready_cycles"],
+        "wall_s": wall,
+        "simulation_wall_s": res["wall_s"],
+        "build_s": build_s,
+        "passes_per_s": res["cycles"] / res["wall_s"] if res["wall_s"] > 0 else None,
+        "outputs_file": str(out / "outputs.npy"),
+        "waves_file": str(waves) if waves else None,
+        "versions": _versions(args.sim),
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"oxbnn sim: {name}")
+        print(
+            f"  layer            {spec.height}x{spec.width}x{spec.in_channels} -> "
+            f"{spec.out_channels} ch, {spec.kernel_h}x{spec.kernel_w}/{spec.stride}, "
+            f"pad {spec.padding}, K = {spec.k}, output {spec.output}"
+            + (", pool" if spec.pool else "")
+        )
+        print(
+            f"  XPU              {xpu.name}: N = {xpu.n_lanes}, M = {xpu.n_xpes}, "
+            f"gamma = {xpu.gamma}, clock {xpu.clock_hz / 1e9:g} GHz"
+        )
+        print(
+            f"  cycles           {res['cycles']} measured, {predicted.total} predicted "
+            f"({'equal' if report['cycles_match'] else 'DIFFERENT'})"
+        )
+        print(f"  simulated time   {report['simulated_time_s'] * 1e6:.3f} us")
+        print(
+            f"  golden BNN       {'bit-exact' if report['match_golden'] else 'MISMATCH'} "
+            f"({report['output_errors']} of {report['outputs']} outputs differ, "
+            f"BER {report['bit_error_rate']:.3g})"
+        )
+        print(
+            f"  speed            {report['passes_per_s']:.0f} cycles/s wall "
+            f"({res['wall_s']:.1f} s; build {build_s:.1f} s)"
+        )
+        print(f"  report           {out / 'report.json'}")
+        if waves:
+            print(f"  waves            {waves} (+ {waves.with_suffix('.gtkw').name})")
+    ok = report["cycles_match"] or args.ready_probability < 1.0
+    if args.optics == "ideal" and not report["match_golden"]:
+        print("oxbnn sim: error: ideal optics must reproduce the golden model", file=sys.stderr)
+        return 1
+    return 0 if ok else 1
