@@ -40,6 +40,7 @@ from ..rtl.host_if import (
     threshold_layout,
 )
 from ..rtl.xpu import Xpu
+from .stimulus import Feeder
 
 __all__ = [
     "LayerRun",
@@ -103,7 +104,8 @@ class LayerRun:
     """One layer to run: the spec, its tensors, the memory model and the host's back-pressure.
 
     ``ready_probability`` < 1 makes the host drop ``res_out.ready`` at random (seeded by
-    ``seed``); 1 means always ready.
+    ``seed``); 1 means always ready. ``stall_probability`` > 0 makes the external memory withhold
+    a due word for a cycle at random (:class:`~oxbnn.testbenches.stimulus.Feeder`).
     """
 
     spec: LayerSpec
@@ -113,6 +115,7 @@ class LayerRun:
     flip: np.ndarray | None = None
     mem: MemoryModel = field(default_factory=MemoryModel)
     ready_probability: float = 1.0
+    stall_probability: float = 0.0
     seed: int = 0
     name: str = ""
 
@@ -189,45 +192,6 @@ class _Probe(Elaboratable):
         return m
 
 
-class _Feeder:
-    """External-memory channel feeding one stream with a list of tiles."""
-
-    def __init__(self, tiles: list[list[int]], mem: MemoryModel):
-        self.tiles = [t for t in tiles if t]
-        self.mem = mem
-        self.tile = 0
-        self.word = 0
-        self.request: int | None = None
-        self.prev_end = -1
-        self.requests: list[int] = []
-
-    @property
-    def finished(self) -> bool:
-        return self.tile >= len(self.tiles)
-
-    def drive(self, t: int, ready: int) -> tuple[int, int]:
-        """Valid and payload for cycle ``t``; accounts for a transfer at the end of ``t``."""
-        if self.finished:
-            return 0, 0
-        if self.request is None:
-            if not (ready and t > self.prev_end):
-                return 0, 0
-            self.request = t
-            self.requests.append(t)
-        due = self.request + self.mem.latency_cycles + self.word * self.mem.cycles_per_word
-        if t < due:
-            return 0, 0
-        payload = self.tiles[self.tile][self.word]
-        if ready:
-            self.word += 1
-            if self.word == len(self.tiles[self.tile]):
-                self.prev_end = t
-                self.tile += 1
-                self.word = 0
-                self.request = None
-        return 1, payload
-
-
 class XpuHarness:
     """An elaborated :class:`Xpu` plus the testbench that runs layers on it.
 
@@ -300,9 +264,21 @@ class XpuHarness:
                         for e in encode_thresholds(run.thresholds, run.flip, spec, xpu)
                     ]
                 feeders = {
-                    "thr": _Feeder([thr_words], run.mem),
-                    "act": _Feeder(act_tiles(plan, run.act), run.mem),
-                    "wgt": _Feeder(wgt_tiles(plan, run.weights), run.mem),
+                    "thr": Feeder(
+                        [thr_words], run.mem, run.stall_probability, random.Random(run.seed + 1)
+                    ),
+                    "act": Feeder(
+                        act_tiles(plan, run.act),
+                        run.mem,
+                        run.stall_probability,
+                        random.Random(run.seed + 2),
+                    ),
+                    "wgt": Feeder(
+                        wgt_tiles(plan, run.weights),
+                        run.mem,
+                        run.stall_probability,
+                        random.Random(run.seed + 3),
+                    ),
                 }
                 rng = random.Random(run.seed)
                 result_words: list[tuple[int, int]] = []

@@ -127,7 +127,7 @@ async def _run_job(dut):
                 thr_layout.const(e).as_value().value
                 for e in encode_thresholds(run.thresholds, run.flip, spec, xpu)
             ]
-        stall = getattr(run, "stall_probability", 0.0)
+        stall = run.stall_probability
         feeders = {
             "thr": Feeder([thr_words], run.mem, stall, random.Random(run.seed + 1)),
             "act": Feeder(act_tiles(plan, run.act), run.mem, stall, random.Random(run.seed + 2)),
