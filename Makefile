@@ -16,7 +16,7 @@ PYTEST_K := $(if $(TEST),-k "$(TEST)",)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup apt sim test test-slow lint format clean train-digits verilog synth bench-rtl \
-        bench-sim
+        bench-sim report bench-report
 
 help:  ## list the targets
 	@echo "oxbnn make targets (knobs: SEED=$(SEED) TEST=<pytest -k> WAVES=0|1 PRESET=$(PRESET))"
@@ -71,6 +71,12 @@ bench-rtl: setup  ## Amaranth-simulator cycles/s of an oxbnn50-sized XPU on a re
 
 bench-sim: setup  ## co-simulation cycles/s: cocotb + Verilator vs cocotb + Icarus, same layer
 	$(BIN)/python -m oxbnn.tools.bench_sim
+
+report: setup  ## full-network evaluation of the five accelerators: build/report/
+	$(BIN)/oxbnn report
+
+bench-report: setup  ## wall time of the whole 5 x 4 evaluation
+	$(BIN)/python -m oxbnn.tools.bench_report
 
 train-digits: setup  ## retrain the digits BNN (seeded, reproducible) into models/digits_params.npz
 	$(BIN)/python -m oxbnn.tools.train_digits --seed 0 --out models/digits_params.npz
