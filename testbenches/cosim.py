@@ -14,10 +14,12 @@ import fcntl
 import os
 import pickle
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,8 @@ class CosimJob:
     waves_path: str | None = None
     waves_window: tuple[int, int] = (0, 10_000)
     max_cycles: int = 5_000_000
-    extra: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] | None = None
+    progress_path: str | None = None
 
 
 def verilator_bin_dir() -> Path:
@@ -157,21 +160,23 @@ class Cosim:
         layers: list[LayerRun],
         *,
         optics: str = "ideal",
-        preset: str | None = None,
+        preset: Any = None,
         seed: int = 0,
         waves: str | Path | None = None,
         waves_window: tuple[int, int] = (0, 10_000),
         max_cycles: int = 5_000_000,
+        progress_total: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Run ``layers`` back to back; one dict of observations per layer (see xpu_cosim)."""
-        from cocotb_tools.runner import get_results
+        """Run ``layers`` back to back; one dict of observations per layer (see xpu_cosim).
 
-        if self._runner is None:
-            self.build()
-        job = CosimJob(
-            xpu=self.xpu,
+        ``WAVES=1`` in the environment writes ``waves.vcd`` into the build directory when no
+        ``waves`` path is given. With ``progress_total`` (the expected cycles) a progress bar
+        goes to stderr.
+        """
+        if waves is None and os.environ.get("WAVES") == "1":
+            waves = self.build_dir / "waves.vcd"
+        job = self._job(
             layers=layers,
-            fields={"drive": self.drive_fields.to_json(), "watch": self.watch_fields.to_json()},
             optics=optics,
             preset=preset,
             seed=seed,
@@ -179,34 +184,7 @@ class Cosim:
             waves_window=waves_window,
             max_cycles=max_cycles,
         )
-        work = Path(tempfile.mkdtemp(prefix="run-", dir=self.build_dir))
-        job_path = work / "job.pkl"
-        result_path = work / "result.pkl"
-        job_path.write_bytes(pickle.dumps(job))
-        xml = work / "results.xml"
-        log = work / "sim.log"
-        try:
-            self._runner.test(
-                hdl_toplevel="xpu_cosim",
-                test_module="oxbnn.testbenches.xpu_cosim",
-                build_dir=str(self.build_dir),
-                test_dir=str(work),
-                results_xml=str(xml),
-                log_file=str(log),
-                extra_env={
-                    "OXBNN_COSIM_JOB": str(job_path),
-                    "OXBNN_COSIM_RESULT": str(result_path),
-                },
-            )
-        except (RuntimeError, SystemExit) as exc:
-            raise CosimError(f"{self.sim} run failed ({exc}); see {log}") from None
-        total, failed = get_results(xml)
-        if failed or not result_path.exists():
-            raise CosimError(
-                f"the co-simulation failed ({failed} of {total} cocotb tests); see {log}"
-            )
-        results = pickle.loads(result_path.read_bytes())
-        shutil.rmtree(work, ignore_errors=True)
+        results = self._execute(job, progress_total)
         for i, res in enumerate(results):
             trace = res.pop("trace")
             if waves:
@@ -226,3 +204,104 @@ class Cosim:
                     )
                 )
         return results
+
+    def run_network(
+        self,
+        layers: list[tuple[Any, Any, Any, Any]],
+        images: Any,
+        *,
+        optics: str = "ideal",
+        preset: Any = None,
+        seed: int = 0,
+        progress_total: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every image through every layer, the host feeding each output to the next layer.
+
+        ``layers``: ``(LayerSpec, weights, thresholds, flip)`` in order; ``images``: inputs of
+        the first layer. One dict per image: ``output`` (of the last layer), ``cycles``,
+        ``wall_s`` and per-layer ``layers``.
+        """
+        job = self._job(
+            layers=[],
+            optics=optics,
+            preset=preset,
+            seed=seed,
+            network={"layers": list(layers), "images": list(images)},
+        )
+        return self._execute(job, progress_total)
+
+    def _job(self, **kw: Any) -> CosimJob:
+        return CosimJob(
+            xpu=self.xpu,
+            fields={"drive": self.drive_fields.to_json(), "watch": self.watch_fields.to_json()},
+            **kw,
+        )
+
+    def _execute(self, job: CosimJob, progress_total: int | None) -> list[dict[str, Any]]:
+        from cocotb_tools.runner import get_results
+
+        if self._runner is None:
+            self.build()
+        work = Path(tempfile.mkdtemp(prefix="run-", dir=self.build_dir))
+        job_path = work / "job.pkl"
+        result_path = work / "result.pkl"
+        progress = work / "progress"
+        job.progress_path = str(progress)
+        job_path.write_bytes(pickle.dumps(job))
+        xml = work / "results.xml"
+        log = work / "sim.log"
+        failure: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                self._runner.test(
+                    hdl_toplevel="xpu_cosim",
+                    test_module="oxbnn.testbenches.xpu_cosim",
+                    build_dir=str(self.build_dir),
+                    test_dir=str(work),
+                    results_xml=str(xml),
+                    log_file=str(log),
+                    extra_env={
+                        "OXBNN_COSIM_JOB": str(job_path),
+                        "OXBNN_COSIM_RESULT": str(result_path),
+                    },
+                )
+            except (RuntimeError, SystemExit) as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        t0 = time.perf_counter()
+        while thread.is_alive():
+            thread.join(0.5)
+            if progress_total and progress.exists():
+                _bar(progress.read_text().strip(), progress_total, time.perf_counter() - t0)
+        if progress_total:
+            print(file=sys.stderr)
+        if failure:
+            raise CosimError(f"{self.sim} run failed ({failure[0]}); see {log}")
+        total, failed = get_results(xml)
+        if failed or not result_path.exists():
+            raise CosimError(
+                f"the co-simulation failed ({failed} of {total} cocotb tests); see {log}"
+            )
+        results = pickle.loads(result_path.read_bytes())
+        shutil.rmtree(work, ignore_errors=True)
+        return results
+
+
+def _bar(text: str, total: int, elapsed: float) -> None:
+    """One line of progress on stderr: cycles simulated of the expected total."""
+    try:
+        done = int(text)
+    except ValueError:
+        return
+    frac = min(done / total, 1.0) if total else 0.0
+    fill = int(frac * 30)
+    rate = done / elapsed if elapsed > 0 else 0.0
+    print(
+        f"\r  [{'#' * fill}{'.' * (30 - fill)}] {done}/{total} cycles ({rate:,.0f} cycles/s)",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -47,7 +47,7 @@ from ..rtl.host_if import (
 )
 from .cosim_top import Fields
 from .optical_bridge import OpticalBridge
-from .pysim_harness import XpuHarness, act_tiles, wgt_tiles
+from .pysim_harness import LayerRun, XpuHarness, act_tiles, wgt_tiles
 from .stimulus import Feeder
 
 
@@ -57,6 +57,32 @@ def _bits(words: list[int], width: int) -> np.ndarray:
     raw = b"".join(w.to_bytes(nbytes, "little") for w in words)
     arr = np.frombuffer(raw, dtype=np.uint8).reshape(len(words), nbytes)
     return np.unpackbits(arr, axis=1, bitorder="little")[:, :width]
+
+
+async def _run_network(run_layer, network: dict, image: np.ndarray) -> dict:
+    """One input through every layer of ``network``; the host feeds each output to the next.
+
+    Between layers the host reshapes: a conv output ``H x W x C`` becomes the next layer's input
+    as is, or, for a fully-connected layer, flattened in (y, x, c) order to ``1 x 1 x K``.
+    """
+    act = np.asarray(image, dtype=np.uint8)
+    layers = []
+    for i, (spec, weights, thresholds, flip) in enumerate(network["layers"]):
+        if spec.kind == "fc":
+            act = act.reshape(1, 1, -1)
+        res = await run_layer(LayerRun(spec, act, weights, thresholds, flip, name=f"layer{i}"))
+        res.pop("trace", None)
+        layers.append(
+            {k: res[k] for k in ("cycles", "wall_s", "saturation_events", "clip_events", "error")}
+        )
+        layers[-1]["readouts"] = len(res["events"])
+        act = res["output"]
+    return {
+        "output": act,
+        "layers": layers,
+        "cycles": sum(r["cycles"] for r in layers),
+        "wall_s": sum(r["wall_s"] for r in layers),
+    }
 
 
 @cocotb.test()
@@ -115,9 +141,13 @@ async def _run_job(dut):
         await FallingEdge(dut.clk)
     dut.rst.value = 0
 
-    results = []
-    for run in job.layers:
+    progress = Path(job.progress_path) if job.progress_path else None
+    done_cycles = 0
+
+    async def run_layer(run: LayerRun) -> dict:
+        nonlocal done_cycles
         wall0 = time.perf_counter()
+        sat0, clip0 = bridge.saturation_events, bridge.clip_events
         spec = run.spec
         plan = tiling_plan(spec, xpu)
         desc = desc_layout.const(encode_descriptor(spec, xpu, plan)).as_value().value
@@ -211,6 +241,8 @@ async def _run_job(dut):
                 break
             await FallingEdge(dut.clk)
             t += 1
+            if progress is not None and t & 0xFFFF == 0:
+                progress.write_text(f"{done_cycles + t}\n")
             if t > job.max_cycles:
                 raise AssertionError(
                     f"layer {run.name or spec} did not finish in "
@@ -221,22 +253,30 @@ async def _run_job(dut):
         await FallingEdge(dut.clk)
         wall = time.perf_counter() - wall0
         output, out_cycle = XpuHarness._decode(plan, words, n, mm, dw)
-        results.append(
-            {
-                "name": run.name,
-                "output": output,
-                "output_cycle": out_cycle,
-                "cycles": t,
-                "sample_cycles": samples,
-                "result_cycles": [c for _, c in words],
-                "events": events,
-                "not_ready_cycles": not_ready,
-                "error": error,
-                "saturation_events": bridge.saturation_events,
-                "clip_events": bridge.clip_events,
-                "wall_s": wall,
-                "trace": trace,
-                "trace_from": w_from,
-            }
-        )
+        done_cycles += t
+        if progress is not None:
+            progress.write_text(f"{done_cycles}\n")
+        return {
+            "name": run.name,
+            "output": output,
+            "output_cycle": out_cycle,
+            "cycles": t,
+            "sample_cycles": samples,
+            "result_cycles": [c for _, c in words],
+            "events": events,
+            "not_ready_cycles": not_ready,
+            "error": error,
+            "saturation_events": bridge.saturation_events - sat0,
+            "clip_events": bridge.clip_events - clip0,
+            "wall_s": wall,
+            "trace": trace,
+            "trace_from": w_from,
+        }
+
+    if job.network is None:
+        results = [await run_layer(run) for run in job.layers]
+    else:
+        results = [
+            await _run_network(run_layer, job.network, image) for image in job.network["images"]
+        ]
     result_path.write_bytes(pickle.dumps(results))
