@@ -250,6 +250,9 @@ class Sequencer(wiring.Component):
             sub[0], d.words_per_pixel << d.stride2, 0
         )
         ctl = self.ctl
+        # Named: if `ctl` itself were driven under an If, it would become one Verilog `reg` set
+        # slice by slice in `always @*` blocks that Icarus (-g2012) never runs at time 0 (X).
+        pos_init, pos_advance = Signal(), Signal()
         for i, (tk, wky, wkx, woffi, bits) in enumerate(
             [(take0, ky, kx, woff, b0), (take1, ky1, kx1, off1, b1)]
         ):
@@ -262,6 +265,8 @@ class Sequencer(wiring.Component):
             ]
         m.d.comb += [
             ctl.issue.eq(issue),
+            ctl.pos_init.eq(pos_init),
+            ctl.pos_advance.eq(pos_advance),
             ctl.band_rows.eq(band_rows),
             ctl.have.eq(have),
             ctl.emit.eq(emit),
@@ -306,10 +311,10 @@ class Sequencer(wiring.Component):
             with m.Else():
                 m.d.sync += sub.eq(0)
                 with m.If(~group_last):
-                    m.d.comb += ctl.pos_advance.eq(1)
+                    m.d.comb += pos_advance.eq(1)
                     m.d.sync += [ux0.eq(Mux(nx0 >= d.unit_w, nx0 - d.unit_w, nx0)), uy0.eq(ny0)]
                 with m.Else():
-                    m.d.comb += ctl.pos_init.eq(1)
+                    m.d.comb += pos_init.eq(1)
                     m.d.sync += [ux0.eq(0), uy0.eq(0)]
                     with m.If(~filter_last):
                         m.d.sync += [filt.eq(filt + 1), wf_off.eq(wf_off + d.chunks)]
@@ -330,7 +335,7 @@ class Sequencer(wiring.Component):
                                 m.d.sync += [running.eq(0), flushing.eq(1)]
 
         with m.If(first):
-            m.d.comb += ctl.pos_init.eq(1)
+            m.d.comb += pos_init.eq(1)
             m.d.sync += first.eq(0)
 
         m.d.sync += outstanding.eq(outstanding + unit_start - self.popped)
