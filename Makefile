@@ -40,9 +40,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 	@touch $@
 
-sim: setup  ## the main job on a built-in default (derived optics of both presets, plots)
+sim: setup  ## the main job: optics of both presets, then a VGG-small layer on the RTL co-simulation
 	$(BIN)/oxbnn optics --preset oxbnn50
 	$(BIN)/oxbnn optics --preset oxbnn5
+	$(BIN)/oxbnn sim --preset $(PRESET) --seed $(SEED) $(if $(filter 1,$(WAVES)),--waves,)
 
 test: setup  ## the test suite (skips sweeps marked slow), on $(JOBS) cores
 	$(BIN)/pytest -n $(JOBS) -m "not slow" $(PYTEST_K)

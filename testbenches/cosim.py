@@ -11,6 +11,7 @@ default for XPU-sized designs; ``icarus`` (Debian's ``iverilog``) suits small co
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import pickle
 import shutil
@@ -91,7 +92,10 @@ class Cosim:
         self.xpu = xpu
         self.sim = sim
         self.build_root = Path(build_root)
-        src_dir = self.build_root / "src" / f"{xpu.name}-N{xpu.n_lanes}-M{xpu.n_xpes}"
+        # Named by every parameter (not just N and M): configurations that differ only in,
+        # say, buffer depth must not overwrite each other's Verilog while another worker builds.
+        tag = hashlib.sha256(repr(xpu).encode()).hexdigest()[:10]
+        src_dir = self.build_root / "src" / f"{xpu.name}-N{xpu.n_lanes}-M{xpu.n_xpes}-{tag}"
         with _locked(src_dir.with_suffix(".lock")):
             self.verilog, self.drive_fields, self.watch_fields, self.hash = write_cosim_verilog(
                 xpu, src_dir

@@ -142,6 +142,8 @@ async def _run_job(dut):
     dut.rst.value = 0
 
     progress = Path(job.progress_path) if job.progress_path else None
+    watch_h, drive_h = dut.watch, dut.drive  # handles looked up once: this loop is hot
+    falling = FallingEdge(dut.clk)
     done_cycles = 0
 
     async def run_layer(run: LayerRun) -> dict:
@@ -180,7 +182,7 @@ async def _run_job(dut):
         error = False
         t = 0
         while True:
-            raw = dut.watch.value
+            raw = watch_h.value
             try:
                 w = int(raw)
             except ValueError:  # X or Z on an output: name the fields
@@ -230,18 +232,16 @@ async def _run_job(dut):
             inputs["adc_valid"], inputs["adc_code"] = adc
             word = drive_f.pack(inputs)
             if word != written:
-                dut.drive.value = word
-                if os.environ.get("OXBNN_DEBUG_DRIVE") and t < 4:
-                    dut._log.info("drive t=%d %d", t, word)
+                drive_h.value = word
                 written = word
             if w_from <= t <= w_to:
                 trace.append((w, word))
             error |= bool((w >> get["error"][0]) & 1)
             if (w >> get["done"][0]) & 1:
                 break
-            await FallingEdge(dut.clk)
+            await falling
             t += 1
-            if progress is not None and t & 0xFFFF == 0:
+            if progress is not None and t & 0x1FFF == 0:
                 progress.write_text(f"{done_cycles + t}\n")
             if t > job.max_cycles:
                 raise AssertionError(

@@ -169,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         waves=waves,
         waves_window=(args.waves_from, args.waves_to),
+        progress_total=predicted.total,
     )
     wall = time.perf_counter() - t0
     output = res["output"]
