@@ -131,7 +131,15 @@ from pathlib import Path
 from typing import Any
 
 from . import timing
-from .configs import PRESET_DIR, PresetError, XpuParams, _check_value, _p, load_preset
+from .configs import (
+    PRESET_DIR,
+    PresetError,
+    XpuParams,
+    _check_value,
+    _p,
+    load_preset,
+    parse_sections,
+)
 from .derive import xpu_params
 from .layer import LayerSpec
 from .workloads import NETWORKS, Network, WorkloadLayer, get_network
@@ -479,44 +487,7 @@ def parse_system_preset(
         raise PresetError(
             f"{where}: unknown section(s) {sorted(unknown)}; expected {list(_SECTIONS)} and [meta]"
         )
-    units: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    sections: dict[str, Any] = {}
-    for section, cls in _SECTIONS.items():
-        table = data.get(section)
-        if not isinstance(table, dict):
-            raise PresetError(f"{where}: missing section [{section}]")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        extra = set(table) - set(fields)
-        if extra:
-            raise PresetError(
-                f"{where}: [{section}] has unknown key(s) {sorted(extra)}; "
-                f"expected {sorted(fields)}"
-            )
-        values = {}
-        for name, f in fields.items():
-            key = f"[{section}] {name}"
-            if name not in table:
-                raise PresetError(
-                    f"{where}: {key} is missing ({f.metadata['unit']}, {f.metadata['doc'] or name})"
-                )
-            entry = table[name]
-            if not isinstance(entry, dict) or set(entry) != {"value", "unit", "source"}:
-                raise PresetError(
-                    f"{where}: {key} must be an inline table "
-                    f'{{ value = ..., unit = "{f.metadata["unit"]}", source = "..." }}, '
-                    f"not {entry!r}"
-                )
-            if entry["unit"] != f.metadata["unit"]:
-                raise PresetError(
-                    f"{where}: {key} has unit {entry['unit']!r}; expected {f.metadata['unit']!r}"
-                )
-            if not isinstance(entry["source"], str) or not entry["source"].strip():
-                raise PresetError(f"{where}: {key} needs a non-empty 'source'")
-            values[name] = _check_value(where, section, f, entry["value"])
-            units[f"{section}.{name}"] = entry["unit"]
-            sources[f"{section}.{name}"] = entry["source"]
-        sections[section] = cls(**values)
+    sections, units, sources = parse_sections(where, data, _SECTIONS)
     preset = SystemPreset(
         name=meta["name"],
         label=meta["label"],

@@ -38,6 +38,7 @@ __all__ = [
     "preset_names",
     "load_preset",
     "load_preset_file",
+    "parse_sections",
 ]
 
 PRESET_DIR = Path(__file__).resolve().parent
@@ -351,39 +352,19 @@ def _check_value(where: str, section: str, f: dataclasses.Field, value: Any) -> 
     return value
 
 
-def load_preset_file(path: str | Path) -> Preset:
-    """Read, check and freeze one preset file. Raises :class:`PresetError` naming file and key."""
-    path = Path(path)
-    where = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PresetError(f"{where}: cannot read preset file ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{where}: not valid TOML ({exc})") from None
+def parse_sections(
+    where: str, data: dict[str, Any], schema: dict[str, type]
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Check every ``{ value, unit, source }`` entry of ``data`` against ``schema``.
 
-    meta = data.pop("meta", None)
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-        raise PresetError(f"{where}: missing [meta] section with a string 'name'")
-    unknown_meta = set(meta) - {"name", "description"}
-    if unknown_meta:
-        raise PresetError(
-            f"{where}: [meta] has unknown key(s) {sorted(unknown_meta)}; "
-            f"expected 'name' and 'description'"
-        )
-    unknown = set(data) - set(_SECTIONS)
-    if unknown:
-        raise PresetError(
-            f"{where}: unknown section(s) {sorted(unknown)}; expected "
-            f"{sorted(_SECTIONS)} and [meta]"
-        )
-
+    ``schema`` maps section names to dataclasses whose fields carry unit and range metadata
+    (see ``_p``). Returns the section objects and the unit and source of every
+    ``"section.key"``. Errors are :class:`PresetError`s naming ``where``, the key and the value.
+    """
     units: dict[str, str] = {}
     sources: dict[str, str] = {}
     sections: dict[str, Any] = {}
-    for section, cls in _SECTIONS.items():
+    for section, cls in schema.items():
         table = data.get(section)
         if not isinstance(table, dict):
             raise PresetError(f"{where}: missing section [{section}]")
@@ -419,6 +400,39 @@ def load_preset_file(path: str | Path) -> Preset:
             units[f"{section}.{name}"] = entry["unit"]
             sources[f"{section}.{name}"] = entry["source"]
         sections[section] = cls(**values)
+    return sections, units, sources
+
+
+def load_preset_file(path: str | Path) -> Preset:
+    """Read, check and freeze one preset file. Raises :class:`PresetError` naming file and key."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PresetError(f"{where}: cannot read preset file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{where}: not valid TOML ({exc})") from None
+
+    meta = data.pop("meta", None)
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise PresetError(f"{where}: missing [meta] section with a string 'name'")
+    unknown_meta = set(meta) - {"name", "description"}
+    if unknown_meta:
+        raise PresetError(
+            f"{where}: [meta] has unknown key(s) {sorted(unknown_meta)}; "
+            f"expected 'name' and 'description'"
+        )
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise PresetError(
+            f"{where}: unknown section(s) {sorted(unknown)}; expected "
+            f"{sorted(_SECTIONS)} and [meta]"
+        )
+
+    sections, units, sources = parse_sections(where, data, _SECTIONS)
 
     return Preset(
         name=meta["name"],
