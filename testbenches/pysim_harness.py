@@ -99,6 +99,28 @@ def wgt_tiles(plan: TilingPlan, weights: np.ndarray) -> list[list[int]]:
     return [per_tile[i] for i in plan.wgt_loads]
 
 
+def layer_stimulus(run: LayerRun, xpu: XpuParams) -> tuple[TilingPlan, int, dict[str, Feeder]]:
+    """What the host and the memory send for ``run``: its tiling plan, its descriptor word, and
+    one memory channel per stream (thresholds, activation tiles, weight tiles)."""
+    spec = run.spec
+    plan = tiling_plan(spec, xpu)
+    desc = descriptor_layout(xpu).const(encode_descriptor(spec, xpu, plan)).as_value().value
+    thr_words: list[int] = []
+    if spec.output == "bit":
+        layout = threshold_layout(xpu)
+        thr_words = [
+            layout.const(e).as_value().value
+            for e in encode_thresholds(run.thresholds, run.flip, spec, xpu)
+        ]
+    stall = run.stall_probability
+    feeders = {
+        "thr": Feeder([thr_words], run.mem, stall, random.Random(run.seed + 1)),
+        "act": Feeder(act_tiles(plan, run.act), run.mem, stall, random.Random(run.seed + 2)),
+        "wgt": Feeder(wgt_tiles(plan, run.weights), run.mem, stall, random.Random(run.seed + 3)),
+    }
+    return plan, desc, feeders
+
+
 @dataclass
 class LayerRun:
     """One layer to run: the spec, its tensors, the memory model and the host's back-pressure.
@@ -216,8 +238,6 @@ class XpuHarness:
         xpu = self.xpu
         n, mm, lat = xpu.n_lanes, xpu.n_xpes, xpu.adc_latency
         dw = self.widths.dot
-        desc_layout = descriptor_layout(xpu)
-        thr_layout = threshold_layout(xpu)
         lane_mask = (1 << n) - 1
         streams = {"thr": dut.thr_in, "act": dut.act_in, "wgt": dut.wgt_in}
 
@@ -255,31 +275,7 @@ class XpuHarness:
             inputs = dict.fromkeys(drive.fields, 0)
             for run in layers:
                 spec = run.spec
-                plan = tiling_plan(spec, xpu)
-                desc = desc_layout.const(encode_descriptor(spec, xpu, plan)).as_value().value
-                thr_words: list[int] = []
-                if spec.output == "bit":
-                    thr_words = [
-                        thr_layout.const(e).as_value().value
-                        for e in encode_thresholds(run.thresholds, run.flip, spec, xpu)
-                    ]
-                feeders = {
-                    "thr": Feeder(
-                        [thr_words], run.mem, run.stall_probability, random.Random(run.seed + 1)
-                    ),
-                    "act": Feeder(
-                        act_tiles(plan, run.act),
-                        run.mem,
-                        run.stall_probability,
-                        random.Random(run.seed + 2),
-                    ),
-                    "wgt": Feeder(
-                        wgt_tiles(plan, run.weights),
-                        run.mem,
-                        run.stall_probability,
-                        random.Random(run.seed + 3),
-                    ),
-                }
+                plan, desc, feeders = layer_stimulus(run, xpu)
                 rng = random.Random(run.seed)
                 result_words: list[tuple[int, int]] = []
                 samples: list[int] = []

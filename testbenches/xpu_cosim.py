@@ -37,18 +37,12 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, Timer
 
 from ..models.optics import Effects
-from ..models.timing import tiling_plan
 from ..rtl.host_if import (
     Widths,
-    descriptor_layout,
-    encode_descriptor,
-    encode_thresholds,
-    threshold_layout,
 )
 from .cosim_top import Fields
 from .optical_bridge import OpticalBridge
-from .pysim_harness import LayerRun, XpuHarness, act_tiles, wgt_tiles
-from .stimulus import Feeder
+from .pysim_harness import LayerRun, XpuHarness, layer_stimulus
 
 
 def _bits(words: list[int], width: int) -> np.ndarray:
@@ -126,8 +120,6 @@ async def _run_job(dut):
 
     effects = Effects.from_name(job.optics)
     bridge = OpticalBridge(xpu, effects, preset=job.preset, seed=job.seed)
-    desc_layout = descriptor_layout(xpu)
-    thr_layout = threshold_layout(xpu)
 
     # Every input is driven before the clock's first edge: an X there can reach state that
     # reset does not clear (memories) under a four-state simulator such as Icarus.
@@ -151,22 +143,7 @@ async def _run_job(dut):
         wall0 = time.perf_counter()
         sat0, clip0 = bridge.saturation_events, bridge.clip_events
         spec = run.spec
-        plan = tiling_plan(spec, xpu)
-        desc = desc_layout.const(encode_descriptor(spec, xpu, plan)).as_value().value
-        thr_words: list[int] = []
-        if spec.output == "bit":
-            thr_words = [
-                thr_layout.const(e).as_value().value
-                for e in encode_thresholds(run.thresholds, run.flip, spec, xpu)
-            ]
-        stall = run.stall_probability
-        feeders = {
-            "thr": Feeder([thr_words], run.mem, stall, random.Random(run.seed + 1)),
-            "act": Feeder(act_tiles(plan, run.act), run.mem, stall, random.Random(run.seed + 2)),
-            "wgt": Feeder(
-                wgt_tiles(plan, run.weights), run.mem, stall, random.Random(run.seed + 3)
-            ),
-        }
+        plan, desc, feeders = layer_stimulus(run, xpu)
         rng = random.Random(run.seed)
         inputs = dict.fromkeys(drive_f.layout, 0)
         inputs["desc"] = desc
