@@ -1,6 +1,7 @@
 # oxbnn — cycle-accurate simulator of the OXBNN photonic BNN accelerator.
 # Every target that needs the environment depends on `setup`, which is idempotent.
-# Knobs: SEED (random seeds), TEST (pytest -k expression), WAVES=1 (write traces), PRESET.
+# Knobs: SEED (random seeds), TEST (pytest -k expression), WAVES=1 (write traces), PRESET,
+# SIM=verilator|icarus (the co-simulation's simulator).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +11,7 @@ TEST   ?=
 WAVES  ?= 0
 PRESET ?= oxbnn50
 JOBS   ?= 2
-export SEED WAVES
+export SEED WAVES SIM
 
 PYTEST_K := $(if $(TEST),-k "$(TEST)",)
 

@@ -79,14 +79,16 @@ class Cosim:
     Parameters
     ----------
     xpu : XpuParams
-    sim : "verilator" or "icarus"
+    sim : "verilator" or "icarus", optional
+        Default: the ``SIM`` environment variable, else ``"verilator"``.
     build_root : path
         Where build directories go (default ``build/cosim``).
     """
 
     def __init__(
-        self, xpu: XpuParams, *, sim: str = "verilator", build_root: str | Path = "build/cosim"
+        self, xpu: XpuParams, *, sim: str | None = None, build_root: str | Path = "build/cosim"
     ) -> None:
+        sim = sim or os.environ.get("SIM") or "verilator"
         if sim not in SIMULATORS:
             raise ValueError(f"sim must be one of {SIMULATORS}, not {sim!r}")
         self.xpu = xpu

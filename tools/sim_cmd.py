@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -65,7 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--optics", choices=["ideal", "physical"], default="ideal")
     p.add_argument("--seed", type=int, default=1, help="seed of the data and of the noise")
-    p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator")
+    p.add_argument(
+        "--sim",
+        choices=["verilator", "icarus"],
+        default=os.environ.get("SIM") or "verilator",
+        help="simulator (default: $SIM, else verilator)",
+    )
     p.add_argument("--name", default=None, help="run name (default: from the layer and preset)")
     p.add_argument("--out", type=Path, default=Path("build/runs"))
     p.add_argument("--waves", action="store_true", help="write a VCD of the XPU's ports")
