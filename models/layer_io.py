@@ -92,7 +92,7 @@ def load_layer_file(path: str | Path) -> LayerData:
             data = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise LayerFileError(f"{where}: no such layer file") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise LayerFileError(f"{where}: not a readable .npz file ({exc})") from None
     missing = [k for k in _REQUIRED if k not in data]
     if missing:

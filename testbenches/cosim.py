@@ -278,11 +278,12 @@ class Cosim:
         thread = threading.Thread(target=target, daemon=True)
         thread.start()
         t0 = time.perf_counter()
+        last = [0]
         while thread.is_alive():
             thread.join(0.5)
             if progress_total and progress.exists():
-                _bar(progress.read_text().strip(), progress_total, time.perf_counter() - t0)
-        if progress_total:
+                _bar(progress.read_text().strip(), progress_total, time.perf_counter() - t0, last)
+        if progress_total and sys.stderr.isatty():
             print(file=sys.stderr)
         if failure:
             raise CosimError(f"{self.sim} run failed ({failure[0]}); see {log}")
@@ -296,18 +297,26 @@ class Cosim:
         return results
 
 
-def _bar(text: str, total: int, elapsed: float) -> None:
-    """One line of progress on stderr: cycles simulated of the expected total."""
+def _bar(text: str, total: int, elapsed: float, last: list[int] | None = None) -> None:
+    """Progress on stderr: a bar redrawn in place on a terminal, a line per 10 % otherwise."""
     try:
         done = int(text)
     except ValueError:
         return
     frac = min(done / total, 1.0) if total else 0.0
-    fill = int(frac * 30)
     rate = done / elapsed if elapsed > 0 else 0.0
-    print(
-        f"\r  [{'#' * fill}{'.' * (30 - fill)}] {done}/{total} cycles ({rate:,.0f} cycles/s)",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
+    if sys.stderr.isatty():
+        fill = int(frac * 30)
+        print(
+            f"\r  [{'#' * fill}{'.' * (30 - fill)}] {done}/{total} cycles ({rate:,.0f} cycles/s)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif last is not None and int(frac * 10) > last[0]:
+        last[0] = int(frac * 10)
+        print(
+            f"  {100 * frac:3.0f} %  {done}/{total} cycles ({rate:,.0f} cycles/s)",
+            file=sys.stderr,
+            flush=True,
+        )
