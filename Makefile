@@ -17,7 +17,7 @@ PYTEST_K := $(if $(TEST),-k "$(TEST)",)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup apt sim test test-slow lint format clean train-digits verilog synth bench-rtl \
-        bench-sim report bench-report
+        bench-sim report bench-report accuracy-sweep
 
 help:  ## list the targets
 	@echo "oxbnn make targets (knobs: SEED=$(SEED) TEST=<pytest -k> WAVES=0|1 PRESET=$(PRESET))"
@@ -41,10 +41,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 	@touch $@
 
-sim: setup  ## the main job: optics of both presets, then a VGG-small layer on the RTL co-simulation
+SIM_IMAGES ?= 200
+
+sim: setup  ## the main job: optics of both presets, then the digits BNN on the oxbnn50 XPU RTL
 	$(BIN)/oxbnn optics --preset oxbnn50
 	$(BIN)/oxbnn optics --preset oxbnn5
-	$(BIN)/oxbnn sim --preset $(PRESET) --seed $(SEED) $(if $(filter 1,$(WAVES)),--waves,)
+	$(BIN)/oxbnn infer --preset oxbnn50 --images $(SIM_IMAGES) --seed $(SEED) --waves
 
 test: setup  ## the test suite (skips sweeps marked slow), on $(JOBS) cores
 	$(BIN)/pytest -n $(JOBS) -m "not slow" $(PYTEST_K)
@@ -79,6 +81,9 @@ report: setup  ## full-network evaluation of the five accelerators: build/report
 
 bench-report: setup  ## wall time of the whole 5 x 4 evaluation
 	$(BIN)/python -m oxbnn.tools.bench_report
+
+accuracy-sweep: setup  ## digits accuracy vs laser power, spacing, PCA noise, ADC bits: build/sweeps/
+	$(BIN)/oxbnn accuracy-sweep --preset $(PRESET) --seed $(SEED) $(if $(filter oxbnn50,$(PRESET)),--check-cosim,)
 
 train-digits: setup  ## retrain the digits BNN (seeded, reproducible) into models/digits_params.npz
 	$(BIN)/python -m oxbnn.tools.train_digits --seed 0 --out models/digits_params.npz

@@ -13,7 +13,7 @@ import importlib
 import sys
 
 # Modules of oxbnn.tools that provide a subcommand, in the order `oxbnn --help` lists them.
-SUBCOMMANDS = ["optics", "sim", "waves", "export", "report"]
+SUBCOMMANDS = ["optics", "sim", "waves", "export", "report", "infer", "sweep"]
 
 
 def build_parser() -> argparse.ArgumentParser:

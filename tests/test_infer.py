@@ -1,0 +1,153 @@
+"""Tests of ``oxbnn infer`` (tools/infer_cmd.py): the digits BNN on the XPU co-simulation.
+
+Four test images go through the full co-simulation of the oxbnn50 XPU with ideal optics and must
+agree with the golden model exactly (predictions and integer logits) in the cycles the cycle
+model predicts; bad inputs give one-line named errors before any simulator starts; a
+disagreement under ideal optics makes the command fail.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from oxbnn.models.derive import xpu_params
+from oxbnn.models.digits import LAYERS, load_params, load_split
+from oxbnn.models.timing import layer_cycles
+from oxbnn.testbenches import cosim as cosim_module
+from oxbnn.tools.cli import main
+from oxbnn.tools.infer_cmd import InferError, check_images
+
+IMAGES = 4
+
+
+def test_four_images_agree_with_the_golden_model(tmp_path, capsys):
+    rc = main(
+        [
+            "infer",
+            "--preset",
+            "oxbnn50",
+            "--images",
+            str(IMAGES),
+            "--json",
+            "--waves",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    net = load_params()
+    split = load_split()
+    golden = net.forward_golden(net.binarize(split.test_images[:IMAGES]))
+    logits = np.load(report["logits_file"])
+    assert np.array_equal(logits["logits_golden"], golden)
+    assert np.array_equal(logits["logits_simulated"], golden), "the RTL's logits differ"
+    assert report["images"] == IMAGES
+    assert report["agreement"] == 1.0 and report["agreement_count"] == IMAGES
+    assert report["accuracy_simulated"] == report["accuracy_golden"]
+    xpu = xpu_params("oxbnn50")
+    per_image = sum(layer_cycles(spec, xpu).total for spec in LAYERS)
+    assert report["cycles_per_image"] == per_image and report["cycles"] == IMAGES * per_image
+    assert report["cycles_predicted"] == IMAGES * per_image and report["cycles_match"]
+    assert report["simulated_time_s"] == pytest.approx(IMAGES * per_image / xpu.clock_hz)
+    assert report["wall_s"] > 0 and report["saturation_events"] == 0
+    assert {"preset", "optics", "seed", "cycles_per_image", "wall_per_image_s"} <= set(report)
+    on_disk = json.loads((tmp_path / report["name"] / "report.json").read_text())
+    assert on_disk["agreement"] == 1.0
+    # --waves: one port VCD (+ GTKWave file) per layer of the first image.
+    assert [Path(p).name for p in report["waves_files"]] == [f"waves_{i}.vcd" for i in range(3)]
+    for path in map(Path, report["waves_files"]):
+        assert path.stat().st_size > 0 and path.with_suffix(".gtkw").exists()
+
+
+def _bad_params(tmp_path):
+    """A parameter file whose fc weights have the wrong shape."""
+    arrays = load_params().to_arrays()
+    arrays["fc_weights"] = arrays["fc_weights"][:, :, :, :100]
+    path = tmp_path / "wrong_shape.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (["--images", "0"], "--images must be in 1..360"),
+        (["--images", "361"], "--images must be in 1..360"),
+        (["--params", "missing.npz"], "digits parameter file does not exist"),
+        (["--params", "NOT_AN_NPZ"], "not a readable .npz parameter file"),
+        (["--params", "WRONG_SHAPE"], "fc_weights has shape (32, 1, 1, 100); expected"),
+        (["--preset", "oxbnn7"], "unknown preset 'oxbnn7'"),
+    ],
+)
+def test_bad_inputs_give_one_line_named_errors(tmp_path, capsys, monkeypatch, args, pattern):
+    def no_simulator(*_, **__):
+        raise AssertionError("the simulator started before the inputs were checked")
+
+    monkeypatch.setattr(cosim_module.Cosim, "build", no_simulator)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"this is not a zip file")
+    swap = {
+        "missing.npz": str(tmp_path / "missing.npz"),
+        "NOT_AN_NPZ": str(junk),
+        "WRONG_SHAPE": str(_bad_params(tmp_path)) if "WRONG_SHAPE" in args else "",
+    }
+    args = [swap.get(a, a) for a in args]
+    if "--preset" not in args:
+        args = ["--preset", "oxbnn50", *args]
+    rc = main(["infer", *args, "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith("oxbnn infer: error:"), err
+    assert pattern in err[0], err[0]
+
+
+def test_check_images_is_a_named_value_error():
+    assert check_images(360) == 360
+    with pytest.raises(InferError, match="1..360"):
+        check_images(-3)
+    assert issubclass(InferError, ValueError)
+
+
+def test_disagreement_under_ideal_optics_fails(tmp_path, capsys, monkeypatch):
+    """A co-simulation whose logits differ from the golden model's makes the command exit 1."""
+    net = load_params()
+    split = load_split()
+    golden = net.forward_golden(net.binarize(split.test_images[:2]))
+    per_image = sum(layer_cycles(spec, xpu_params("oxbnn50")).total for spec in LAYERS)
+
+    def fake_run_network(self, layers, images, **kw):
+        out = []
+        for i, logits in enumerate(golden):
+            wrong = logits.copy()
+            wrong[0] += 2 * i  # image 1 is off by two on class 0
+            out.append(
+                {
+                    "output": wrong.reshape(1, 1, -1),
+                    "cycles": per_image,
+                    "wall_s": 0.0,
+                    "layers": [
+                        {
+                            "cycles": layer_cycles(spec, self.xpu).total,
+                            "readouts": 0,
+                            "saturation_events": 0,
+                            "clip_events": 0,
+                        }
+                        for spec in LAYERS
+                    ],
+                }
+            )
+        return out
+
+    monkeypatch.delenv("WAVES", raising=False)  # no traced run of the fake simulator
+    monkeypatch.setattr(cosim_module.Cosim, "build", lambda self: 0.0)
+    monkeypatch.setattr(cosim_module.Cosim, "run_network", fake_run_network)
+    rc = main(["infer", "--preset", "oxbnn50", "--images", "2", "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "images [1] differ" in captured.err
+    assert "agreement        1/2" in captured.out
