@@ -137,6 +137,7 @@ from .configs import (
     XpuParams,
     _check_value,
     _p,
+    coefficient_rows,
     load_preset,
     parse_sections,
 )
@@ -402,20 +403,7 @@ class SystemPreset:
 
     def coefficients(self) -> list[dict[str, Any]]:
         """Every coefficient as ``{"key", "value", "unit", "source"}``, for reports."""
-        rows = []
-        for section in _SECTIONS:
-            obj = getattr(self, section)
-            for f in dataclasses.fields(obj):
-                key = f"{section}.{f.name}"
-                rows.append(
-                    {
-                        "key": key,
-                        "value": getattr(obj, f.name),
-                        "unit": self.units.get(key, f.metadata["unit"]),
-                        "source": self.sources.get(key, "(override)"),
-                    }
-                )
-        return rows
+        return coefficient_rows(self, _SECTIONS, self.units, self.sources, "(override)")
 
 
 def system_preset_names() -> list[str]:

@@ -8,6 +8,7 @@ from the tiling plan (bands, weight loads, jobs) and from the chunk schedule's d
 from __future__ import annotations
 
 import pytest
+from _chunks import emulated_chunk_cycles
 from amaranth.sim import Simulator
 
 from oxbnn.models.configs import XpuParams
@@ -15,33 +16,6 @@ from oxbnn.models.layer import LayerSpec
 from oxbnn.models.timing import tiling_plan
 from oxbnn.rtl.host_if import encode_descriptor
 from oxbnn.rtl.sequencer import Sequencer
-
-
-def _emulated_chunk_cycles(c: int, n: int, taps: int) -> list[int]:
-    """Issue cycles per chunk: walk the vector's words, two reads per cycle, on demand."""
-    wp = -(-c // n)
-    bits = [n] * (wp - 1) + [c - (wp - 1) * n]
-    bits *= taps
-    k = c * taps
-    chunks = -(-k // n)
-    out, have, ptr = [], 0, 0
-    for j in range(chunks):
-        need = n if j < chunks - 1 else k - (chunks - 1) * n
-        cycles = 0
-        while True:
-            cycles += 1
-            got = have
-            for _ in range(2):
-                if got < need:
-                    got += bits[ptr]
-                    ptr += 1
-            if got >= need:
-                have = got - need
-                break
-            have = got
-        out.append(cycles)
-    return out
-
 
 XPU = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=24, wgt_buffer_depth=16)
 
@@ -135,7 +109,7 @@ def test_walk_matches_plan(spec):
         (plan.bands[b].groups - 1) * (plan.weight_tiles[w].filter1 - plan.weight_tiles[w].filter0)
         for b, w in plan.pairs
     )
-    expected_cycles = _emulated_chunk_cycles(
+    expected_cycles = emulated_chunk_cycles(
         spec.in_channels, XPU.n_lanes, spec.kernel_h * spec.kernel_w
     )
     words = -(-spec.in_channels // XPU.n_lanes) * spec.kernel_h * spec.kernel_w

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _chunks import emulated_chunk_cycles
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerError, LayerSpec
@@ -78,34 +79,6 @@ def test_memory_bandwidth_and_latency_slow_loads():
     assert bd.total == 21 + 3 + 4 + 1
 
 
-def _emulated_chunk_cycles(c: int, n: int, taps: int) -> list[int]:
-    """Brute force: walk the words of one vector with the demand rule, two reads per cycle."""
-    wp = -(-c // n)
-    bits = []
-    for _ in range(taps):
-        bits += [n] * (wp - 1) + [c - (wp - 1) * n]
-    k = c * taps
-    chunks = -(-k // n)
-    out, have, ptr = [], 0, 0
-    for j in range(chunks):
-        need = n if j < chunks - 1 else k - (chunks - 1) * n
-        cycles = 0
-        while True:
-            cycles += 1
-            got = have
-            for _ in range(2):
-                if got < need:
-                    got += bits[ptr]
-                    ptr += 1
-            if got >= need:
-                have = got - need
-                break
-            have = got
-        out.append(cycles)
-    assert ptr == len(bits) and have == 0
-    return out
-
-
 @pytest.mark.parametrize("seed", range(8))
 def test_chunk_cycles_closed_form_matches_emulation(seed):
     rng = np.random.default_rng(seed)
@@ -115,7 +88,7 @@ def test_chunk_cycles_closed_form_matches_emulation(seed):
         kh, kw = (int(x) for x in rng.integers(1, 4, size=2))
         spec = LayerSpec("conv", kh, kw, c, 1, kh, kw)
         xpu = XpuParams(n_lanes=n, n_xpes=1, gamma=1, adc_bits=max(1, n.bit_length()))
-        assert list(chunk_cycles(spec, xpu)) == _emulated_chunk_cycles(c, n, kh * kw), (n, c)
+        assert list(chunk_cycles(spec, xpu)) == emulated_chunk_cycles(c, n, kh * kw), (n, c)
 
 
 def test_full_rate_when_words_are_wide():

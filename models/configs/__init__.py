@@ -39,6 +39,7 @@ __all__ = [
     "load_preset",
     "load_preset_file",
     "parse_sections",
+    "coefficient_rows",
 ]
 
 PRESET_DIR = Path(__file__).resolve().parent
@@ -294,20 +295,31 @@ class Preset:
 
     def coefficients(self) -> list[dict[str, Any]]:
         """Every coefficient as ``{"key", "value", "unit", "source"}``, for reports."""
-        rows = []
-        for section in _SECTIONS:
-            obj = getattr(self, section)
-            for f in dataclasses.fields(obj):
-                key = f"{section}.{f.name}"
-                rows.append(
-                    {
-                        "key": key,
-                        "value": getattr(obj, f.name),
-                        "unit": self.units.get(key, f.metadata["unit"]),
-                        "source": self.sources.get(key, ""),
-                    }
-                )
-        return rows
+        return coefficient_rows(self, _SECTIONS, self.units, self.sources)
+
+
+def coefficient_rows(
+    preset: Any,
+    sections: dict[str, type],
+    units: dict[str, str],
+    sources: dict[str, str],
+    missing_source: str = "",
+) -> list[dict[str, Any]]:
+    """``{"key", "value", "unit", "source"}`` of every field of every section of ``preset``."""
+    rows = []
+    for section in sections:
+        obj = getattr(preset, section)
+        for f in dataclasses.fields(obj):
+            key = f"{section}.{f.name}"
+            rows.append(
+                {
+                    "key": key,
+                    "value": getattr(obj, f.name),
+                    "unit": units.get(key, f.metadata["unit"]),
+                    "source": sources.get(key, missing_source),
+                }
+            )
+    return rows
 
 
 def preset_names() -> list[str]:
