@@ -280,19 +280,12 @@ class Sequencer(wiring.Component):
             self.thr_addr.eq(filt),
         ]
 
+        # The per-vector walk state, cleared at the end of every job and at start.
+        job_state = [in_job, k, g, have, ky, kx, cw, woff]
         job_end = issue & emit & last
         with m.If(issue):
             with m.If(emit & last):
-                m.d.sync += [
-                    in_job.eq(0),
-                    k.eq(0),
-                    g.eq(0),
-                    have.eq(0),
-                    ky.eq(0),
-                    kx.eq(0),
-                    cw.eq(0),
-                    woff.eq(0),
-                ]
+                m.d.sync += [r.eq(0) for r in job_state]
             with m.Else():
                 m.d.sync += in_job.eq(1)
                 with m.If(emit):
@@ -363,13 +356,6 @@ class Sequencer(wiring.Component):
                 sub.eq(0),
                 uy0.eq(0),
                 ux0.eq(0),
-                in_job.eq(0),
-                k.eq(0),
-                g.eq(0),
-                have.eq(0),
-                ky.eq(0),
-                kx.eq(0),
-                cw.eq(0),
-                woff.eq(0),
+                *(r.eq(0) for r in job_state),
             ]
         return m

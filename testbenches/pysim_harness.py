@@ -50,6 +50,8 @@ __all__ = [
     "act_tiles",
     "wgt_tiles",
     "SimulationTimeout",
+    "decode_results",
+    "layer_stimulus",
 ]
 
 
@@ -348,7 +350,7 @@ class XpuHarness:
                         inputs[key] = 0
                 ctx.set(top.drive, drive.pack(inputs))
                 await ctx.tick()
-                output, out_cycle = self._decode(plan, result_words, n, mm, dw)
+                output, out_cycle = decode_results(plan, result_words, n, mm, dw)
                 results.append(
                     LayerResult(
                         output=output,
@@ -372,28 +374,30 @@ class XpuHarness:
             sim.run()
         return results
 
-    @staticmethod
-    def _decode(
-        plan: TilingPlan, words: list[tuple[int, int]], n: int, mm: int, dw: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        spec = plan.spec
-        shape = spec.final_shape
-        is_int = spec.output == "int"
-        out = np.zeros(shape, dtype=np.int64 if is_int else np.uint8)
-        out_cycle = np.full(shape, -1, dtype=np.int64)
-        order = list(plan.results())
-        if len(words) != len(order):
-            raise AssertionError(f"{len(words)} result words for {len(order)} expected by the plan")
-        dmask = (1 << dw) - 1
-        for (raw, cycle), (band, f, group) in zip(words, order, strict=True):
-            for e, unit in enumerate(plan.units(band, group)):
-                if unit is None:
-                    continue
-                uy, ux = unit
-                if is_int:
-                    v = (raw >> (mm + e * dw)) & dmask
-                    out[uy, ux, f] = v - (1 << dw) if v >> (dw - 1) else v
-                else:
-                    out[uy, ux, f] = (raw >> e) & 1
-                out_cycle[uy, ux, f] = cycle
-        return out, out_cycle
+
+def decode_results(
+    plan: TilingPlan, words: list[tuple[int, int]], n: int, mm: int, dw: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Result words ``(payload, cycle)`` of a layer as its output array and, per element, the
+    cycle its word was taken (the order is :meth:`TilingPlan.results`)."""
+    spec = plan.spec
+    shape = spec.final_shape
+    is_int = spec.output == "int"
+    out = np.zeros(shape, dtype=np.int64 if is_int else np.uint8)
+    out_cycle = np.full(shape, -1, dtype=np.int64)
+    order = list(plan.results())
+    if len(words) != len(order):
+        raise AssertionError(f"{len(words)} result words for {len(order)} expected by the plan")
+    dmask = (1 << dw) - 1
+    for (raw, cycle), (band, f, group) in zip(words, order, strict=True):
+        for e, unit in enumerate(plan.units(band, group)):
+            if unit is None:
+                continue
+            uy, ux = unit
+            if is_int:
+                v = (raw >> (mm + e * dw)) & dmask
+                out[uy, ux, f] = v - (1 << dw) if v >> (dw - 1) else v
+            else:
+                out[uy, ux, f] = (raw >> e) & 1
+            out_cycle[uy, ux, f] = cycle
+    return out, out_cycle

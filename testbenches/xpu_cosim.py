@@ -42,7 +42,7 @@ from ..rtl.host_if import (
 )
 from .cosim_top import Fields
 from .optical_bridge import OpticalBridge
-from .pysim_harness import LayerRun, XpuHarness, layer_stimulus
+from .pysim_harness import LayerRun, decode_results, layer_stimulus
 
 
 def _bits(words: list[int], width: int) -> np.ndarray:
@@ -229,7 +229,7 @@ async def _run_job(dut):
         dut.drive.value = drive_f.pack({"desc": desc})
         await FallingEdge(dut.clk)
         wall = time.perf_counter() - wall0
-        output, out_cycle = XpuHarness._decode(plan, words, n, mm, dw)
+        output, out_cycle = decode_results(plan, words, n, mm, dw)
         done_cycles += t
         if progress is not None:
             progress.write_text(f"{done_cycles}\n")
