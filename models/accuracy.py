@@ -15,7 +15,7 @@ of an output, order ``(ky, kx, c)``, ``K`` bits, is cut into ``L = ceil(K / N)``
 readout integrates a run of at most γ chunks: the PCA is reset with the first chunk of every run
 of γ and sampled with the last one (and with the vector's last chunk), so a vector has
 ``ceil(L / γ)`` readouts. A chunk that needs more activation words than the two read ports give
-in a cycle takes :func:`oxbnn.models.timing.chunk_cycles` issue cycles; the cycles before its
+in a cycle takes :func:`oxbnn.models.tiling.chunk_cycles` issue cycles; the cycles before its
 emission are dark slots on the port, and when they fall between the reset and the sample of a
 readout the PCA integrates them too. They are mirrored here as all-dark slots.
 
@@ -55,7 +55,7 @@ from .configs import Preset, XpuParams
 from .digits import DigitsBnn, flatten, predict
 from .layer import LayerSpec
 from .optics import DwdmLink, Effects, Pca
-from .timing import chunk_cycles
+from .tiling import chunk_cycles
 
 __all__ = [
     "AccuracyError",

@@ -130,7 +130,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import timing
+from . import tiling, timing
 from .configs import (
     PRESET_DIR,
     PresetError,
@@ -813,7 +813,7 @@ def plan_split(
 
     Returns the :class:`Share` whose busiest XPU finishes first (by :func:`timing.layer_cycles`
     and the readout-rate bound) among the best few by estimate that fit the XPU's buffers; ties
-    go to fewer runs. Raises :class:`timing.TilingError` if no share fits.
+    go to fewer runs. Raises :class:`~oxbnn.models.tiling.TilingError` if no share fits.
     """
     x = model.n_xpus
     if repeat >= x:
@@ -836,11 +836,11 @@ def plan_split(
         candidates.append(Share(share_spec, gc, gs, 1, gc * gs * repeat, gc * gs * repeat))
     candidates.sort(key=lambda s: (_estimate(s.spec, model), s.runs))
     timed: list[tuple[float, int, Share]] = []
-    error: timing.TilingError | None = None
+    error: tiling.TilingError | None = None
     for share in candidates:  # the best few by estimate that the XPU can run at all
         try:
             seconds = _share_seconds(share.spec, model, readout_bound)[0]
-        except timing.TilingError as exc:
+        except tiling.TilingError as exc:
             error = error or exc
             continue
         timed.append((seconds, share.runs, share))
@@ -1253,7 +1253,7 @@ def evaluate_network(
     UtilizationError
         If a layer would exceed the optical peak.
     ValueError
-        :class:`~oxbnn.models.timing.TilingError` or a workload error, naming the layer.
+        :class:`~oxbnn.models.tiling.TilingError` or a workload error, naming the layer.
     """
     model = accelerator_model(accelerator)
     if isinstance(network, str):
@@ -1276,8 +1276,8 @@ def evaluate_network(
                     layers.append(
                         _compute_layer(layer, job.spec, job.repeat, model, readout_bound, where)
                     )
-                except timing.TilingError as exc:
-                    raise timing.TilingError(f"{where}: {exc}") from exc
+                except tiling.TilingError as exc:
+                    raise tiling.TilingError(f"{where}: {exc}") from exc
         elif layer.name not in fused:
             layers.append(
                 _electronic_layer(

@@ -21,9 +21,10 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
+from ..models.tiling import PAD_MODES, Widths
 from ._checks import xpu_params
 from .gearbox import Gearbox, gearbox_control_layout
-from .host_if import PAD_MODES, Widths, descriptor_layout
+from .host_if import descriptor_layout
 
 __all__ = ["AddressGen", "issue_layout", "word_layout"]
 

@@ -17,7 +17,8 @@ from amaranth.back import verilog
 from amaranth.lib import data
 
 from ..models.configs import XpuParams
-from .host_if import Widths, descriptor_layout, result_layout, threshold_layout
+from ..models.tiling import Widths
+from .host_if import descriptor_layout, result_layout, threshold_layout
 from .xpu import Xpu
 
 __all__ = ["top_name", "to_verilog", "describe", "export"]

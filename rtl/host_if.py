@@ -1,97 +1,41 @@
 """Host interface of the XPU: layer descriptor, start/busy/done, and the threshold memory.
 
-The descriptor is what a driver writes into the XPU's registers before a layer. It carries the
-layer geometry *and* the derived constants of its tiling plan (:func:`oxbnn.models.timing.
-tiling_plan`), so the hardware needs no divider: the driver (:func:`encode_descriptor`) does the
-divisions once, in Python, and every check that can fail happens there, as a named error
-(:class:`~oxbnn.models.timing.TilingError`, :class:`~oxbnn.models.layer.LayerError`). A
+The descriptor is what the host driver (:mod:`oxbnn.testbenches.driver`) writes into the XPU's
+registers before a layer. It carries the layer geometry *and* the derived constants of its tiling
+plan (:func:`oxbnn.models.tiling.tiling_plan`), so the hardware needs no divider: the driver does
+the divisions once, in software, and every check that can fail happens there, as a named error
+(:class:`~oxbnn.models.tiling.TilingError`, :class:`~oxbnn.models.layer.LayerError`). A
 descriptor the hardware cannot run is therefore unreachable from the Python API.
 
 All layouts here are functions of :class:`~oxbnn.models.configs.XpuParams` (widths follow N, M,
-the buffer depths and ``max_out_channels``); :class:`Widths` collects them.
+the buffer depths and ``max_out_channels``); :class:`~oxbnn.models.tiling.Widths` collects them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
-from ..models.layer import LayerSpec
-from ..models.timing import MAX_IMAGE_DIM, MAX_KERNEL, TilingPlan, tiling_plan
+from ..models.tiling import IMAGE_DIM_BITS, KERNEL_BITS, Widths
 from ._checks import xpu_params
 
 __all__ = [
-    "Widths",
-    "PAD_MODES",
     "descriptor_layout",
     "threshold_layout",
     "result_layout",
-    "encode_descriptor",
-    "encode_thresholds",
     "HostIf",
 ]
-
-#: Descriptor code of each padding mode of :class:`~oxbnn.models.layer.LayerSpec`.
-PAD_MODES = {"dark": 0, "+1": 1, "-1": 2}
 
 
 def _check_xpu(xpu: object) -> XpuParams:
     if not isinstance(xpu, XpuParams):
         raise TypeError(f"xpu must be an XpuParams, not {type(xpu).__name__}")
     return xpu
-
-
-@dataclass(frozen=True)
-class Widths:
-    """Bit widths of the XPU's datapath, derived from :class:`XpuParams`.
-
-    Attributes
-    ----------
-    k_max : int
-        Longest vector: one filter fills at most a whole weight bank, ``N * wgt_buffer_depth``.
-    count : int
-        Width of a popcount or ``K_valid`` (holds ``k_max``).
-    dot : int
-        Width of a signed dot product or threshold (holds ``+-(k_max + 1)``).
-    geometry : int
-        Width of the signed row/column registers of the address generator.
-    offset : int
-        Width of the signed word offsets (addresses before the bank is chosen); arithmetic on
-        them is modular, exact for every address that is read.
-    act_addr : int
-        Address width of one activation bank.
-    wgt_addr : int
-        Address width of one weight bank.
-    """
-
-    k_max: int
-    count: int
-    dot: int
-    geometry: int
-    offset: int
-    act_addr: int
-    wgt_addr: int
-
-    @classmethod
-    def of(cls, xpu: XpuParams) -> Widths:
-        xpu = _check_xpu(xpu)
-        k_max = xpu.n_lanes * xpu.wgt_buffer_depth
-        return cls(
-            k_max=k_max,
-            count=k_max.bit_length(),
-            dot=(k_max + 1).bit_length() + 1,
-            geometry=MAX_IMAGE_DIM.bit_length() + 4,
-            offset=max(xpu.act_buffer_depth, xpu.wgt_buffer_depth).bit_length() + 6,
-            act_addr=max(1, (xpu.act_buffer_depth - 1).bit_length()),
-            wgt_addr=max(1, (xpu.wgt_buffer_depth - 1).bit_length()),
-        )
 
 
 @lru_cache(maxsize=64)
@@ -104,7 +48,7 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
         ``row_words``: words of one input row. ``row_skip``: ``row_words - kernel_w *
         words_per_pixel``, the jump from the end of one kernel row to the next.
         ``kernel_h``, ``kernel_w``, ``padding`` (u4), ``stride2``, ``pad_mode``
-        (:data:`PAD_MODES`), ``int_output``, ``pool``.
+        (:data:`~oxbnn.models.tiling.PAD_MODES`), ``int_output``, ``pool``.
         ``chunks``, ``last_chunk_bits``: ``ceil(K/N)`` and the bits of the last chunk.
         ``unit_h``, ``unit_w``: the unit grid (pooled grid when pooling). ``rows_per_band``,
         ``band_row_step`` (``rows_per_band * f * s``, input rows between bands).
@@ -118,7 +62,8 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
     xpu = _check_xpu(xpu)
     w = Widths.of(xpu)
     n = xpu.n_lanes
-    dim = unsigned(16)
+    dim = unsigned(IMAGE_DIM_BITS)
+    kernel = unsigned(KERNEL_BITS)
     ad = range(xpu.act_buffer_depth + 1)
     wd = range(xpu.wgt_buffer_depth + 1)
     chan = range(xpu.max_out_channels + 1)
@@ -132,9 +77,9 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "last_word_bits": range(n + 1),
             "row_words": ad,
             "row_skip": ad,
-            "kernel_h": unsigned(4),
-            "kernel_w": unsigned(4),
-            "padding": unsigned(4),
+            "kernel_h": kernel,
+            "kernel_w": kernel,
+            "padding": kernel,
             "stride2": unsigned(1),
             "pad_mode": unsigned(2),
             "int_output": unsigned(1),
@@ -188,87 +133,6 @@ def result_layout(xpu: XpuParams) -> data.StructLayout:
             "dots": data.ArrayLayout(signed(Widths.of(xpu).dot), xpu.n_xpes),
         }
     )
-
-
-def _wrap(value: int, width: int) -> int:
-    """``value`` as a ``width``-bit two's complement number (modular arithmetic)."""
-    value &= (1 << width) - 1
-    return value - (1 << width) if value >> (width - 1) else value
-
-
-def encode_descriptor(
-    spec: LayerSpec, xpu: XpuParams, plan: TilingPlan | None = None
-) -> dict[str, int]:
-    """Field values of :func:`descriptor_layout` for ``spec`` on ``xpu``.
-
-    Raises :class:`~oxbnn.models.timing.TilingError` for a layer the XPU cannot run.
-    """
-    plan = tiling_plan(spec, xpu) if plan is None else plan
-    w = Widths.of(xpu)
-    m = xpu.n_xpes
-    f, s, p = plan.pool_factor, spec.stride, spec.padding
-    fs = f * s
-    wp, rw, uw = plan.words_per_pixel, plan.row_words, plan.unit_w
-    dx, dy = m % uw, m // uw
-    assert spec.kernel_h <= MAX_KERNEL and spec.kernel_w <= MAX_KERNEL  # tiling_plan checked
-    last = plan.weight_tiles[-1]
-    return {
-        "height": spec.height,
-        "width": spec.width,
-        "words_per_pixel": wp,
-        "last_word_bits": plan.last_word_bits,
-        "row_words": rw,
-        "row_skip": rw - spec.kernel_w * wp,
-        "kernel_h": spec.kernel_h,
-        "kernel_w": spec.kernel_w,
-        "padding": p,
-        "stride2": int(s == 2),
-        "pad_mode": PAD_MODES[spec.pad],
-        "int_output": int(spec.output == "int"),
-        "pool": int(spec.pool),
-        "chunks": plan.chunks,
-        "last_chunk_bits": plan.last_chunk_bits,
-        "unit_h": plan.unit_h,
-        "unit_w": uw,
-        "rows_per_band": plan.rows_per_band,
-        "band_row_step": plan.rows_per_band * fs,
-        "m_step_x": dx,
-        "m_step_y": dy,
-        "step_iy": _wrap(dy * fs, w.geometry),
-        "step_ix": _wrap(dx * fs, w.geometry),
-        "step_base": _wrap(dy * fs * rw + dx * fs * wp, w.offset),
-        "wrap_iy": _wrap((dy + 1) * fs, w.geometry),
-        "wrap_ix": _wrap((dx - uw) * fs, w.geometry),
-        "wrap_base": _wrap((dy + 1) * fs * rw + (dx - uw) * fs * wp, w.offset),
-        "unit_step": fs,
-        "unit_base": _wrap(fs * wp, w.offset),
-        "unit_wrap_base": _wrap(fs * rw - (uw - 1) * fs * wp, w.offset),
-        "base0": _wrap(-p * wp, w.offset),
-        "out_channels": spec.out_channels,
-        "filters_per_tile": plan.filters_per_tile,
-        "wgt_tile_words": plan.weight_tiles[0].words,
-        "wgt_last_tile_words": last.words,
-        "wgt_tiles": len(plan.weight_tiles),
-        "wgt_loads": len(plan.wgt_loads),
-    }
-
-
-def encode_thresholds(
-    thresholds: np.ndarray, flip: np.ndarray | None, spec: LayerSpec, xpu: XpuParams
-) -> list[dict[str, int]]:
-    """Threshold stream entries, clamped to ``[-K-1, K+1]`` (which keeps every comparison)."""
-    k = spec.k
-    thr = np.asarray(thresholds, dtype=np.int64).reshape(-1)
-    fl = np.zeros(thr.shape, bool) if flip is None else np.asarray(flip, bool).reshape(-1)
-    if thr.shape != (spec.out_channels,) or fl.shape != thr.shape:
-        raise ValueError(
-            f"thresholds and flip must have shape ({spec.out_channels},), not "
-            f"{thr.shape} and {fl.shape}"
-        )
-    return [
-        {"value": int(np.clip(t, -k - 1, k + 1)), "flip": int(x)}
-        for t, x in zip(thr, fl, strict=True)
-    ]
 
 
 class HostIf(wiring.Component):

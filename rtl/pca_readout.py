@@ -8,8 +8,9 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
+from ..models.tiling import Widths
 from ._checks import positive_int, xpu_params
-from .host_if import Widths, result_layout, threshold_layout
+from .host_if import result_layout, threshold_layout
 
 __all__ = ["PcaReadout", "sample_layout", "PcaReadoutModel"]
 

@@ -29,9 +29,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
+from ..models.tiling import Widths
 from ._checks import positive_int, xpu_params
 from .address_gen import issue_layout
-from .host_if import Widths, descriptor_layout
+from .host_if import descriptor_layout
 
 __all__ = ["Sequencer", "meta_layout"]
 

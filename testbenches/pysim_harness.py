@@ -7,7 +7,7 @@ One :class:`XpuHarness` elaborates an XPU once and runs any number of layers on 
   ``res_out``, with ``ready`` always high or following a seeded random pattern (back-pressure);
 * the **external memory** (:class:`~oxbnn.models.timing.MemoryModel`): one channel per stream
   (thresholds, activation tiles, weight tiles), streaming tiles in the order of the tiling plan
-  (:func:`~oxbnn.models.timing.tiling_plan`). A tile is requested in the first cycle the stream
+  (:func:`~oxbnn.models.tiling.tiling_plan`). A tile is requested in the first cycle the stream
   is ready after the previous tile was complete; word ``i`` is valid from cycle
   ``request + latency + i * cycles_per_word``;
 * the **ideal PCA** of every XPE: each cycle it adds the popcount of XNOR(act, wgt) over the
@@ -31,24 +31,17 @@ from amaranth.sim import Simulator
 
 from ..models.configs import XpuParams
 from ..models.layer import LayerSpec
-from ..models.timing import MemoryModel, TilingPlan, tiling_plan
-from ..rtl.host_if import (
-    Widths,
-    descriptor_layout,
-    encode_descriptor,
-    encode_thresholds,
-    threshold_layout,
-)
+from ..models.tiling import TilingPlan, Widths, tiling_plan
+from ..models.timing import MemoryModel
+from ..rtl.host_if import descriptor_layout, threshold_layout
 from ..rtl.xpu import Xpu
+from .driver import act_tiles, encode_descriptor, encode_thresholds, wgt_tiles
 from .stimulus import Feeder
 
 __all__ = [
     "LayerRun",
     "LayerResult",
     "XpuHarness",
-    "pack_bits",
-    "act_tiles",
-    "wgt_tiles",
     "SimulationTimeout",
     "decode_results",
     "layer_stimulus",
@@ -57,48 +50,6 @@ __all__ = [
 
 class SimulationTimeout(RuntimeError):
     """A layer did not finish within the cycle budget."""
-
-
-def pack_bits(bits: np.ndarray, n: int) -> list[int]:
-    """A bit vector as ``ceil(len/n)`` words of ``n`` bits, bit ``i`` at lane ``i mod n``."""
-    bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
-    words = []
-    for start in range(0, len(bits), n):
-        chunk = bits[start : start + n]
-        words.append(int(np.dot(chunk.astype(object), [1 << i for i in range(len(chunk))])))
-    return words
-
-
-def act_tiles(plan: TilingPlan, act: np.ndarray) -> list[list[int]]:
-    """Word lists of the activation tiles, in load order."""
-    spec, n = plan.spec, plan.xpu.n_lanes
-    act = np.asarray(act, dtype=np.uint8).reshape(spec.height, spec.width, spec.in_channels)
-    pixel = {}
-    tiles = []
-    for band in plan.bands:
-        words: list[int] = []
-        for y in range(band.in_row0, band.in_row1):
-            for x in range(spec.width):
-                if (y, x) not in pixel:
-                    pixel[y, x] = pack_bits(act[y, x], n)
-                words.extend(pixel[y, x])
-        assert len(words) == band.words
-        tiles.append(words)
-    return tiles
-
-
-def wgt_tiles(plan: TilingPlan, weights: np.ndarray) -> list[list[int]]:
-    """Word lists of the weight loads, in load order."""
-    spec, n = plan.spec, plan.xpu.n_lanes
-    w = np.asarray(weights, dtype=np.uint8).reshape(spec.out_channels, spec.k)
-    per_tile = []
-    for tile in plan.weight_tiles:
-        words: list[int] = []
-        for f in range(tile.filter0, tile.filter1):
-            words.extend(pack_bits(w[f], n))
-        assert len(words) == tile.words
-        per_tile.append(words)
-    return [per_tile[i] for i in plan.wgt_loads]
 
 
 def layer_stimulus(run: LayerRun, xpu: XpuParams) -> tuple[TilingPlan, int, dict[str, Feeder]]:

@@ -37,9 +37,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, Timer
 
 from ..models.optics import Effects
-from ..rtl.host_if import (
-    Widths,
-)
+from ..models.tiling import Widths
 from .cosim_top import Fields
 from .optical_bridge import OpticalBridge
 from .pysim_harness import LayerRun, decode_results, layer_stimulus

@@ -12,9 +12,9 @@ from amaranth.sim import Simulator
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerSpec
-from oxbnn.models.timing import tiling_plan
+from oxbnn.models.tiling import tiling_plan
 from oxbnn.rtl.address_gen import AddressGen
-from oxbnn.rtl.host_if import encode_descriptor
+from oxbnn.testbenches.driver import encode_descriptor
 
 XPU = XpuParams(n_lanes=4, n_xpes=3, gamma=2, adc_bits=4, act_buffer_depth=64, wgt_buffer_depth=32)
 

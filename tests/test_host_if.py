@@ -8,14 +8,9 @@ from amaranth.sim import Simulator
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerSpec
-from oxbnn.models.timing import TilingError, tiling_plan
-from oxbnn.rtl.host_if import (
-    HostIf,
-    Widths,
-    descriptor_layout,
-    encode_descriptor,
-    encode_thresholds,
-)
+from oxbnn.models.tiling import TilingError, Widths, tiling_plan
+from oxbnn.rtl.host_if import HostIf, descriptor_layout
+from oxbnn.testbenches.driver import encode_descriptor, encode_thresholds
 
 XPU = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, max_out_channels=8)
 

@@ -8,7 +8,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from oxbnn.models.configs import XpuParams
-from oxbnn.rtl.host_if import Widths
+from oxbnn.models.tiling import Widths
 from oxbnn.rtl.pca_readout import PcaReadout, PcaReadoutModel
 
 XPU = XpuParams(n_lanes=4, n_xpes=3, gamma=2, adc_bits=4, adc_latency=2, wgt_buffer_depth=16)

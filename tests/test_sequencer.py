@@ -13,9 +13,9 @@ from amaranth.sim import Simulator
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerSpec
-from oxbnn.models.timing import tiling_plan
-from oxbnn.rtl.host_if import encode_descriptor
+from oxbnn.models.tiling import tiling_plan
 from oxbnn.rtl.sequencer import Sequencer
+from oxbnn.testbenches.driver import encode_descriptor
 
 XPU = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=24, wgt_buffer_depth=16)
 

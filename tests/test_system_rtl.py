@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oxbnn.models import system, timing
+from oxbnn.models import system, tiling
 from oxbnn.models.workloads import Network, WorkloadLayer, get_network
 from oxbnn.testbenches.pysim_harness import LayerRun, XpuHarness
 
@@ -75,7 +75,7 @@ def _wrap(name: str, layer: WorkloadLayer, pool: bool) -> Network:
 def _fits(net: Network, model: system.AcceleratorModel) -> bool:
     try:
         system.evaluate_network(model, net)
-    except timing.TilingError:
+    except tiling.TilingError:
         return False
     return True
 

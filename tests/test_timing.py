@@ -13,15 +13,13 @@ from _chunks import emulated_chunk_cycles
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerError, LayerSpec
+from oxbnn.models.tiling import TilingError, chunk_cycles, tiling_plan
 from oxbnn.models.timing import (
     MemoryModel,
-    TilingError,
-    chunk_cycles,
     layer_cycles,
     reset_cycles,
     sample_cycles,
     seconds,
-    tiling_plan,
 )
 
 XPU = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from oxbnn.models import bnn, timing
+from oxbnn.models import bnn, tiling, timing
 from oxbnn.models.configs import PresetError, XpuParams
 from oxbnn.models.layer import LayerError, LayerSpec
-from oxbnn.models.timing import MemoryModel, TilingError
+from oxbnn.models.tiling import TilingError
+from oxbnn.models.timing import MemoryModel
 from oxbnn.rtl.address_gen import AddressGen
 from oxbnn.rtl.pca_readout import PcaReadout
 from oxbnn.rtl.xpu import Xpu
@@ -74,7 +75,7 @@ class Case:
 def _covers(category: str, run: LayerRun, xpu: XpuParams) -> bool:
     """Whether a layer exercises ``category`` (also used by the coverage test)."""
     spec = run.spec
-    plan = timing.tiling_plan(spec, xpu)
+    plan = tiling.tiling_plan(spec, xpu)
     n, m = xpu.n_lanes, xpu.n_xpes
     return {
         "K<N": spec.k < n,
@@ -159,7 +160,7 @@ def make_cases(config: str, count: int = LAYERS_PER_CONFIG, base: int = 1000) ->
         for _ in range(2000):
             try:
                 spec = _random_spec(rng, category)
-                timing.tiling_plan(spec, xpu)
+                tiling.tiling_plan(spec, xpu)
             except (LayerError, TilingError):
                 continue
             mem = MemoryModel(

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from ..models.configs import XpuParams, preset_names
 from ..models.derive import xpu_params
+from ..models.tiling import Widths
 from ..rtl.export import export, top_name
-from ..rtl.host_if import Widths
 
 __all__ = ["SynthResult", "synthesize", "memory_bits", "main"]
 

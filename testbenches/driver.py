@@ -1,0 +1,150 @@
+"""Host driver of the XPU: what software writes into the descriptor and streams into the buffers.
+
+This is host software, not hardware: it turns a :class:`~oxbnn.models.layer.LayerSpec` and its
+tensors into the descriptor's field values (:func:`encode_descriptor`), the threshold stream
+(:func:`encode_thresholds`) and the N-bit words of the activation and weight tiles
+(:func:`act_tiles`, :func:`wgt_tiles`), in the order of the tiling plan
+(:func:`oxbnn.models.tiling.tiling_plan`). The descriptor carries the plan's derived constants, so
+the hardware needs no divider: the divisions happen here, once, and every check that can fail is
+a named error raised by the plan (:class:`~oxbnn.models.tiling.TilingError`). Both simulation
+harnesses (cocotb and Amaranth's simulator) drive the XPU through these functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..models.configs import XpuParams
+from ..models.layer import LayerSpec
+from ..models.tiling import MAX_KERNEL, PAD_MODES, TilingPlan, Widths, tiling_plan
+
+__all__ = [
+    "encode_descriptor",
+    "encode_thresholds",
+    "pack_bits",
+    "act_tiles",
+    "wgt_tiles",
+]
+
+
+def _wrap(value: int, width: int) -> int:
+    """``value`` as a ``width``-bit two's complement number (modular arithmetic)."""
+    value &= (1 << width) - 1
+    return value - (1 << width) if value >> (width - 1) else value
+
+
+def encode_descriptor(
+    spec: LayerSpec, xpu: XpuParams, plan: TilingPlan | None = None
+) -> dict[str, int]:
+    """Field values of :func:`descriptor_layout` for ``spec`` on ``xpu``.
+
+    Raises :class:`~oxbnn.models.tiling.TilingError` for a layer the XPU cannot run.
+    """
+    plan = tiling_plan(spec, xpu) if plan is None else plan
+    w = Widths.of(xpu)
+    m = xpu.n_xpes
+    f, s, p = plan.pool_factor, spec.stride, spec.padding
+    fs = f * s
+    wp, rw, uw = plan.words_per_pixel, plan.row_words, plan.unit_w
+    dx, dy = m % uw, m // uw
+    assert spec.kernel_h <= MAX_KERNEL and spec.kernel_w <= MAX_KERNEL  # tiling_plan checked
+    last = plan.weight_tiles[-1]
+    return {
+        "height": spec.height,
+        "width": spec.width,
+        "words_per_pixel": wp,
+        "last_word_bits": plan.last_word_bits,
+        "row_words": rw,
+        "row_skip": rw - spec.kernel_w * wp,
+        "kernel_h": spec.kernel_h,
+        "kernel_w": spec.kernel_w,
+        "padding": p,
+        "stride2": int(s == 2),
+        "pad_mode": PAD_MODES[spec.pad],
+        "int_output": int(spec.output == "int"),
+        "pool": int(spec.pool),
+        "chunks": plan.chunks,
+        "last_chunk_bits": plan.last_chunk_bits,
+        "unit_h": plan.unit_h,
+        "unit_w": uw,
+        "rows_per_band": plan.rows_per_band,
+        "band_row_step": plan.rows_per_band * fs,
+        "m_step_x": dx,
+        "m_step_y": dy,
+        "step_iy": _wrap(dy * fs, w.geometry),
+        "step_ix": _wrap(dx * fs, w.geometry),
+        "step_base": _wrap(dy * fs * rw + dx * fs * wp, w.offset),
+        "wrap_iy": _wrap((dy + 1) * fs, w.geometry),
+        "wrap_ix": _wrap((dx - uw) * fs, w.geometry),
+        "wrap_base": _wrap((dy + 1) * fs * rw + (dx - uw) * fs * wp, w.offset),
+        "unit_step": fs,
+        "unit_base": _wrap(fs * wp, w.offset),
+        "unit_wrap_base": _wrap(fs * rw - (uw - 1) * fs * wp, w.offset),
+        "base0": _wrap(-p * wp, w.offset),
+        "out_channels": spec.out_channels,
+        "filters_per_tile": plan.filters_per_tile,
+        "wgt_tile_words": plan.weight_tiles[0].words,
+        "wgt_last_tile_words": last.words,
+        "wgt_tiles": len(plan.weight_tiles),
+        "wgt_loads": len(plan.wgt_loads),
+    }
+
+
+def encode_thresholds(
+    thresholds: np.ndarray, flip: np.ndarray | None, spec: LayerSpec, xpu: XpuParams
+) -> list[dict[str, int]]:
+    """Threshold stream entries, clamped to ``[-K-1, K+1]`` (which keeps every comparison)."""
+    k = spec.k
+    thr = np.asarray(thresholds, dtype=np.int64).reshape(-1)
+    fl = np.zeros(thr.shape, bool) if flip is None else np.asarray(flip, bool).reshape(-1)
+    if thr.shape != (spec.out_channels,) or fl.shape != thr.shape:
+        raise ValueError(
+            f"thresholds and flip must have shape ({spec.out_channels},), not "
+            f"{thr.shape} and {fl.shape}"
+        )
+    return [
+        {"value": int(np.clip(t, -k - 1, k + 1)), "flip": int(x)}
+        for t, x in zip(thr, fl, strict=True)
+    ]
+
+
+def pack_bits(bits: np.ndarray, n: int) -> list[int]:
+    """A bit vector as ``ceil(len/n)`` words of ``n`` bits, bit ``i`` at lane ``i mod n``."""
+    bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
+    words = []
+    for start in range(0, len(bits), n):
+        chunk = bits[start : start + n]
+        words.append(int(np.dot(chunk.astype(object), [1 << i for i in range(len(chunk))])))
+    return words
+
+
+def act_tiles(plan: TilingPlan, act: np.ndarray) -> list[list[int]]:
+    """Word lists of the activation tiles, in load order."""
+    spec, n = plan.spec, plan.xpu.n_lanes
+    act = np.asarray(act, dtype=np.uint8).reshape(spec.height, spec.width, spec.in_channels)
+    pixel = {}
+    tiles = []
+    for band in plan.bands:
+        words: list[int] = []
+        for y in range(band.in_row0, band.in_row1):
+            for x in range(spec.width):
+                if (y, x) not in pixel:
+                    pixel[y, x] = pack_bits(act[y, x], n)
+                words.extend(pixel[y, x])
+        assert len(words) == band.words
+        tiles.append(words)
+    return tiles
+
+
+def wgt_tiles(plan: TilingPlan, weights: np.ndarray) -> list[list[int]]:
+    """Word lists of the weight loads, in load order."""
+    spec, n = plan.spec, plan.xpu.n_lanes
+    w = np.asarray(weights, dtype=np.uint8).reshape(spec.out_channels, spec.k)
+    per_tile = []
+    for tile in plan.weight_tiles:
+        words: list[int] = []
+        for f in range(tile.filter0, tile.filter1):
+            words.extend(pack_bits(w[f], n))
+        assert len(words) == tile.words
+        per_tile.append(words)
+    return [per_tile[i] for i in plan.wgt_loads]
