@@ -2,7 +2,7 @@
 
 A :class:`Network` is a list of :class:`WorkloadLayer` rows in execution order. The four networks
 of the paper's evaluation (:data:`NETWORKS`) are written here from their published architecture
-definitions, not from the authors' CSV files (REFERENCE.md, defect 6: the authors' "VGG-small"
+definitions, not from the authors' CSV files (docs/reference.md defect 6: the authors' "VGG-small"
 table is VGG19 at 224 x 224 and their ResNet18 table lacks half of the convolutions).
 
 Layer kinds
@@ -40,6 +40,15 @@ from, so that :class:`Network` can check that shapes chain wherever the dataflow
 * ``"a+b"``: the channel concatenation of the outputs of ``a`` and ``b``.
 * ``"-"``: an input assembled by channel split / concatenation / shuffle of tensors that are not
   layer outputs (ShuffleNet_V2 units); only the layer's own consistency is checked.
+
+A residual add is declared by the layer it follows: ``WorkloadLayer.residual`` names the earlier
+layer (or ``"input"``) whose output is added element-wise to this layer's output
+(:meth:`Network.residual_adds`; the system model runs it on electronic units). A name stands for
+that layer's output tensor as ``source`` uses it (a ResNet block's output is named by its
+``conv2``). ResNet18: an identity block's ``conv2`` names the block input; a block with a
+downsample conv has the add after the downsample, which names its block's ``conv2``.
+MobileNet_V2: a stride-1 bottleneck with equal input and output channels has its add after its
+``project``, which names the block input.
 
 The CSV format carries no dataflow; the reader marks a row ``""`` when its input equals the
 previous row's output and ``"-"`` otherwise.
@@ -105,7 +114,7 @@ What the format cannot carry, and how the reader fills it in:
   (``Conv2D_layer1.0.conv1``) and the reader takes it back (a layer name must not be all
   digits to survive this). The default writes bare type names, because the authors' simulator
   recognises a pooling row only by the exact name ``MaxPooling2D``.
-* **dataflow** (``source``), the network's ``definition`` and ``dataset``.
+* **dataflow** (``source``, ``residual``), the network's ``definition`` and ``dataset``.
 
 Errors
 ------
@@ -220,6 +229,10 @@ class WorkloadLayer:
     source : str
         Where the input comes from: ``""``, a layer name, ``"input"``, names joined by ``"+"``
         (channel concatenation) or ``"-"`` (see *Branches* in the module docstring).
+    residual : str
+        ``""`` (the default), or the earlier layer (or ``"input"``) whose output is added
+        element-wise to this layer's output, in a residual add right after this layer; its
+        output shape must equal this layer's (see *Branches*).
     """
 
     name: str
@@ -236,6 +249,7 @@ class WorkloadLayer:
     padding: int = 0
     groups: int = 1
     source: str = ""
+    residual: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -292,6 +306,10 @@ class WorkloadLayer:
                 "source",
                 f"source must be '', '-', a layer name or names joined by '+', not {self.source!r}",
             )
+        if not isinstance(self.residual, str) or (
+            self.residual != self.residual.strip() or any(c in self.residual for c in "+-")
+        ):
+            fail("residual", f"residual must be '' or one layer name, not {self.residual!r}")
 
     def _check_kind(self, fail: Callable[[str, str], NoReturn]) -> None:
         g, cin, cout = self.groups, self.in_c, self.out_c
@@ -339,6 +357,7 @@ class WorkloadLayer:
         padding: int = 0,
         groups: int = 1,
         source: str = "",
+        residual: str = "",
     ) -> WorkloadLayer:
         """A convolution whose output shape is computed; the kind follows from ``groups``.
 
@@ -368,6 +387,7 @@ class WorkloadLayer:
             padding,
             groups,
             source,
+            residual,
         )
 
     @classmethod
@@ -625,6 +645,19 @@ class Network:
                     f"{expected} of {origin}",
                     field="source",
                 )
+            if layer.residual:
+                if layer.residual not in outputs:
+                    raise WorkloadError(
+                        f"{where}: residual {layer.residual!r} is not an earlier layer",
+                        field="residual",
+                    )
+                if outputs[layer.residual] != layer.out_shape:
+                    raise WorkloadError(
+                        f"{where}: residual {layer.residual!r} has output "
+                        f"{outputs[layer.residual]}, which cannot be added to this layer's "
+                        f"output {layer.out_shape}",
+                        field="residual",
+                    )
             outputs[layer.name] = layer.out_shape
             previous = layer.out_shape
 
@@ -651,6 +684,16 @@ class Network:
     def weight_bits(self) -> int:
         """Total weight bits."""
         return sum(layer.weight_bits for layer in self.layers)
+
+    def residual_adds(self) -> dict[str, int]:
+        """The residual adds: ``{layer after which an add runs: elements added}``.
+
+        Read from the dataflow the layers declare (``WorkloadLayer.residual``): ResNet18's 8
+        basic-block adds and MobileNet_V2's 10 stride-1 bottlenecks with equal channels.
+        ShuffleNet_V2's channel split, concatenation and shuffle are address remapping (no adds).
+        A network read from the authors' CSV carries no dataflow, so no add is found there.
+        """
+        return {layer.name: layer.n_outputs for layer in self.layers if layer.residual}
 
     def to_layer_specs(self) -> list[LayerMapping]:
         """The XPU jobs of one inference, in execution order.
@@ -722,7 +765,9 @@ def resnet18() -> Network:
     first block of stages 2-4 has stride 2 in its first conv and a 1 x 1 / 2 downsample conv on
     the shortcut (option B); then a global average pool and an FC 512 -> 1000. Names follow
     torchvision (``layer2.0.conv1``, ``layer2.0.downsample``); the downsample conv is listed
-    after the block's second conv and names the previous block's output as its source.
+    after the block's second conv and names the previous block's output as its source. Every
+    block ends in a residual add (``residual``): after ``conv2`` (identity shortcut, adding the
+    block input) or after the downsample conv (adding ``conv2``'s output).
     """
     layers = [WorkloadLayer.conv("conv1", (224, 224, 3), 64, 7, stride=2, padding=3)]
     layers.append(
@@ -737,9 +782,17 @@ def resnet18() -> Network:
             conv1 = WorkloadLayer.conv(
                 f"{prefix}.conv1", in_shape, width, 3, stride=stride, padding=1
             )
-            conv2 = WorkloadLayer.conv(f"{prefix}.conv2", conv1.out_shape, width, 3, padding=1)
+            downsample = stride != 1 or in_shape[2] != width
+            conv2 = WorkloadLayer.conv(
+                f"{prefix}.conv2",
+                conv1.out_shape,
+                width,
+                3,
+                padding=1,
+                residual="" if downsample else block_input,
+            )
             layers += [conv1, conv2]
-            if stride != 1 or in_shape[2] != width:
+            if downsample:
                 layers.append(
                     WorkloadLayer.conv(
                         f"{prefix}.downsample",
@@ -748,6 +801,7 @@ def resnet18() -> Network:
                         1,
                         stride=stride,
                         source=block_input,
+                        residual=conv2.name,
                     )
                 )
             shape, block_input = conv2.out_shape, f"{prefix}.conv2"
@@ -784,7 +838,9 @@ def mobilenet_v2() -> Network:
     as in the reference implementation), a 3 x 3 depthwise conv (padding 1, stride ``s`` in the
     first block of a row) and a 1 x 1 linear projection to ``c``; a 1 x 1 conv to 1280; a 7 x 7
     global average pool; and the classifier, a 1 x 1 conv 1280 -> 1000 on a 1 x 1 map, i.e. an
-    FC. Residual adds keep shapes, so every layer reads the previous one.
+    FC. Residual adds keep shapes, so every layer reads the previous one; a bottleneck of stride 1
+    with equal input and output channels adds its input to its projection's output
+    (``residual`` of ``project``).
     """
     layers = [WorkloadLayer.conv("conv_stem", (224, 224, 3), 32, 3, stride=2, padding=1)]
     shape = layers[-1].out_shape
@@ -793,13 +849,18 @@ def mobilenet_v2() -> Network:
         for i in range(n):
             block += 1
             prefix = f"block{block}"
+            block_input, in_shape = layers[-1].name, shape
             if t != 1:
                 layers.append(WorkloadLayer.conv(f"{prefix}.expand", shape, t * shape[2], 1))
                 shape = layers[-1].out_shape
+            stride = s if i == 0 else 1
+            layers.append(WorkloadLayer.depthwise(f"{prefix}.dw", shape, 3, stride=stride))
+            residual = block_input if stride == 1 and in_shape[2] == c else ""
             layers.append(
-                WorkloadLayer.depthwise(f"{prefix}.dw", shape, 3, stride=s if i == 0 else 1)
+                WorkloadLayer.conv(
+                    f"{prefix}.project", layers[-1].out_shape, c, 1, residual=residual
+                )
             )
-            layers.append(WorkloadLayer.conv(f"{prefix}.project", layers[-1].out_shape, c, 1))
             shape = layers[-1].out_shape
     layers.append(WorkloadLayer.conv("conv_last", shape, 1280, 1))
     shape = layers[-1].out_shape

@@ -1,9 +1,11 @@
-"""System model (models/system) and ``oxbnn report`` (tools/report_cmd).
+"""System model (models/system, system_preset, mapping, energy, comparison) and ``oxbnn report``.
 
-Checked here: the roofline on every layer of every network on every accelerator, energy
-breakdowns that add up, one ADC conversion per readout, static power linear in X, the utilisation
-error, named errors for malformed system presets, a micro-case whose every figure is derived by
-hand, and the report's files and JSON keys. No wall-clock timing is asserted.
+Checked here: the roofline on every layer of every network on every accelerator, one ADC
+conversion per readout, static power linear in X, the utilisation error, named errors for
+malformed system presets (N, gamma and ADC bits of an OXBNN preset come from its optics preset
+only), a micro-case whose every figure is derived by hand, a small network whose energy and area
+are recomputed by hand from the preset's coefficients, the geometric-mean ratios, and the
+report's files and JSON keys. No wall-clock timing is asserted.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from oxbnn.models import system, timing
-from oxbnn.models.configs import PresetError
-from oxbnn.models.system import COMPONENTS, UtilizationError
+from oxbnn.models import comparison, energy, mapping, system, system_preset, timing
+from oxbnn.models.configs import PRESET_DIR, PresetError
+from oxbnn.models.energy import AREA_COMPONENTS, COMPONENTS
+from oxbnn.models.system import UtilizationError
 from oxbnn.models.workloads import (
     NETWORKS,
     Network,
@@ -27,7 +30,7 @@ from oxbnn.models.workloads import (
 )
 from oxbnn.tools import report_cmd
 
-SYSTEM_DIR = system.SYSTEM_PRESET_DIR
+SYSTEM_DIR = system_preset.SYSTEM_PRESET_DIR
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +51,9 @@ def test_grid_covers_five_accelerators_and_four_networks(grid):
 
 
 def test_roofline_every_layer(grid):
-    """No layer exceeds the optical peak; no layer takes zero time (REFERENCE.md defect 3)."""
+    """No layer exceeds the optical peak; no layer takes zero time (docs/reference.md defect 3)."""
     for acc, row in grid.items():
-        model = system.accelerator_model(acc)
+        model = mapping.accelerator_model(acc)
         for net, res in row.items():
             for layer in res.layers:
                 where = f"{acc} {net} {layer.name}"
@@ -63,24 +66,6 @@ def test_roofline_every_layer(grid):
                     # The busiest XPU can never beat its own share of the work at full rate.
                     assert layer.seconds >= layer.xpu_cycles / model.clock_hz * (1 - 1e-12)
             assert 0 < res.utilization <= 1, f"{acc} {net}"
-
-
-def test_energy_breakdown_sums_to_total(grid):
-    for acc, row in grid.items():
-        for net, res in row.items():
-            parts = res.energy_J
-            assert set(parts) == set(COMPONENTS)
-            assert all(v >= 0 for v in parts.values()), (acc, net, parts)
-            assert math.isclose(sum(parts.values()), res.energy_per_frame_J, rel_tol=1e-12)
-            # The layers' energies (static power over each layer's time + dynamic) add up too.
-            per_layer = [layer.energy_J(res.static_power_W) for layer in res.layers]
-            for c in COMPONENTS:
-                assert math.isclose(
-                    sum(e[c] for e in per_layer), parts[c], rel_tol=1e-9, abs_tol=1e-18
-                ), (acc, net, c)
-            assert math.isclose(res.power_W * res.latency_s, res.energy_per_frame_J)
-            assert math.isclose(res.fps_per_w, 1 / res.energy_per_frame_J)
-            assert math.isclose(res.area_mm2, sum(res.area_m2.values()) * 1e6)
 
 
 def test_one_adc_conversion_per_readout(grid):
@@ -123,20 +108,20 @@ def test_depthwise_groups_are_dealt_out_to_the_xpus(grid):
 
 
 def test_static_power_is_linear_in_the_number_of_xpus():
-    """REFERENCE.md defect 1: static power grows with X, not X^2."""
-    base = system.load_system_preset("robin_po")
-    one = system.accelerator_model(base).static_power_W()
-    two = system.accelerator_model(
-        base.replace("architecture", n_xpus=2 * base.architecture.n_xpus)
-    ).static_power_W()
+    """docs/reference.md defect 1: static power grows with X, not X^2."""
+    base = system_preset.load_system_preset("robin_po")
+    one = energy.static_power_W(mapping.accelerator_model(base))
+    two = energy.static_power_W(
+        mapping.accelerator_model(base.replace("architecture", n_xpus=2 * base.architecture.n_xpus))
+    )
     for c in COMPONENTS:
         assert math.isclose(two[c], 2 * one[c], rel_tol=1e-12), c
 
 
 def test_gamma_comes_from_the_optics():
-    """REFERENCE.md defect 5: gamma is derived per preset, 14 at 50 Gb/s and 5 at 5 Gb/s."""
-    assert system.accelerator_model("oxbnn50").xpu.gamma == 14
-    assert system.accelerator_model("oxbnn5").xpu.gamma == 5
+    """docs/reference.md defect 5: gamma is derived per preset, 14 at 50 Gb/s and 5 at 5 Gb/s."""
+    assert mapping.accelerator_model("oxbnn50").xpu.gamma == 14
+    assert mapping.accelerator_model("oxbnn5").xpu.gamma == 5
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,16 +129,16 @@ def test_gamma_comes_from_the_optics():
 # ----------------------------------------------------------------------------------------------
 
 
-def _tiny_preset(**readout) -> system.SystemPreset:
+def _tiny_preset(**readout) -> system_preset.SystemPreset:
     """N = 4, M = 2, X = 3 at 1 Gb/s, gamma = 2, with round coefficients (the rest zero)."""
-    p = system.load_system_preset("robin_eo")
+    p = system_preset.load_system_preset("robin_eo")
     p = p.replace(
         "architecture",
         n_lanes=4,
         n_xpes=2,
         n_xpus=3,
         bit_rate_bps=1e9,
-        chunks_per_readout=2,
+        gamma=2,
         readout_latency_cycles=2,
         act_buffer_depth_words=64,
         wgt_buffer_depth_words=64,
@@ -222,6 +207,8 @@ def _micro_network() -> Network:
 def test_micro_case_by_hand():
     """One fc layer, K = 10, 3 outputs, on N = 4, M = 2, X = 3, 1 GHz, gamma = 2.
 
+    S = 1 (XpuParams' default; no baseline preset writes S): the clock is the 1 Gb/s bit rate.
+
     *Memory.* An eDRAM access takes 1 ns = 1 cycle and carries 8 bits; two streams share it. A
     word of this layer carries 10 / ceil(10 / 4) = 3.33 bits, so 3.33 * 2 * 1 / 8 < 1: one word
     per cycle, latency 1 cycle (timing's micro-case memory).
@@ -247,13 +234,13 @@ def test_micro_case_by_hand():
     = 36 bits, 180 bits x 10 fJ = 1.8 pJ; eDRAM: 72 bits loaded + 3 x 5 bits written = 87 bits
     = 10.875 accesses x 1 pJ; activation 3 x 0.1 pJ.
     """
-    model = system.accelerator_model(_tiny_preset())
+    model = mapping.accelerator_model(_tiny_preset())
     assert model.xpu.n_lanes == 4 and model.xpu.gamma == 2
     res = system.evaluate_network(model, _micro_network())
     (layer,) = res.layers
     spec = layer.share.spec
     assert (spec.kind, spec.k, spec.out_channels, spec.output) == ("fc", 10, 1, "int")
-    assert system.memory_for(spec, model) == timing.MemoryModel(1, 1)
+    assert mapping.memory_for(spec, model) == timing.MemoryModel(1, 1)
     assert layer.share.busy_xpus == 3 and layer.share.instances_per_xpu == 1
     assert layer.xpu_cycles == 13
     assert math.isclose(layer.seconds, 13e-9)
@@ -284,12 +271,158 @@ def test_micro_case_by_hand():
 
 def test_micro_case_readout_bound():
     """The same layer with a 0.1 GS/s ADC: 2 conversions take 20 ns > 13 ns of cycles."""
-    model = system.accelerator_model(_tiny_preset(sample_rate_Sps=1e8, power_W=1e-4))
+    model = mapping.accelerator_model(_tiny_preset(sample_rate_Sps=1e8, power_W=1e-4))
     (layer,) = system.evaluate_network(model, _micro_network()).layers
     assert layer.xpu_cycles == 13 and layer.bound == "readout"
     assert math.isclose(layer.seconds, 20e-9)
     (free,) = system.evaluate_network(model, _micro_network(), readout_bound=False).layers
     assert math.isclose(free.seconds, 13e-9)
+
+
+def _one_xpu_preset() -> system_preset.SystemPreset:
+    """The micro-case preset on one XPU, with round electronic and area coefficients."""
+    p = _tiny_preset().replace("architecture", n_xpus=1)
+    p = p.replace("gate", driver_area_m2=0.5e-12)
+    p = p.replace("readout", area_m2=2e-12)
+    p = p.replace("memory", edram_area_m2=9e-12)
+    return p.replace(
+        "electronics",
+        pool_units_per_xpu=1,
+        pool_outputs_per_s=1e9,
+        pool_energy_per_element_J=0.3e-12,
+        pool_area_m2=3e-12,
+        eltwise_units_per_xpu=1,
+        eltwise_elements_per_s=1e9,
+        eltwise_energy_per_element_J=0.2e-12,
+        activation_area_m2=4e-12,
+        router_area_m2=5e-12,
+        bus_area_m2=6e-12,
+        io_area_m2=7e-12,
+        splitter_area_m2=1e-12,
+    )
+
+
+def _residual_network() -> Network:
+    """1x1 conv 2x2x4 -> 4 with a residual add of its input, global avg pool, fc 4 -> 2."""
+    conv = WorkloadLayer.conv("conv", (2, 2, 4), 4, 1, residual="input")
+    pool = WorkloadLayer.pool("avgpool", "avgpool", conv.out_shape, 2, stride=1)
+    fc = WorkloadLayer.fc("fc", pool.out_shape, 2)
+    return Network("residual", (2, 2, 4), "hand-derived", (conv, pool, fc))
+
+
+def test_network_energy_and_area_by_hand():
+    """Energy and area of a 4-layer frame recomputed from the preset's coefficients.
+
+    The preset: N = 4, M = 2, X = 1, gamma = 2 (the micro-case's, on one XPU), so each compute
+    layer runs whole on the one XPU (one run). Counts, derived here:
+
+    *conv* (1x1, K = 4, 4 filters on 2 x 2 positions): L = ceil(4/4) = 1 chunk, ceil(1/2) = 1
+    readout per output; 16 dot products: 64 XNORs, 16 busy slots, 16 readouts, 16 output bits.
+    Tile buffers: 4 pixels x 1 word + 4 filters x 1 word = 8 words of 4 bits, plus 4 thresholds
+    of 5 bits (a dot of K = 4 bits is -4..4: 4 bits, and the flip bit) = 52 bits written; read:
+    4 filters x ceil(4 units / 2 XPEs) = 8 jobs x 1 chunk x (2 activation + 1 weight words) x 4
+    bits = 96 bits. eDRAM: 52 bits loaded + 16 written.
+    *add* (after conv, from its ``residual``): 16 elements at 1e9/s = 16 ns; eDRAM 2 x 16 read +
+    16 written.
+    *avgpool* (2 x 2 window, 4 channels): 4 outputs at 1e9/s = 4 ns, 16 window elements; eDRAM
+    16 bits read + 4 written.
+    *fc* (K = 4 -> 2 integers): 8 XNORs, 2 slots, 2 readouts; loads 1 + 2 words = 12 bits (no
+    thresholds); reads 2 jobs x 1 chunk x 3 words x 4 bits = 24 bits; writes 2 x 4 bits.
+
+    Energy = static power x time + energy per event x events. Static: 1 x 4 x 2 = 8 laser lines x
+    1 mW / 0.5; 16 rings x 0.5 mW; 2 PDs x 1 mW; one router, 1 mW. The compute layers' times are
+    the cycle model's (checked against the RTL by tests/test_system_rtl.py); the electronic
+    ones are derived above. Area: the unit counts (8 gates with 2 drivers each, 2 XPEs, 1
+    XPU) times the area coefficients of :func:`_one_xpu_preset`.
+    """
+    model = mapping.accelerator_model(_one_xpu_preset())
+    res = system.evaluate_network(model, _residual_network())
+    assert [x.name for x in res.layers] == ["conv", "conv+add", "avgpool", "fc"]
+    conv, add, pool, fc = res.layers
+    assert math.isclose(add.seconds, 16e-9) and math.isclose(pool.seconds, 4e-9)
+    assert (conv.xnors, conv.readouts, conv.outputs) == (64, 16, 16)
+    assert (fc.xnors, fc.readouts, fc.outputs) == (8, 2, 2)
+
+    eo, drv, pd_fe, vcsel, act = 0.1e-12, 10e-15, 0.1e-12 + 0.1e-12, 10e-12, 0.1e-12
+    per_readout = 1e-3 / 1e9 + 0.5e-12
+    sram, edram_bit = 10e-15, 1e-12 / 8
+    dynamic = {
+        "conv": {
+            "modulation": 64 * 2 * eo,
+            "drivers": 64 * 2 * drv,
+            "photodetection": 16 * pd_fe,
+            "readout": 16 * per_readout,
+            "vcsel": 16 * vcsel,
+            "buffers": (52 + 96) * sram,
+            "edram": (52 + 16) * edram_bit,
+            "electronic": 16 * act,
+        },
+        "conv+add": {"electronic": 16 * 0.2e-12, "edram": (32 + 16) * edram_bit},
+        "avgpool": {"electronic": 16 * 0.3e-12, "edram": (16 + 4) * edram_bit},
+        "fc": {
+            "modulation": 8 * 2 * eo,
+            "drivers": 8 * 2 * drv,
+            "photodetection": 2 * pd_fe,
+            "readout": 2 * per_readout,
+            "vcsel": 2 * vcsel,
+            "buffers": (12 + 24) * sram,
+            "edram": (12 + 8) * edram_bit,
+            "electronic": 2 * act,
+        },
+    }
+    static = {"laser": 8 * 1e-3 / 0.5, "ring_tuning": 16 * 0.5e-3, "photodetection": 2e-3,
+              "control": 1e-3}  # fmt: skip
+    frame_s = conv.seconds + 16e-9 + 4e-9 + fc.seconds
+    for layer in res.layers:
+        got = layer.energy_J(res.static_power_W)
+        for c in COMPONENTS:
+            want = static.get(c, 0.0) * layer.seconds + dynamic[layer.name].get(c, 0.0)
+            assert math.isclose(got[c], want, rel_tol=1e-9, abs_tol=1e-24), (layer.name, c)
+    for c in COMPONENTS:
+        want = static.get(c, 0.0) * frame_s + sum(d.get(c, 0.0) for d in dynamic.values())
+        assert math.isclose(res.energy_J[c], want, rel_tol=1e-9, abs_tol=1e-24), c
+    total = sum(static.values()) * frame_s + sum(sum(d.values()) for d in dynamic.values())
+    assert math.isclose(res.energy_per_frame_J, total, rel_tol=1e-9)
+    assert math.isclose(res.fps_per_w, 1 / total, rel_tol=1e-9)
+
+    area = {
+        "gates": 8 * 1e-12,
+        "drivers": 8 * 2 * 0.5e-12,
+        "readout": 2 * 2e-12,
+        "splitters": 2 * 1e-12,
+        "edram": 9e-12,
+        "electronic": 3e-12 + 4e-12,
+        "control": 5e-12 + 6e-12 + 7e-12,
+    }
+    assert set(res.area_m2) == set(AREA_COMPONENTS)
+    for c in AREA_COMPONENTS:
+        assert math.isclose(res.area_m2[c], area.get(c, 0.0), abs_tol=1e-24), c
+    assert math.isclose(res.area_mm2, sum(area.values()) * 1e6, rel_tol=1e-12)
+
+
+def test_geometric_mean_ratios():
+    """FPS ratios 2 and 8 over ROBIN_EO: geometric mean 4 (not the arithmetic 5); ratios 0.5
+    and 2 over ROBIN_PO: 1. Over both baselines sqrt(4 * 1) = 2; "up to" is the best pair."""
+
+    class _R:
+        def __init__(self, fps: float, fps_per_w: float) -> None:
+            self.fps, self.fps_per_w = fps, fps_per_w
+
+    ox, eo, po = (mapping.accelerator_model(n) for n in ("oxbnn50", "robin_eo", "robin_po"))
+    by_label = {
+        ox.label: {"a": _R(2.0, 9.0), "b": _R(8.0, 1.0)},
+        eo.label: {"a": _R(1.0, 1.0), "b": _R(1.0, 1.0)},
+        po.label: {"a": _R(4.0, 1.0), "b": _R(4.0, 1.0)},
+    }
+    figures = comparison.ratios([ox, eo, po], by_label, ["a", "b"])
+    pairs = figures["pairs"]["OXBNN_50"]
+    assert math.isclose(pairs["ROBIN_EO"]["fps"], 4.0)
+    assert math.isclose(pairs["ROBIN_EO"]["fps_per_w"], 3.0)
+    assert math.isclose(pairs["ROBIN_PO"]["fps"], 1.0)
+    assert math.isclose(figures["over_all_baselines"]["OXBNN_50"]["fps"], 2.0)
+    up = figures["up_to"]["fps"]
+    assert (up["oxbnn"], up["baseline"]) == ("OXBNN_50", "ROBIN_EO")
+    assert math.isclose(up["ratio"], 4.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,24 +442,24 @@ def test_utilization_above_peak_raises_from_the_model(monkeypatch):
     """A cycle model that claims 1 cycle per layer breaks the roofline: a named error."""
     real = timing.layer_cycles
 
-    def too_fast(spec, xpu, mem=None):
-        bd = real(spec, xpu, mem)
+    def too_fast(spec, xpu, mem=None, **kwargs):
+        bd = real(spec, xpu, mem, **kwargs)
         return timing.CycleBreakdown(
             total=1, fill=0, compute=1, load=0, readout=0, drain=0, clock_hz=bd.clock_hz,
             plan=bd.plan, pair_starts=bd.pair_starts,
         )  # fmt: skip
 
-    system.clear_cache()
+    mapping.clear_cache()
     monkeypatch.setattr(timing, "layer_cycles", too_fast)
     try:
         net = Network(
             "big", (4, 4, 8), "test", (WorkloadLayer.conv("c", (4, 4, 8), 6, 3, padding=1),)
         )
-        model = system.accelerator_model(_tiny_preset().replace("readout", sample_rate_Sps=1e12))
+        model = mapping.accelerator_model(_tiny_preset().replace("readout", sample_rate_Sps=1e12))
         with pytest.raises(UtilizationError, match=r"big, layer 'c'"):
             system.evaluate_network(model, net)
     finally:
-        system.clear_cache()
+        mapping.clear_cache()
 
 
 _OX = (SYSTEM_DIR / "oxbnn50.toml").read_text()
@@ -354,7 +487,7 @@ _MALFORMED = [
     ),
     (_sub(_OX, _line(_OX, "n_xpus"), "n_xpus = 224"), r"\[architecture\] n_xpus must be an inline"),
     (
-        _sub(_OX, _line(_OX, "bits"), 'bits = { value = 9, unit = "bit", source = " " }'),
+        _sub(_RB, _line(_RB, "bits"), 'bits = { value = 4, unit = "bit", source = " " }'),
         r"\[readout\] bits needs a non-empty 'source'",
     ),
     (_OX + "\n[cooling]\nfan_W = 1\n", r"unknown section\(s\) \['cooling'\]"),
@@ -362,13 +495,35 @@ _MALFORMED = [
         _sub(_OX, "[vcsel]\n", '[vcsel]\ncolor = { value = 1, unit = "1", source = "x" }\n'),
         r"\[vcsel\] has unknown key\(s\) \['color'\]",
     ),
+    # N, gamma and the ADC width of an OXBNN preset come from its optics preset only.
     (
-        _sub(_OX, "n_lanes = { value = 19,", "n_lanes = { value = 20,"),
-        r"\[architecture\] n_lanes = 20 disagrees with optics preset 'oxbnn50' \(N .* = 19\)",
+        _sub(
+            _OX,
+            "[architecture]\n",
+            '[architecture]\nn_lanes = { value = 19, unit = "1", source = "x" }\n',
+        ),
+        r"\[architecture\] n_lanes must not be written .* optics preset 'oxbnn50' \(N from",
     ),
     (
-        _sub(_OX, "chunks_per_readout = { value = 14,", "chunks_per_readout = { value = 13,"),
-        r"\[architecture\] chunks_per_readout = 13 disagrees .*\(gamma .* = 14\)",
+        _sub(
+            _OX,
+            "[architecture]\n",
+            '[architecture]\ngamma = { value = 14, unit = "1", source = "x" }\n',
+        ),
+        r"\[architecture\] gamma must not be written .*\(gamma from its PCA capacity\)",
+    ),
+    (
+        _sub(_OX, "[readout]\n", '[readout]\nbits = { value = 9, unit = "bit", source = "x" }\n'),
+        r"\[readout\] bits must not be written .*adc_bits",
+    ),
+    (
+        _sub(_OX, 'optics_preset = "oxbnn50"', 'optics_preset = "nosuch"'),
+        r"\[meta\] optics_preset = 'nosuch': unknown preset",
+    ),
+    (_sub(_RB, _line(_RB, "gamma") + "\n", ""), r"\[architecture\] gamma is missing"),
+    (
+        _sub(_OX, "n_xpes = { value = 19,", "n_xpes = { value = 18,"),
+        r"\[architecture\] n_xpes = 18 disagrees with optics preset 'oxbnn50' \(M = 19\)",
     ),
     (
         _sub(
@@ -390,31 +545,68 @@ def test_malformed_presets_give_named_errors(tmp_path, text, pattern):
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(PresetError, match=pattern) as info:
-        system.load_system_preset(path)
+        system_preset.load_system_preset(path)
     assert str(path) in str(info.value)
+
+
+def test_derived_keys_cannot_be_overridden():
+    p = system_preset.load_system_preset("oxbnn5")
+    for section, key in (("architecture", "n_lanes"), ("architecture", "gamma"),
+                         ("readout", "bits")):  # fmt: skip
+        with pytest.raises(PresetError, match=rf"\[{section}\] {key} of an 'oxbnn' preset is"):
+            p.replace(section, **{key: 3})
+    # A baseline writes them, so it may change them.
+    robin = system_preset.load_system_preset("robin_po").replace("readout", bits=7)
+    assert mapping.accelerator_model(robin.replace("architecture", gamma=2)).xpu.gamma == 2
+
+
+def test_oxbnn_n_and_gamma_follow_the_optics_preset(tmp_path):
+    """An OXBNN system preset naming another optics preset gets that preset's N and gamma.
+
+    A receiver 5 % (0.2 dB) less sensitive closes the oxbnn50 link budget for fewer lanes (the
+    budget is tight: that is how N = 19 was fitted); gamma = floor(capacity / N) then grows.
+    Nothing in the system preset changes but the optics file it names.
+    """
+    optics_text = (PRESET_DIR / "oxbnn50.toml").read_text()
+    line = next(x for x in optics_text.splitlines() if x.startswith("sensitivity_ref_W "))
+    value = line.split("value =")[1].split(",")[0]
+    weaker = tmp_path / "weaker.toml"
+    weaker.write_text(optics_text.replace(line, line.replace(value, f" {1.05 * float(value)!r}")))
+    text = _sub(_OX, 'optics_preset = "oxbnn50"', f'optics_preset = "{weaker}"')
+    path = tmp_path / "sys.toml"
+    path.write_text(text)
+    preset = system_preset.load_system_preset(path)
+    model = mapping.accelerator_model(preset)
+    assert model.xpu.n_lanes < 19 and model.xpu.gamma > 14
+    assert (preset.architecture.n_lanes, preset.architecture.gamma) == (
+        model.xpu.n_lanes,
+        model.xpu.gamma,
+    )
+    source = {c["key"]: c["source"] for c in preset.coefficients()}["architecture.n_lanes"]
+    assert "derived from optics preset" in source and "weaker.toml" in source
 
 
 def test_preset_errors_for_files_and_names(tmp_path):
     with pytest.raises(PresetError, match="unknown system preset 'tpu'"):
-        system.load_system_preset("tpu")
+        system_preset.load_system_preset("tpu")
     bad = tmp_path / "broken.toml"
     bad.write_text("[meta\n")
     with pytest.raises(PresetError, match=r"broken.toml: not valid TOML"):
-        system.load_system_preset(bad)
+        system_preset.load_system_preset(bad)
     with pytest.raises(PresetError, match=r"\(override\): \[gate\] has no key 'size'"):
-        system.load_system_preset("robin_po").replace("gate", size=1)
+        system_preset.load_system_preset("robin_po").replace("gate", size=1)
     with pytest.raises(PresetError, match=r"n_xpus = 0 is out of range"):
-        system.load_system_preset("robin_po").replace("architecture", n_xpus=0)
+        system_preset.load_system_preset("robin_po").replace("architecture", n_xpus=0)
 
 
 def test_shipped_presets_share_keys_and_cite_sources():
-    presets = [system.load_system_preset(n) for n in system.ACCELERATORS]
+    presets = [system_preset.load_system_preset(n) for n in system_preset.ACCELERATORS]
     keys = [[c["key"] for c in p.coefficients()] for p in presets]
     assert all(k == keys[0] for k in keys)
     for p in presets:
         for c in p.coefficients():
             assert c["source"].strip() and c["unit"], (p.name, c["key"])
-    assert system.load_system_preset("OXBNN_50").name == "oxbnn50"
+    assert system_preset.load_system_preset("OXBNN_50").name == "oxbnn50"
 
 
 # ----------------------------------------------------------------------------------------------

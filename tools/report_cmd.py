@@ -1,7 +1,8 @@
 """``oxbnn report``: the full-network comparison of the accelerators, with the paper beside it.
 
-Evaluates every network on every accelerator with :mod:`oxbnn.models.system` and writes, under
-``--out`` (default ``build/report``):
+A thin command: it evaluates every network on every accelerator with :mod:`oxbnn.models.system`,
+takes the ratios, the paper's claims and the explanations of the differences from
+:mod:`oxbnn.models.comparison`, and writes, under ``--out`` (default ``build/report``):
 
 ``layers.csv``
     One row per layer, accelerator and network: split over the XPUs, busiest XPU's cycles,
@@ -39,7 +40,6 @@ import argparse
 import csv
 import datetime as _dt
 import json
-import math
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -47,26 +47,22 @@ from pathlib import Path
 from typing import Any
 
 from ..models import system
+from ..models.comparison import PAPER, explanations, geomean, ratios
 from ..models.configs import load_preset
-from ..models.system import (
+from ..models.energy import (
     AREA_COMPONENTS,
     COMPONENTS,
-    AcceleratorModel,
-    NetworkResult,
+    area_m2,
+    energy_per_readout_J,
+    static_power_W,
 )
+from ..models.mapping import AcceleratorModel, accelerator_model
+from ..models.system import NetworkResult
+from ..models.system_preset import ACCELERATORS, system_preset_names
 from ..models.workloads import NETWORKS, Network, get_network, read_workload_csv
+from .options import add_json, add_out
 
-__all__ = ["PAPER", "register", "run", "write_report"]
-
-#: The paper's headline claims (REFERENCE.md): OXBNN over ROBIN and LightBulb, geometric mean
-#: over VGG-small, ResNet18, MobileNet_V2 and ShuffleNet_V2, "up to".
-PAPER = {
-    "fps_ratio": 62.0,
-    "fps_per_w_ratio": 7.6,
-    "source": "Sri Vatsavai, Karempudi, Thakkar, 'An Optical XNOR-Bitcount Based Accelerator for "
-    "Efficient Inference of Binary Neural Networks', ISQED 2023 (arXiv 2302.06405)",
-    "area_mm2_authors": 4100.0,
-}
+__all__ = ["UNITS", "register", "run", "write_report"]
 
 #: Units of the JSON figures.
 UNITS = {
@@ -80,7 +76,7 @@ UNITS = {
     "cycles": "clock cycles of the frame latency at clock_hz",
     "latency_s": "s",
     "xpu_cycles": "sum over compute layers of the busiest XPU's cycles (models/timing)",
-    "clock_hz": "Hz (bit rate / S, S = 1)",
+    "clock_hz": "Hz (clock of the cycle counts: bit rate / S, S slots per lane per cycle)",
 }
 
 
@@ -95,9 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--accelerators",
         nargs="+",
-        default=list(system.ACCELERATORS),
+        default=list(ACCELERATORS),
         metavar="NAME",
-        help=f"system presets: names ({', '.join(system.system_preset_names())}) or .toml "
+        help=f"system presets: names ({', '.join(system_preset_names())}) or .toml "
         f"paths (default: all five)",
     )
     p.add_argument(
@@ -115,8 +111,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="also evaluate a network from a file in the authors' layer-CSV format (repeatable)",
     )
-    p.add_argument("--json", action="store_true", help="print report.json to stdout")
-    p.add_argument("--out", default="build/report", help="output folder (default build/report)")
+    add_json(p)
+    add_out(p, "report")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG charts")
     p.set_defaults(func=run)
 
@@ -132,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         if net.name in seen:
             raise ValueError(f"network {net.name!r} is given twice")
         seen.add(net.name)
-    models = [system.accelerator_model(a) for a in args.accelerators]
+    models = [accelerator_model(a) for a in args.accelerators]
     data = write_report(models, networks, Path(args.out), plots=not args.no_plots)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -150,11 +146,6 @@ def _progress(done: int, total: int, label: str, network: str) -> None:
     print(f"[{done + 1}/{total}] {label}: {network}", file=sys.stderr, flush=True)
 
 
-def _geomean(values: Iterable[float]) -> float:
-    values = list(values)
-    return math.exp(sum(math.log(v) for v in values) / len(values))
-
-
 def write_report(
     models: Sequence[AcceleratorModel],
     networks: Sequence[Network],
@@ -170,7 +161,7 @@ def write_report(
     by_label = {m.label: results[m.name] for m in models}
     unbound_by_label = {m.label: unbound[m.name] for m in models}
     net_names = [n.name for n in networks]
-    ratios = _ratios(models, by_label, net_names)
+    figures = ratios(models, by_label, net_names)
     data = {
         "results": {
             label: {net: r.summary() for net, r in row.items()} for label, row in by_label.items()
@@ -179,7 +170,7 @@ def write_report(
             label: {net: {"fps": r.fps, "fps_per_w": r.fps_per_w} for net, r in row.items()}
             for label, row in unbound_by_label.items()
         },
-        "ratios": ratios,
+        "ratios": figures,
         "paper": PAPER,
         "configuration": {m.label: _configuration(m) for m in models},
         "networks": {n.name: n.definition for n in networks},
@@ -189,75 +180,39 @@ def write_report(
     _write_layers(out / "layers.csv", models, results)
     _write_networks(out / "networks.csv", models, results, unbound)
     _write_comparison(out / "comparison.csv", models, by_label, net_names)
-    _write_ratios(out / "ratios.csv", ratios)
+    _write_ratios(out / "ratios.csv", figures)
     _write_coefficients(out / "coefficients.csv", models)
     (out / "report.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     if plots:
         _plots(out, models, by_label, net_names)
     (out / "summary.md").write_text(
-        _summary(models, networks, by_label, unbound_by_label, ratios, data, plots),
+        _summary(models, networks, by_label, unbound_by_label, figures, data, plots),
         encoding="utf-8",
     )
     return data
 
 
 def _configuration(m: AcceleratorModel) -> dict[str, Any]:
-    a, r = m.preset.architecture, m.preset.readout
     return {
         "preset": m.name,
         "preset_file": str(m.preset.path),
         "optics_preset": m.preset.optics_preset or None,
         "description": m.preset.description,
-        "n_lanes": a.n_lanes,
-        "n_xpes": a.n_xpes,
-        "n_xpus": a.n_xpus,
-        "bit_rate_bps": a.bit_rate_bps,
-        "gamma": a.chunks_per_readout,
+        "n_lanes": m.xpu.n_lanes,
+        "n_xpes": m.xpu.n_xpes,
+        "n_xpus": m.n_xpus,
+        "bit_rate_bps": m.xpu.bit_rate_bps,
+        "gamma": m.xpu.gamma,
+        "symbols_per_cycle": m.xpu.symbols_per_cycle,
         "clock_hz": m.clock_hz,
-        "readout_rate_Sps": r.units_per_xpe * r.sample_rate_Sps,
-        "energy_per_readout_J": m.energy_per_readout_J,
+        "readout_rate_Sps": m.readout_rate_Sps,
+        "energy_per_readout_J": energy_per_readout_J(m),
         "peak_xnor_per_s": m.peak_xnor_per_s,
         "memory_latency_cycles": m.memory.latency_cycles,
         "memory_cycles_per_full_word": m.memory.cycles_per_word,
-        "static_power_W": sum(m.static_power_W().values()),
-        "area_mm2": sum(m.area_m2().values()) * 1e6,
+        "static_power_W": sum(static_power_W(m).values()),
+        "area_mm2": sum(area_m2(m).values()) * 1e6,
     }
-
-
-def _ratios(
-    models: Sequence[AcceleratorModel],
-    by_label: dict[str, dict[str, NetworkResult]],
-    nets: Sequence[str],
-) -> dict[str, Any]:
-    """Geometric-mean ratios of every OXBNN configuration over every baseline."""
-    ox = [m.label for m in models if m.preset.family == "oxbnn"]
-    base = [m.label for m in models if m.preset.family != "oxbnn"]
-    pairs: dict[str, dict[str, dict[str, float]]] = {}
-    overall: dict[str, dict[str, float]] = {}
-    for o in ox:
-        pairs[o] = {}
-        for b in base:
-            pairs[o][b] = {
-                "fps": _geomean(by_label[o][n].fps / by_label[b][n].fps for n in nets),
-                "fps_per_w": _geomean(
-                    by_label[o][n].fps_per_w / by_label[b][n].fps_per_w for n in nets
-                ),
-            }
-        if base:
-            overall[o] = {
-                "fps": _geomean(pairs[o][b]["fps"] for b in base),
-                "fps_per_w": _geomean(pairs[o][b]["fps_per_w"] for b in base),
-            }
-    best: dict[str, Any] = {}
-    if overall:
-        best = {
-            "fps": max(((pairs[o][b]["fps"], o, b) for o in ox for b in base), key=lambda t: t[0]),
-            "fps_per_w": max(
-                ((pairs[o][b]["fps_per_w"], o, b) for o in ox for b in base), key=lambda t: t[0]
-            ),
-        }
-        best = {k: {"ratio": v[0], "oxbnn": v[1], "baseline": v[2]} for k, v in best.items()}
-    return {"pairs": pairs, "over_all_baselines": overall, "up_to": best}
 
 
 def _fmt(x: float) -> str:
@@ -303,7 +258,7 @@ def _write_layers(
     ]
     rows = []
     for m in models:
-        static = m.static_power_W()
+        static = static_power_W(m)
         for net, res in results[m.name].items():
             for layer in res.layers:
                 energy = layer.energy_J(static)
@@ -418,8 +373,8 @@ def _write_comparison(
     rows.append(
         [
             "geomean",
-            *[_geomean(by_label[x][n].fps for n in nets) for x in labels],
-            *[_geomean(by_label[x][n].fps_per_w for n in nets) for x in labels],
+            *[geomean(by_label[x][n].fps for n in nets) for x in labels],
+            *[geomean(by_label[x][n].fps_per_w for n in nets) for x in labels],
         ]
     )
     _write_csv(path, header, rows)
@@ -543,10 +498,6 @@ def _sig(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def _share(res: NetworkResult, predicate: Any) -> float:
-    return sum(layer.seconds for layer in res.layers if predicate(layer)) / res.latency_s
-
-
 def _summary(
     models: Sequence[AcceleratorModel],
     networks: Sequence[Network],
@@ -600,7 +551,7 @@ def _summary(
                 f"| {n} | " + " | ".join(_sig(getattr(by_label[x][n], metric)) for x in labels)
                 + " |"
             )  # fmt: skip
-        means = [_geomean(getattr(by_label[x][n], metric) for n in nets) for x in labels]
+        means = [geomean(getattr(by_label[x][n], metric) for n in nets) for x in labels]
         lines.append("| **geomean** | " + " | ".join(_sig(v) for v in means) + " |")
         lines.append("")
     lines += [
@@ -687,126 +638,6 @@ def _comparison_section(
         "### Why the numbers differ",
         "",
     ]
-    lines += _explanations(models, by_label, unbound, nets)
+    lines += explanations(models, by_label, unbound, nets)
     lines.append("")
     return lines
-
-
-def _mean(values: Iterable[float]) -> float:
-    values = list(values)
-    return sum(values) / len(values)
-
-
-def _explanations(
-    models: Sequence[AcceleratorModel],
-    by_label: dict[str, dict[str, NetworkResult]],
-    unbound: dict[str, dict[str, NetworkResult]],
-    nets: Sequence[str],
-) -> list[str]:
-    """One sentence per difference, with the figures that support it."""
-    ox = [m for m in models if m.preset.family == "oxbnn"]
-    base = [m for m in models if m.preset.family != "oxbnn"]
-    out = []
-    if ox and base:
-        best = max(ox, key=lambda m: m.peak_xnor_per_s)
-        low = min(base, key=lambda m: m.peak_xnor_per_s)
-        out.append(
-            f"- **Optical peaks.** {best.label}'s peak ({best.peak_xnor_per_s:.3g} XNOR/s) is "
-            f"{best.peak_xnor_per_s / low.peak_xnor_per_s:.3g}x {low.label}'s; an FPS ratio "
-            f"above that (the paper's {PAPER['fps_ratio']:g}x) needs the baseline to use its "
-            f"optics less well than OXBNN does. In the authors' released controller (controller.py "
-            f"of their SC_ONN_SIM, which carries the OXBNN-specific PCA_DKV_LIMIT = 14 branch) "
-            f"every partial sum of a vector longer than N goes through one shared adder of 16 "
-            f"requests per 3.125 ns for ROBIN and LightBulb, but for OXBNN only beyond 14 chunks "
-            f"(its PCA accumulates the rest); we give every XPE a pipelined accumulator and one "
-            f"readout per chunk (baselines) or per gamma chunks (OXBNN), so that gap closes."
-        )
-    for m in ox:
-        rs = [by_label[m.label][n] for n in nets]
-        mem = _mean(_share(r, lambda x: x.bound == "memory") for r in rs)
-        fill = _mean(
-            sum(
-                x.share.instances_per_xpu * x.cycle_parts["fill"] / m.clock_hz
-                for x in r.layers
-                if x.share is not None and x.seconds == x.xpu_s
-            )
-            / r.latency_s
-            for r in rs
-        )
-        ro = _mean(_share(r, lambda x: x.bound == "readout") for r in rs)
-        gain = _geomean(unbound[m.label][n].fps / by_label[m.label][n].fps for n in nets)
-        static = _mean(
-            sum(r.static_power_W.values()) * r.latency_s / r.energy_per_frame_J for r in rs
-        )
-        optics = _mean(
-            (r.energy_J["laser"] + r.energy_J["ring_tuning"]) / r.energy_per_frame_J for r in rs
-        )
-        adc = _mean(r.energy_J["readout"] / r.energy_per_frame_J for r in rs)
-        util = _mean(r.utilization for r in rs)
-        out.append(
-            f"- **{m.label}, tile loads.** It reaches {100 * util:.1f} % of its optical peak on "
-            f"average: {100 * mem:.0f} % of its frame time is in layers bound by loading tiles "
-            f"from the eDRAM ({m.memory.cycles_per_word} cycles per full {m.xpu.n_lanes}-bit "
-            f"word at {m.clock_hz / 1e9:g} GHz), {100 * fill:.0f} % is the first tile load of "
-            f"a layer, which the XPU cannot overlap with the previous layer. The authors' "
-            f"transaction-level model charges no data movement time."
-        )
-        if ro > 0.01 or gain > 1.01:
-            out.append(
-                f"- **{m.label}, readout rate.** Its ADC converts "
-                f"{m.preset.readout.units_per_xpe * m.preset.readout.sample_rate_Sps / 1e9:g} "
-                f"GS/s per XPE (bit rate / gamma), too slow for vectors shorter than gamma "
-                f"chunks: {100 * ro:.0f} % of the frame is readout bound, and an ADC as fast as "
-                f"the RTL assumes would give {gain:.2f}x more FPS. The authors' model has no "
-                f"such bound."
-            )
-        else:
-            out.append(
-                f"- **{m.label}, readout rate.** Its ADC ("
-                f"{m.preset.readout.units_per_xpe * m.preset.readout.sample_rate_Sps / 1e9:g} "
-                f"GS/s per XPE, bit rate / gamma) bounds vectors shorter than gamma chunks, but "
-                f"tile loads hide it here ({gain:.3f}x FPS with an ADC as fast as the RTL "
-                f"assumes); it would matter once loads are hidden."
-            )
-        out.append(
-            f"- **{m.label}, energy.** Static power is {100 * static:.0f} % of its energy per "
-            f"frame, and the laser plus ring thermal tuning alone {100 * optics:.0f} %; its ADC "
-            f"energy (one conversion per readout, pJ per conversion) is {100 * adc:.2f} %. The "
-            f"authors' simulator charges 49.7 nJ of ADC energy per ring use and sums static "
-            f"power so that it grows with X^2 (REFERENCE.md defects 1, 2); neither is reproduced."
-        )
-        laser_ratio = m.preset.laser.power_per_wavelength_W / 1.274e-3
-        if abs(laser_ratio - 1) > 0.01:
-            out.append(
-                f"- **{m.label}, laser.** Each laser line carries {laser_ratio:.3g}x the "
-                f"authors' 1.274 mW, because the PCA must count gamma*N photo-charges without "
-                f"shot-noise errors (optics preset `{m.preset.optics_preset}`); the baselines "
-                f"keep the authors' value, which costs OXBNN FPS/W."
-            )
-    for m in base:
-        rs = [by_label[m.label][n] for n in nets]
-        ro_e = _mean(r.energy_J["readout"] / r.energy_per_frame_J for r in rs)
-        mem = _mean(_share(r, lambda x: x.bound == "memory") for r in rs)
-        util = _mean(r.utilization for r in rs)
-        out.append(
-            f"- **{m.label}.** Runs on the same digital back end (tile buffers, eDRAM, cycle "
-            f"model) as OXBNN and converts every {m.xpu.n_lanes}-bit chunk "
-            f"({_sig(m.energy_per_readout_J * 1e12)} pJ per readout, {100 * ro_e:.1f} % of its "
-            f"energy); it reaches {100 * util:.1f} % of its optical peak on average and "
-            f"{100 * mem:.0f} % of its frame time is bound by tile loads. The authors' simulator "
-            f"gives it an ADC per ring and the shared partial-sum adder instead."
-        )
-    area = [by_label[m.label][nets[0]].area_mm2 for m in models]
-    out.append(
-        f"- **Area.** Our areas are {min(area):.3g} to {max(area):.3g} mm^2, against about "
-        f"{PAPER['area_mm2_authors']:g} mm^2 in the authors' model, which counts an ADC and a "
-        f"DAC per ring; we count one readout unit per XPE and a 1-bit driver per driven "
-        f"junction, so the configurations are no longer iso-area."
-    )
-    out.append(
-        "- **Workloads.** Our VGG-small is the 6-conv CIFAR-10 network and our ResNet18 has "
-        "every convolution; the authors' tables were VGG19 at 224x224 and a ResNet18 missing "
-        "half its convolutions (REFERENCE.md defect 6), so per-network FPS are not comparable "
-        "one to one."
-    )
-    return out

@@ -1,0 +1,479 @@
+"""System presets: the schema, loader and consistency checks of ``models/configs/system/*.toml``.
+
+A *system preset* describes one accelerator at system level: its organisation (N, M, X, bit rate,
+readout granularity gamma, buffer depths) and the coefficient of every component, each an inline
+table ``{ value, unit, source }`` with the conventions of :mod:`oxbnn.models.configs`. The five
+shipped presets are :data:`ACCELERATORS`: ``oxbnn50``, ``oxbnn5`` (the paper's OXBNN_50 /
+OXBNN_5), ``robin_eo``, ``robin_po`` (ROBIN, Sunny et al., ACM TECS 2021) and ``lightbulb``
+(LightBulb, Zokaee et al., DATE 2020).
+
+One source for N, gamma and the ADC width
+-----------------------------------------
+An OXBNN preset (family ``oxbnn``) names an optics preset (``[meta] optics_preset``). Its N
+(``[architecture] n_lanes``), gamma (``[architecture] gamma``) and ADC code width (``[readout]
+bits``) are **not written** in the system preset: the loader takes them from
+``oxbnn.models.derive.xpu_params(optics preset)`` (N from the link budget, gamma from the PCA
+capacity, the ADC bits of its ``[pca]``) and rejects a file that writes them, naming the key
+(:data:`DERIVED_KEYS`). They then appear in :meth:`SystemPreset.coefficients` with the source
+"derived from optics preset ...". gamma is therefore 14 at 50 Gb/s and 5 at 5 Gb/s, never
+hard-coded (docs/reference.md defect 5). The other values an OXBNN system preset shares with its
+optics preset (M, X, bit rate, ADC latency, buffer depths, laser, the PCA reset energy C V^2)
+are still written in both files; the loader checks that they agree and names the key when they
+do not.
+
+The baselines (ROBIN, LightBulb) have no optics preset: they write N and their readout
+granularity ``gamma`` (1: every N-bit chunk is read out) and code width themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .configs import (
+    PRESET_DIR,
+    PresetError,
+    XpuParams,
+    _check_value,
+    _p,
+    coefficient_rows,
+    load_preset,
+    parse_sections,
+)
+from .derive import xpu_params
+
+__all__ = [
+    "ACCELERATORS",
+    "DERIVED_KEYS",
+    "FAMILIES",
+    "SYSTEM_PRESET_DIR",
+    "SystemArchitecture",
+    "SystemElectronics",
+    "SystemGate",
+    "SystemLaser",
+    "SystemMemory",
+    "SystemPreset",
+    "SystemReadout",
+    "SystemReceiver",
+    "SystemVcsel",
+    "load_system_preset",
+    "load_system_preset_file",
+    "parse_system_preset",
+    "preset_xpu_params",
+    "system_preset_names",
+]
+
+SYSTEM_PRESET_DIR = PRESET_DIR / "system"
+
+#: The five configurations of the paper's comparison, in report order.
+ACCELERATORS = ("oxbnn50", "oxbnn5", "robin_eo", "robin_po", "lightbulb")
+#: Accelerator families; an ``oxbnn`` preset must name an optics preset, the others must not.
+FAMILIES = ("oxbnn", "robin", "lightbulb")
+
+
+@dataclass(frozen=True)
+class SystemArchitecture:
+    """Organisation and digital side: what the cycle model is parametrised with."""
+
+    n_lanes: int = _p("1", 1, 1024, integer=True, doc="N, lanes (XNOR gates) per XPE")
+    n_xpes: int = _p("1", 1, 4096, integer=True, doc="M, XPEs per XPU")
+    n_xpus: int = _p("1", 1, 100000, integer=True, doc="X, XPUs per accelerator")
+    bit_rate_bps: float = _p("bit/s", 0, 1e12, lo_open=True, doc="slots per second per lane")
+    gamma: int = _p("1", 1, 4096, integer=True, doc="gamma, the most chunks per readout")
+    readout_latency_cycles: int = _p("cycle", 1, 64, integer=True, doc="sample to code")
+    act_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
+    wgt_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
+
+
+@dataclass(frozen=True)
+class SystemLaser:
+    """The comb lasers."""
+
+    power_per_wavelength_W: float = _p("W", 0, 1, lo_open=True, doc="optical power per line")
+    wall_plug_efficiency: float = _p("1", 0, 1, lo_open=True)
+    xpes_per_comb: int = _p("1", 1, 4096, integer=True, doc="XPEs one set of N lines feeds")
+
+
+@dataclass(frozen=True)
+class SystemGate:
+    """One optical XNOR gate: its rings, their tuning, modulation and drivers."""
+
+    rings_per_gate: int = _p("1", 1, 8, integer=True)
+    driven_junctions_per_gate: int = _p("1", 0, 8, integer=True, doc="driven per XNOR")
+    gate_area_m2: float = _p("m^2", 0, 1e-6, lo_open=True, doc="ring area of one gate")
+    thermal_tuning_power_W: float = _p("W", 0, 0.1, doc="per ring, static")
+    eo_static_power_W: float = _p("W", 0, 0.1, doc="per ring, static")
+    eo_energy_per_use_J: float = _p("J", 0, 1e-9, doc="per driven junction per XNOR")
+    driver_energy_per_bit_J: float = _p("J", 0, 1e-9, doc="per driven junction per XNOR")
+    driver_area_m2: float = _p("m^2", 0, 1e-6, doc="per driver (one per driven junction)")
+
+
+@dataclass(frozen=True)
+class SystemReceiver:
+    """Photodetectors and their front end (TIA, or the PCA's capacitor)."""
+
+    pds_per_xpe: int = _p("1", 1, 1024, integer=True)
+    pd_power_W: float = _p("W", 0, 1, doc="per PD, static")
+    pd_energy_per_slot_J: float = _p("J", 0, 1e-9, doc="per PD per busy slot")
+    pd_area_m2: float = _p("m^2", 0, 1e-6)
+    frontend_power_W: float = _p("W", 0, 1, doc="per PD, static")
+    frontend_energy_per_slot_J: float = _p("J", 0, 1e-9, doc="per PD per busy slot")
+    frontend_area_m2: float = _p("m^2", 0, 1e-6, doc="per PD")
+    reset_energy_per_readout_J: float = _p("J", 0, 1e-9, doc="integrator reset, per readout")
+
+
+@dataclass(frozen=True)
+class SystemReadout:
+    """The unit that turns an XPE's count into a code: an ADC, or a digital popcount."""
+
+    units_per_xpe: int = _p("1", 1, 64, integer=True)
+    sample_rate_Sps: float = _p("S/s", 0, 1e12, lo_open=True, doc="conversions per second")
+    power_W: float = _p("W", 0, 10, doc="at sample_rate_Sps; energy per readout = power / rate")
+    area_m2: float = _p("m^2", 0, 1e-4)
+    bits: int = _p("bit", 1, 24, integer=True, doc="code width; holds gamma * N counts")
+    accumulate_energy_per_readout_J: float = _p("J", 0, 1e-9, doc="digital add of each code")
+
+
+@dataclass(frozen=True)
+class SystemVcsel:
+    """Output re-emission (ROBIN); zero units elsewhere."""
+
+    units_per_xpe: int = _p("1", 0, 64, integer=True)
+    power_W: float = _p("W", 0, 1, doc="per unit, static")
+    energy_per_output_J: float = _p("J", 0, 1e-9)
+    area_m2: float = _p("m^2", 0, 1e-4)
+
+
+@dataclass(frozen=True)
+class SystemMemory:
+    """eDRAM (one bank set per XPU) and the SRAM tile buffers."""
+
+    edram_units_per_xpu: int = _p("1", 1, 64, integer=True)
+    edram_power_W: float = _p("W", 0, 10, doc="per unit, static")
+    edram_energy_per_access_J: float = _p("J", 0, 1e-6)
+    edram_access_bits: int = _p("bit", 1, 65536, integer=True)
+    edram_access_time_s: float = _p("s", 0, 1e-3, lo_open=True, doc="one access per this time")
+    edram_area_m2: float = _p("m^2", 0, 1e-3)
+    streams_per_edram: int = _p("1", 1, 8, integer=True, doc="tile streams sharing a unit")
+    sram_energy_per_bit_J: float = _p("J", 0, 1e-9, doc="tile buffers, read or write")
+
+
+@dataclass(frozen=True)
+class SystemElectronics:
+    """Electronic units per XPU: pooling, element-wise adds, activation, on-chip network."""
+
+    pool_units_per_xpu: int = _p("1", 1, 64, integer=True)
+    pool_outputs_per_s: float = _p("1/s", 0, 1e13, lo_open=True, doc="pooled outputs, per unit")
+    pool_energy_per_element_J: float = _p("J", 0, 1e-9)
+    pool_area_m2: float = _p("m^2", 0, 1e-4)
+    eltwise_units_per_xpu: int = _p("1", 1, 64, integer=True)
+    eltwise_elements_per_s: float = _p("1/s", 0, 1e13, lo_open=True, doc="per unit")
+    eltwise_energy_per_element_J: float = _p("J", 0, 1e-9)
+    activation_power_W: float = _p("W", 0, 1, doc="per XPU, static")
+    activation_energy_per_output_J: float = _p("J", 0, 1e-9)
+    activation_area_m2: float = _p("m^2", 0, 1e-4)
+    router_power_W: float = _p("W", 0, 10, doc="per XPU, static")
+    bus_power_W: float = _p("W", 0, 10, doc="per XPU, static")
+    io_power_W: float = _p("W", 0, 10, doc="per XPU, static")
+    router_area_m2: float = _p("m^2", 0, 1e-3)
+    bus_area_m2: float = _p("m^2", 0, 1e-3)
+    io_area_m2: float = _p("m^2", 0, 1e-3)
+    splitter_area_m2: float = _p("m^2", 0, 1e-4, doc="per XPE waveguide")
+
+
+_SECTIONS: dict[str, type] = {
+    "architecture": SystemArchitecture,
+    "laser": SystemLaser,
+    "gate": SystemGate,
+    "receiver": SystemReceiver,
+    "readout": SystemReadout,
+    "vcsel": SystemVcsel,
+    "memory": SystemMemory,
+    "electronics": SystemElectronics,
+}
+_META_KEYS = ("name", "label", "family", "optics_preset", "description")
+
+#: Keys an OXBNN preset must not write: ``(section, key, what)``; the loader fills them in from
+#: :func:`oxbnn.models.derive.xpu_params` of the optics preset (see the module docstring).
+DERIVED_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("architecture", "n_lanes", "N from its link budget"),
+    ("architecture", "gamma", "gamma from its PCA capacity"),
+    ("readout", "bits", "its [pca] adc_bits"),
+)
+
+
+def _derived_values(xpu: XpuParams) -> dict[tuple[str, str], int]:
+    """The values of :data:`DERIVED_KEYS` for an XPU derived from an optics preset."""
+    return {
+        ("architecture", "n_lanes"): xpu.n_lanes,
+        ("architecture", "gamma"): xpu.gamma,
+        ("readout", "bits"): xpu.adc_bits,
+    }
+
+
+def _optics_xpu(optics_preset: str, where: str) -> XpuParams:
+    try:
+        return xpu_params(optics_preset)
+    except PresetError as exc:
+        raise PresetError(f"{where}: [meta] optics_preset = {optics_preset!r}: {exc}") from None
+
+
+def _fill_derived(data: dict[str, Any], meta: dict[str, Any], where: str) -> dict[str, Any]:
+    """An OXBNN document with :data:`DERIVED_KEYS` filled in from its optics preset.
+
+    Raises :class:`PresetError` naming the file and key when the document writes one of them.
+    Documents of other families are returned unchanged (they write N, gamma and bits).
+    """
+    if not meta["optics_preset"]:
+        return data
+    for section, key, what in DERIVED_KEYS:
+        table = data.get(section)
+        if isinstance(table, dict) and key in table:
+            raise PresetError(
+                f"{where}: [{section}] {key} must not be written in an 'oxbnn' system preset: "
+                f"it is derived from optics preset {meta['optics_preset']!r} ({what})"
+            )
+    xpu = _optics_xpu(meta["optics_preset"], where)
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for (section, key), value in _derived_values(xpu).items():
+        if not isinstance(data.get(section), dict):
+            continue  # parse_sections names the missing section
+        unit = next(
+            f.metadata["unit"] for f in dataclasses.fields(_SECTIONS[section]) if f.name == key
+        )
+        what = next(w for s, k, w in DERIVED_KEYS if (s, k) == (section, key))
+        data[section][key] = {
+            "value": value,
+            "unit": unit,
+            "source": f"derived from optics preset {meta['optics_preset']!r} ({what}; "
+            f"oxbnn.models.derive.xpu_params)",
+        }
+    return data
+
+
+@dataclass(frozen=True)
+class SystemPreset:
+    """One accelerator at system level: every section validated, with units and sources kept.
+
+    Build it with :func:`load_system_preset` (a shipped name or a path) or
+    :func:`parse_system_preset` (an already-parsed TOML document).
+    """
+
+    name: str
+    label: str
+    family: str
+    optics_preset: str
+    description: str
+    path: Path | None
+    architecture: SystemArchitecture
+    laser: SystemLaser
+    gate: SystemGate
+    receiver: SystemReceiver
+    readout: SystemReadout
+    vcsel: SystemVcsel
+    memory: SystemMemory
+    electronics: SystemElectronics
+    units: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def where(self) -> str:
+        """The file this preset came from (or its name), for error messages."""
+        return str(self.path) if self.path is not None else f"system preset {self.name!r}"
+
+    def replace(self, section: str, **changes: Any) -> SystemPreset:
+        """A copy with fields of one section changed, validated like a file would be.
+
+        ``preset.replace("architecture", n_xpus=2)``
+        """
+        if section not in _SECTIONS:
+            raise PresetError(f"unknown section {section!r}; expected one of {sorted(_SECTIONS)}")
+        known = {f.name: f for f in dataclasses.fields(_SECTIONS[section])}
+        for key, value in changes.items():
+            if self.optics_preset and any((section, key) == (s, k) for s, k, _ in DERIVED_KEYS):
+                raise PresetError(
+                    f"{self.where} (override): [{section}] {key} of an 'oxbnn' preset is derived "
+                    f"from optics preset {self.optics_preset!r}; change that preset instead"
+                )
+            if key not in known:
+                raise PresetError(
+                    f"{self.where} (override): [{section}] has no key {key!r}; "
+                    f"expected one of {sorted(known)}"
+                )
+            _check_value(f"{self.where} (override)", section, known[key], value)
+        new = dataclasses.replace(
+            self, **{section: dataclasses.replace(getattr(self, section), **changes)}
+        )
+        _check_consistency(new, f"{self.where} (override)")
+        return new
+
+    def coefficients(self) -> list[dict[str, Any]]:
+        """Every coefficient as ``{"key", "value", "unit", "source"}``, for reports."""
+        return coefficient_rows(self, _SECTIONS, self.units, self.sources, "(override)")
+
+
+def system_preset_names() -> list[str]:
+    """Names of the system presets shipped with oxbnn, in :data:`ACCELERATORS` order first."""
+    found = {p.stem for p in SYSTEM_PRESET_DIR.glob("*.toml")}
+    return [n for n in ACCELERATORS if n in found] + sorted(found - set(ACCELERATORS))
+
+
+def load_system_preset(name: str | Path) -> SystemPreset:
+    """Load a shipped system preset by name (case-insensitive, ``OXBNN_50`` works), or a file."""
+    path = Path(name)
+    if path.suffix == ".toml" or path.exists():
+        return load_system_preset_file(path)
+    key = str(name).strip().lower().replace("_", "").replace("-", "")
+    for candidate in system_preset_names():
+        if candidate.replace("_", "") == key:
+            return load_system_preset_file(SYSTEM_PRESET_DIR / f"{candidate}.toml")
+    raise PresetError(
+        f"unknown system preset {str(name)!r}; expected one of {system_preset_names()} "
+        f"or a path to a .toml file"
+    )
+
+
+def load_system_preset_file(path: str | Path) -> SystemPreset:
+    """Read, check and freeze one system preset file; errors name the file and the key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PresetError(f"{path}: cannot read system preset file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{path}: not valid TOML ({exc})") from None
+    return parse_system_preset(data, str(path), path=path)
+
+
+def parse_system_preset(
+    data: dict[str, Any], where: str = "<system preset>", *, path: Path | None = None
+) -> SystemPreset:
+    """Validate a parsed TOML document (the conventions of :mod:`oxbnn.models.configs`).
+
+    Every section and key must be present and known; every coefficient is an inline table
+    ``{ value, unit, source }`` with the expected unit, a value in range and a non-empty source.
+    An OXBNN preset must not write :data:`DERIVED_KEYS` (they are filled in from the optics
+    preset it names), and its other values are checked against that optics preset.
+
+    Raises
+    ------
+    PresetError
+        Naming ``where`` (the file), the section, the key, the value and what was expected.
+    """
+    data = dict(data)
+    meta = data.pop("meta", None)
+    if not isinstance(meta, dict):
+        raise PresetError(f"{where}: missing [meta] section with keys {list(_META_KEYS)}")
+    for key in _META_KEYS:
+        if not isinstance(meta.get(key), str):
+            raise PresetError(
+                f"{where}: [meta] {key} must be a string, not {meta.get(key)!r}"
+                + (" (missing)" if key not in meta else "")
+            )
+    extra_meta = set(meta) - set(_META_KEYS)
+    if extra_meta:
+        raise PresetError(
+            f"{where}: [meta] has unknown key(s) {sorted(extra_meta)}; expected {list(_META_KEYS)}"
+        )
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise PresetError(
+            f"{where}: unknown section(s) {sorted(unknown)}; expected {list(_SECTIONS)} and [meta]"
+        )
+    _check_family(meta["family"], meta["optics_preset"], where)
+    data = _fill_derived(data, meta, where)
+    sections, units, sources = parse_sections(where, data, _SECTIONS)
+    preset = SystemPreset(
+        name=meta["name"],
+        label=meta["label"],
+        family=meta["family"],
+        optics_preset=meta["optics_preset"],
+        description=meta["description"],
+        path=path,
+        units=units,
+        sources=sources,
+        **sections,
+    )
+    _check_consistency(preset, where)
+    return preset
+
+
+def _check_family(family: str, optics_preset: str, where: str) -> None:
+    if family not in FAMILIES:
+        raise PresetError(f"{where}: [meta] family = {family!r}; expected one of {FAMILIES}")
+    if (family == "oxbnn") != bool(optics_preset):
+        raise PresetError(
+            f"{where}: [meta] optics_preset = {optics_preset!r}: an 'oxbnn' preset must name "
+            f"the optics preset its N, gamma and laser come from, and no other family may"
+        )
+
+
+def _check_consistency(p: SystemPreset, where: str) -> None:
+    """Checks across keys, and of an OXBNN preset against the physics of its optics preset."""
+    _check_family(p.family, p.optics_preset, where)
+    a = p.architecture
+    counts = a.gamma * a.n_lanes
+    if (1 << p.readout.bits) - 1 < counts:
+        raise PresetError(
+            f"{where}: [readout] bits = {p.readout.bits} cannot hold gamma * "
+            f"n_lanes = {counts} counts; need at least {counts.bit_length()} bits"
+        )
+    if not p.optics_preset:
+        return
+    xpu = _optics_xpu(p.optics_preset, where)
+    optics = load_preset(p.optics_preset)
+    pca = optics.pca
+    expected: list[tuple[str, str, float, str]] = [
+        ("architecture", "n_xpes", xpu.n_xpes, "M"),
+        ("architecture", "n_xpus", optics.architecture.n_xpus, "X"),
+        ("architecture", "bit_rate_bps", xpu.bit_rate_bps, "bit rate"),
+        ("architecture", "readout_latency_cycles", xpu.adc_latency, "adc_latency_cycles"),
+        ("architecture", "act_buffer_depth_words", xpu.act_buffer_depth, "act buffer depth"),
+        ("architecture", "wgt_buffer_depth_words", xpu.wgt_buffer_depth, "wgt buffer depth"),
+        ("laser", "power_per_wavelength_W", optics.laser.power_per_wavelength_W, "laser power"),
+        ("laser", "wall_plug_efficiency", optics.laser.wall_plug_efficiency, "wall-plug eff."),
+        ("laser", "xpes_per_comb", xpu.n_xpes, "M (its link budget splits a line 1:M)"),
+        (
+            "receiver",
+            "reset_energy_per_readout_J",
+            pca.capacitance_F * pca.voltage_swing_V**2,
+            "C * V^2 of its PCA",
+        ),
+    ]
+    for section, key, want, what in expected:
+        got = getattr(getattr(p, section), key)
+        if not math.isclose(got, want, rel_tol=1e-3, abs_tol=0.0):
+            raise PresetError(
+                f"{where}: [{section}] {key} = {got!r} disagrees with optics preset "
+                f"{p.optics_preset!r} ({what} = {want!r}); the system preset must restate it"
+            )
+
+
+def preset_xpu_params(preset: SystemPreset) -> XpuParams:
+    """The XPU's digital side for a system preset: what :func:`timing.layer_cycles` runs with.
+
+    An OXBNN preset's come from its optics preset (:func:`oxbnn.models.derive.xpu_params`, the
+    one source of N and gamma); a baseline's from its ``[architecture]`` and ``[readout] bits``.
+    S (``symbols_per_cycle``) is XpuParams' default for a baseline: no baseline preset writes
+    it, and XpuParams rejects S > 1.
+    """
+    if preset.optics_preset:
+        return _optics_xpu(preset.optics_preset, preset.where)
+    a = preset.architecture
+    return XpuParams(
+        n_lanes=a.n_lanes,
+        n_xpes=a.n_xpes,
+        gamma=a.gamma,
+        adc_bits=preset.readout.bits,
+        adc_latency=a.readout_latency_cycles,
+        act_buffer_depth=a.act_buffer_depth_words,
+        wgt_buffer_depth=a.wgt_buffer_depth_words,
+        bit_rate_bps=a.bit_rate_bps,
+        name=preset.name,
+    )
