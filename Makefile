@@ -82,7 +82,7 @@ report: setup  ## full-network evaluation of the five accelerators: build/report
 bench-report: setup  ## wall time of the whole 5 x 4 evaluation
 	$(BIN)/python -m oxbnn.tools.bench_report
 
-accuracy-sweep: setup  ## digits accuracy vs laser power, spacing, PCA noise, ADC bits: build/sweeps/
+accuracy-sweep: setup  ## digits accuracy vs laser power, spacing, PCA noise, ADC bits: build/accuracy-sweep/
 	$(BIN)/oxbnn accuracy-sweep --preset $(PRESET) --seed $(SEED) $(if $(filter oxbnn50,$(PRESET)),--check-cosim,)
 
 train-digits: setup  ## retrain the digits BNN (seeded, reproducible) into models/digits_params.npz

@@ -8,7 +8,7 @@ over all outputs of the layer. It is what the accuracy sweeps run (hundreds of i
 of operating points); ``oxbnn accuracy-sweep --check-cosim`` keeps it honest against the full
 co-simulation.
 
-**Packing** (that of the XPU, DESIGN.md §3-4, :mod:`oxbnn.models.timing`). The im2col vector
+**Packing** (that of the XPU, docs/design.md §3-4, :mod:`oxbnn.models.timing`). The im2col vector
 of an output, order ``(ky, kx, c)``, ``K`` bits, is cut into ``L = ceil(K / N)`` chunks; chunk
 ``j`` is bits ``[j N, j N + N)`` on lanes ``0 .. N - 1``. A lane without a valid bit (past
 ``K``, or dark padding of a convolution) is driven dark, act 1 / weight 0, whose XNOR is 0. A
@@ -46,14 +46,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .bnn import im2col, maxpool_or, threshold
 from .configs import Preset, XpuParams
-from .digits import DigitsBnn, flatten, predict
+from .digits import DigitsBnn, predict
 from .layer import LayerSpec
+from .network import NetworkLayer, flatten, run_network
 from .optics import DwdmLink, Effects, Pca
 from .tiling import chunk_cycles
 
@@ -399,14 +401,16 @@ def forward_optical(
     readouts = wrong = saturated = clipped = 0
     for i, (image, image_id) in enumerate(zip(batch, ids, strict=True)):
         pca = point.pca(xpu, np.random.default_rng([seed, image_id]), link) if noisy else shared
-        act: np.ndarray = image
-        for spec, w, t, f in zip(net.layers, net.weights, net.thresholds, net.flips, strict=True):
-            if spec.kind == "fc":
-                act = flatten(act)
-            act, res = layer_forward_optical(act, w, t, spec, xpu, pca, f)
+
+        def optical_layer(_index: int, layer: NetworkLayer, act: NDArray, pca: Pca = pca) -> Any:
+            spec, w, t, f = layer
+            return layer_forward_optical(act, w, t, spec, xpu, pca, f)
+
+        out, records = run_network(net.network, image, optical_layer)
+        for _, res in records:
             readouts += res.codes.size
             wrong += res.wrong
             saturated += res.saturated
             clipped += res.adc_clipped
-        logits[i] = flatten(act)
+        logits[i] = flatten(out)
     return OpticalRun(logits, readouts, wrong, saturated, clipped)

@@ -27,8 +27,11 @@ out    32 -> 10, ``output="int"``                      32     10    10 integer l
 =====  ============================================  =====  =====  ===========================
 
 Between layers the host flattens a ``H x W x C`` result to the ``K = H * W * C`` vector of the next
-fully-connected layer in C order, i.e. ``(y, x, c)`` with ``c`` fastest (:func:`flatten`), which
-is the im2col order :meth:`LayerSpec.fc` expects. The logits are the integer dot products
+fully-connected layer in C order, i.e. ``(y, x, c)`` with ``c`` fastest
+(:func:`oxbnn.models.network.flatten`), which is the im2col order :meth:`LayerSpec.fc` expects.
+:attr:`DigitsBnn.network` gives the layers with their parameters as
+:class:`~oxbnn.models.network.NetworkLayer` items; every runner walks them with
+:func:`oxbnn.models.network.run_network`. The logits are the integer dot products
 ``2 * popcount - K`` of the last layer; the prediction is their argmax, and a tie goes to the
 lowest class index (:func:`predict`).
 
@@ -51,13 +54,14 @@ import io
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .bnn import layer_forward
 from .layer import LayerSpec
+from .network import NetworkLayer, flatten, golden_layer, run_network
 
 __all__ = [
     "CLASSES",
@@ -72,9 +76,10 @@ __all__ = [
     "LAYERS",
     "LAYER_NAMES",
     "SPLIT_SEED",
+    "TEST_IMAGES",
     "TrainingRecord",
     "binarize",
-    "flatten",
+    "check_test_images",
     "split_indices",
     "load_params",
     "load_split",
@@ -92,6 +97,8 @@ INPUT_LEVELS: tuple[int, ...] = (4, 8, 12)
 #: Seed of the numpy permutation behind the train / test split.
 SPLIT_SEED = 0
 _TEST_EVERY = 5
+#: Images in the test split of :func:`load_split`: ``ceil(1797 / 5)``.
+TEST_IMAGES = 360
 _MAX_INTENSITY = 16
 
 _CONV_CHANNELS = 32
@@ -257,12 +264,19 @@ def binarize(images: ArrayLike, levels: tuple[int, ...] = INPUT_LEVELS) -> NDArr
     return (arr[..., np.newaxis] >= thresholds).astype(np.uint8)
 
 
-def flatten(bits: ArrayLike) -> NDArray[np.uint8]:
-    """The host's reshape between layers: ``H x W x C`` to ``K = H * W * C`` in ``(y, x, c)`` order.
+def check_test_images(count: object, name: str = "--images") -> int:
+    """``count`` if it is a number of test images (1 .. :data:`TEST_IMAGES`), else an error.
 
-    ``c`` is fastest, as in the im2col vector of :meth:`LayerSpec.fc`.
+    Raises :class:`DigitsError` naming ``name`` (the option or argument that gave the count).
     """
-    return np.ascontiguousarray(bits).reshape(-1)
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise DigitsError(f"{name} must be an integer, not {count!r}")
+    if not 1 <= count <= TEST_IMAGES:
+        raise DigitsError(
+            f"{name} must be in 1..{TEST_IMAGES} (the test split has {TEST_IMAGES} images), "
+            f"not {count}"
+        )
+    return count
 
 
 def predict(logits: ArrayLike) -> NDArray[np.int64]:
@@ -380,6 +394,17 @@ class DigitsBnn:
             _check_array(source, f"{name}_thresholds", t, (spec.out_channels,), "int")
             _check_array(source, f"{name}_flip", f, (spec.out_channels,), "bool")
 
+    @cached_property
+    def network(self) -> tuple[NetworkLayer, ...]:
+        """The layers with their parameters, in order, as :func:`~oxbnn.models.network.walk`
+        and the co-simulation take them."""
+        return tuple(
+            NetworkLayer(spec, w, t, f)
+            for spec, w, t, f in zip(
+                self.layers, self.weights, self.thresholds, self.flips, strict=True
+            )
+        )
+
     def binarize(self, images: ArrayLike) -> NDArray[np.uint8]:
         """:func:`binarize` with this network's input levels."""
         return binarize(images, self.input_levels)
@@ -407,14 +432,8 @@ class DigitsBnn:
             )
         logits = np.empty((batch.shape[0], CLASSES), dtype=np.int64)
         for i, image in enumerate(batch):
-            act: np.ndarray = image
-            for spec, w, t, f in zip(
-                LAYERS, self.weights, self.thresholds, self.flips, strict=True
-            ):
-                if spec.kind == "fc":
-                    act = flatten(act)
-                act = layer_forward(act, w, t, spec, f)
-            logits[i] = flatten(act)
+            out, _ = run_network(self.network, image, golden_layer)
+            logits[i] = flatten(out)
         return logits[0] if single else logits
 
     def to_arrays(self) -> dict[str, np.ndarray]:

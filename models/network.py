@@ -8,7 +8,9 @@ the previous ``H x W x C`` map as it is, a fully-connected layer takes it flatte
 ``(y, x, c)`` order (``c`` fastest, the order of the im2col vector of
 :meth:`~oxbnn.models.layer.LayerSpec.fc`) as a ``1 x 1 x K`` map.
 
-Nothing here imports amaranth, cocotb or ``oxbnn.rtl``.
+The golden model's per-layer function (:func:`golden_layer`) and each layer's input on the golden
+model (:func:`golden_inputs`, what a layer run alone on the XPU is given) are here too, so that no
+caller writes the chain again. Nothing here imports amaranth, cocotb or ``oxbnn.rtl``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from .bnn import layer_forward
 from .layer import LayerSpec
 
 __all__ = [
@@ -29,6 +32,8 @@ __all__ = [
     "walk",
     "run_network",
     "run_network_async",
+    "golden_layer",
+    "golden_inputs",
 ]
 
 
@@ -133,3 +138,23 @@ async def run_network_async(
             item = chain.send(value)
     except StopIteration as stop:
         return stop.value, records
+
+
+def golden_layer(_index: int, layer: Any, act: NDArray) -> NDArray:
+    """The golden model's per-layer function for :func:`run_network`.
+
+    :func:`oxbnn.models.bnn.layer_forward` of ``act`` with the :class:`NetworkLayer` ``layer``'s
+    parameters; the output has shape ``layer.spec.final_shape``.
+    """
+    spec, weights, thresholds, flip = layer
+    return layer_forward(act, weights, thresholds, spec, flip)
+
+
+def golden_inputs(layers: Sequence[Any], x: Any) -> list[NDArray]:
+    """Each layer's input when ``x`` goes through the golden model, shaped as the XPU takes it.
+
+    The input of a fully-connected layer is the ``1 x 1 x K`` map of :func:`layer_input`. These
+    are the inputs a layer run alone (on the XPU or on the fast path) is given.
+    """
+    _, records = run_network(layers, x, lambda i, layer, act: (golden_layer(i, layer, act), act))
+    return [act for _, act in records]

@@ -1,4 +1,5 @@
-"""Tests of the fast path (models/accuracy.py) and of ``oxbnn accuracy-sweep`` (tools/sweep_cmd.py).
+"""Tests of the fast path (models/accuracy.py), the sweeps (models/sweep.py), ``oxbnn
+accuracy-sweep`` (tools/sweep_cmd.py) and its co-simulation check (testbenches/inference.py).
 
 With ideal optics the fast path must be the golden model, bit for bit; its readout packing must be
 the XPU's (directed cases from the cycle model's micro-cases); the sweep must give the ideal
@@ -30,14 +31,9 @@ from oxbnn.models.derive import xpu_params
 from oxbnn.models.digits import load_params, load_split, predict
 from oxbnn.models.layer import LayerSpec
 from oxbnn.models.optics import DwdmLink, Effects, Pca
+from oxbnn.models.sweep import SWEEPS, SweepCsv, SweepError, evaluate_point, sweep_points
+from oxbnn.testbenches.inference import check_cosim
 from oxbnn.tools.cli import main
-from oxbnn.tools.sweep_cmd import (
-    SWEEPS,
-    SweepError,
-    check_cosim,
-    evaluate_point,
-    sweep_points,
-)
 
 SEED = int(os.environ.get("SEED", "1"))
 
@@ -264,6 +260,21 @@ def test_sweep_cli_writes_csv_and_png(tmp_path, capsys):
     assert summary["images"] == 6 and set(summary["sweeps"]) == set(SWEEPS)
 
 
+def test_an_interrupted_sweep_keeps_its_finished_rows(tmp_path):
+    path = tmp_path / "sub" / "sweep.csv"
+    with pytest.raises(KeyboardInterrupt), SweepCsv(path) as table:
+        table.write({"attenuation_dB": 0.0, "accuracy": 0.9472222222222222, "images": 360})
+        # Flushed row by row: the file holds the first row before the sweep goes on.
+        assert path.read_text().splitlines() == ["attenuation_dB,accuracy,images", "0,0.947222,360"]
+        table.write({"attenuation_dB": 5.0, "accuracy": 0.5, "images": 360})
+        raise KeyboardInterrupt
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["attenuation_dB"], r["accuracy"]) for r in rows] == [("0", "0.947222"), ("5", "0.5")]
+    with pytest.raises(SweepError, match="outside its 'with' block"):
+        table.write({"attenuation_dB": 10.0})
+
+
 @pytest.mark.parametrize(
     "args, pattern",
     [
@@ -288,7 +299,7 @@ def test_sweep_cli_named_errors(tmp_path, capsys, args, pattern):
 
 
 def test_fast_path_agrees_with_the_cosimulation(net, xpu, preset, split):
-    """Nominal, 15 dB and 20 dB down, 4 images: criteria in tools/sweep_cmd.py's docstring."""
+    """Nominal, 15 dB and 20 dB down, 4 images: criteria in testbenches/inference.py's docstring."""
     bits = net.binarize(split.test_images[:4])
     check = check_cosim(
         net, preset, xpu, bits, split.test_labels[:4], [0.0, 15.0, 20.0], SEED, log=lambda _: None

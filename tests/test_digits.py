@@ -1,4 +1,4 @@
-"""Tests of the digits BNN (models/digits.py) and its trainer (tools/train_digits.py).
+"""Tests of the digits BNN (models/digits.py) and its trainer (models/training.py).
 
 The shipped parameters must reproduce their recorded accuracy on the golden model; the batch-norm
 fold must equal the float decision on every integer dot; bad parameter files give named errors;
@@ -19,14 +19,14 @@ from oxbnn.models.digits import (
     DigitsParamsError,
     DigitsParamsFileNotFound,
     binarize,
-    flatten,
     load_params,
     load_split,
     predict,
     save_params,
     split_indices,
 )
-from oxbnn.tools.train_digits import _forward_int, bn_bit_float, fold_batchnorm, train
+from oxbnn.models.network import flatten
+from oxbnn.models.training import bn_bit_float, fold_batchnorm, forward_vectorised, train
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_shipped_parameters_reproduce_the_recorded_accuracy(net, split):
     train_logits = net.forward_golden(net.binarize(split.train_images))
     assert int(np.sum(predict(train_logits) == split.train_labels)) == record.train_correct
     # The trainer's vectorised forward pass agrees logit for logit.
-    assert np.array_equal(_forward_int(net, net.binarize(split.test_images)), logits)
+    assert np.array_equal(forward_vectorised(net, net.binarize(split.test_images)), logits)
 
 
 def test_shipped_parameters_use_both_comparisons(net):

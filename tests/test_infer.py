@@ -1,9 +1,11 @@
-"""Tests of ``oxbnn infer`` (tools/infer_cmd.py): the digits BNN on the XPU co-simulation.
+"""Tests of ``oxbnn infer`` (tools/infer_cmd.py, testbenches/inference.py): the digits BNN on the
+XPU co-simulation.
 
 Four test images go through the full co-simulation of the oxbnn50 XPU with ideal optics and must
 agree with the golden model exactly (predictions and integer logits) in the cycles the cycle
 model predicts; bad inputs give one-line named errors before any simulator starts; a
-disagreement under ideal optics makes the command fail.
+disagreement under ideal optics makes the command fail; ``SIM`` and ``--sim`` choose the
+simulator.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ import numpy as np
 import pytest
 
 from oxbnn.models.derive import xpu_params
-from oxbnn.models.digits import LAYERS, load_params, load_split
+from oxbnn.models.digits import LAYERS, DigitsError, check_test_images, load_params, load_split
 from oxbnn.models.timing import layer_cycles
 from oxbnn.testbenches import cosim as cosim_module
 from oxbnn.tools.cli import main
-from oxbnn.tools.infer_cmd import InferError, check_images
 
 IMAGES = 4
 
@@ -106,29 +107,31 @@ def test_bad_inputs_give_one_line_named_errors(tmp_path, capsys, monkeypatch, ar
     assert pattern in err[0], err[0]
 
 
-def test_check_images_is_a_named_value_error():
-    assert check_images(360) == 360
-    with pytest.raises(InferError, match="1..360"):
-        check_images(-3)
-    assert issubclass(InferError, ValueError)
+def test_check_test_images_is_a_named_value_error():
+    assert check_test_images(360) == 360
+    with pytest.raises(DigitsError, match="--images must be in 1..360"):
+        check_test_images(-3)
+    with pytest.raises(DigitsError, match="--check-images must be an integer"):
+        check_test_images(2.0, "--check-images")
+    assert issubclass(DigitsError, ValueError)
 
 
-def test_disagreement_under_ideal_optics_fails(tmp_path, capsys, monkeypatch):
-    """A co-simulation whose logits differ from the golden model's makes the command exit 1."""
-    net = load_params()
-    split = load_split()
-    golden = net.forward_golden(net.binarize(split.test_images[:2]))
-    per_image = sum(layer_cycles(spec, xpu_params("oxbnn50")).total for spec in LAYERS)
+def _fake_cosim(monkeypatch, golden, wrong_image=None):
+    """Replace the simulator: ``run_network`` returns ``golden`` (image ``wrong_image`` off by
+    two on class 0) in the predicted cycles, and records the simulator it was built for."""
+    used: list[str] = []
 
     def fake_run_network(self, layers, images, **kw):
+        used.append(self.sim)
         out = []
         for i, logits in enumerate(golden):
             wrong = logits.copy()
-            wrong[0] += 2 * i  # image 1 is off by two on class 0
+            if i == wrong_image:
+                wrong[0] += 2
             out.append(
                 {
                     "output": wrong.reshape(1, 1, -1),
-                    "cycles": per_image,
+                    "cycles": sum(layer_cycles(spec, self.xpu).total for spec in LAYERS),
                     "wall_s": 0.0,
                     "layers": [
                         {
@@ -146,8 +149,54 @@ def test_disagreement_under_ideal_optics_fails(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("WAVES", raising=False)  # no traced run of the fake simulator
     monkeypatch.setattr(cosim_module.Cosim, "build", lambda self: 0.0)
     monkeypatch.setattr(cosim_module.Cosim, "run_network", fake_run_network)
+    return used
+
+
+def _golden(images):
+    net = load_params()
+    return net.forward_golden(net.binarize(load_split().test_images[:images]))
+
+
+def test_disagreement_under_ideal_optics_fails(tmp_path, capsys, monkeypatch):
+    """A co-simulation whose logits differ from the golden model's makes the command exit 1."""
+    _fake_cosim(monkeypatch, _golden(2), wrong_image=1)
     rc = main(["infer", "--preset", "oxbnn50", "--images", "2", "--out", str(tmp_path)])
     captured = capsys.readouterr()
     assert rc == 1
     assert "images [1] differ" in captured.err
     assert "agreement        1/2" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("env", "option", "expected"),
+    [
+        (None, [], "verilator"),
+        ("icarus", [], "icarus"),
+        ("icarus", ["--sim", "verilator"], "verilator"),
+        (None, ["--sim", "icarus"], "icarus"),
+    ],
+)
+def test_sim_environment_variable_and_option_choose_the_simulator(
+    tmp_path, capsys, monkeypatch, env, option, expected
+):
+    """``make sim SIM=icarus`` must reach the co-simulation; ``--sim`` overrides ``SIM``."""
+    used = _fake_cosim(monkeypatch, _golden(1))
+    if env is None:
+        monkeypatch.delenv("SIM", raising=False)
+    else:
+        monkeypatch.setenv("SIM", env)
+    rc = main(["infer", "--images", "1", "--json", "--out", str(tmp_path), *option])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert used == [expected]
+    assert report["simulator"] == expected and report["versions"]["simulator"] == expected
+
+
+def test_bad_sim_environment_variable_is_a_named_error(tmp_path, capsys, monkeypatch):
+    _fake_cosim(monkeypatch, _golden(1))
+    monkeypatch.setenv("SIM", "modelsim")
+    rc = main(["infer", "--images", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith("oxbnn infer: error: argument --sim:")
+    assert "SIM (environment variable) is 'modelsim'" in err[0]

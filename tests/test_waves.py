@@ -46,9 +46,19 @@ def test_events_pair_samples_with_codes(tmp_path, capsys):
         valids=[(5, 0, 9), (9, 1, 4), (11, 0, 15)],
     )
     assert main(["waves", str(vcd), "--events", "pca_sample", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    got = [(r["cycle"], r["xpe"], r["code"], r["code_cycle"]) for r in rows]
+    report = json.loads(capsys.readouterr().out)
+    got = [(r["cycle"], r["xpe"], r["code"], r["code_cycle"]) for r in report["events"]]
     assert got == [(3, 0, 9, 5), (7, 1, 4, 9), (9, 0, 15, 11)]
+    # 20 rising edges: cycles 0..18 (the last edge ends cycle 18).
+    assert (report["clock"], report["from_cycle"], report["to_cycle"]) == ("top.clk", 0, 18)
+
+
+def test_list_is_one_json_object(tmp_path, capsys):
+    vcd = _vcd(tmp_path / "t.vcd", samples=[], valids=[])
+    assert main(["waves", str(vcd), "--list", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    widths = {r["signal"]: r["width"] for r in report["signals"]}
+    assert widths == {"top.clk": 1, "top.pca_sample": 2, "top.adc_valid": 2, "top.adc_code": 8}
 
 
 def test_table_window_in_cycles_and_time(tmp_path, capsys):

@@ -1,9 +1,17 @@
 """Entry point of the ``oxbnn`` command.
 
 Each subcommand lives in its own module of ``oxbnn.tools`` that defines ``register(subparsers)``;
-the module adds its parser and sets ``func`` to a callable ``func(args) -> int``. Errors the user
-can fix (a bad preset, a malformed file) are raised as :class:`UserError` subclasses or
-``ValueError``s from the models and printed as one line, without a traceback.
+the module adds its parser (the shared options with the helpers of :mod:`oxbnn.tools.options`)
+and sets ``func`` to a callable ``func(args) -> int``. The modules are thin: they parse options,
+call the models and testbenches, write files and print.
+
+Errors the user can fix are printed as one line, ``oxbnn <command>: error: <message>``, without
+a traceback and with exit status 2: an option argparse refuses (a bad ``--seed``, an unknown
+preset, a missing argument; the line ends with ``(see oxbnn <command> --help)``) and any
+``ValueError`` or ``OSError`` a command raises (the named errors of the models:
+``PresetError``, ``LayerError``, ``DigitsParamsError``, ...). A command that ran but whose check
+failed returns 1. ``oxbnn --version`` prints ``oxbnn <version>`` (the installed package's,
+:func:`importlib.metadata.version`) and exits 0.
 """
 
 from __future__ import annotations
@@ -11,15 +19,38 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib import metadata
+from typing import NoReturn
 
 # Modules of oxbnn.tools that provide a subcommand, in the order `oxbnn --help` lists them.
 SUBCOMMANDS = ["optics", "sim", "waves", "export", "report", "infer", "sweep"]
 
 
+class OptionError(Exception):
+    """An option argparse refused; ``prog`` is the (sub)command's name, e.g. ``oxbnn infer``."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are raised (one line is printed by :func:`main`).
+
+    ``add_subparsers`` gives the subcommands' parsers the same class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise OptionError(self.prog, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="oxbnn",
         description="Cycle-accurate simulator of the OXBNN photonic BNN accelerator.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('oxbnn')}"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -31,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except OptionError as exc:
+        print(f"{exc.prog}: error: {exc} (see {exc.prog} --help)", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError) as exc:

@@ -1,4 +1,8 @@
-"""``oxbnn optics``: the figures a preset's physics gives, and plots of the OXG and the PCA."""
+"""``oxbnn optics``: the figures a preset's physics gives, and plots of the OXG and the PCA.
+
+The plots are presentation and stay here, beside the command that draws them. ``--seed`` seeds
+the random chunks of the PCA staircase and its physical noise.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from ..models.configs import preset_names
 from ..models.derive import OpticsDerivation, derive_optics
 from ..models.optics import Effects, Pca
+from .options import add_json, add_out, add_preset, add_seed
 
 #: Units of the printed figures, by key suffix.
 _LABELS = [
-    ("n_channels", "N, wavelengths per XPE (link budget)"),
+    ("n_channels", "N, lanes (wavelengths) per XPE (link budget)"),
     ("gamma", "gamma, slots per PCA readout (capacity / N)"),
     ("adc_bits", "ADC bits"),
     ("bit_rate_bps", "bit rate [bit/s]"),
     ("clock_hz", "clock at S = 1 [Hz]"),
     ("extinction_ratio_dB", "OXG extinction ratio [dB]"),
     ("insertion_loss_dB", "OXG insertion loss, bright state [dB]"),
-    ("crosstalk_penalty_dB", "inter-channel crosstalk penalty, worst lane [dB]"),
+    ("crosstalk_penalty_dB", "inter-lane crosstalk penalty, worst lane [dB]"),
     ("channel_spacing_nm", "channel spacing [nm]"),
     ("fsr_nm", "ring FSR [nm]"),
     ("fwhm_nm", "ring linewidth (FWHM) [nm]"),
@@ -46,17 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "optics",
         help="derive N, gamma, extinction and crosstalk from a preset; plot OXG and PCA",
-        description="Derive the channel count (link budget), gamma (PCA capacity), extinction "
+        description="Derive the lane count N (link budget), gamma (PCA capacity), extinction "
         "ratio and crosstalk penalty of a preset, and write PNG plots under OUT.",
     )
-    p.add_argument(
-        "--preset",
-        required=True,
-        help=f"preset name ({', '.join(preset_names())}) or path to a .toml file",
-    )
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--seed", type=int, default=1, help="seed of the PCA staircase's chunks")
-    p.add_argument("--out", default="build/optics", help="folder for the plots")
+    add_preset(p)
+    add_json(p)
+    add_seed(p)
+    add_out(p, "optics")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=run)
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     d = derive_optics(args.preset)
     summary = d.summary()
     if not args.no_plots:
-        out = Path(args.out)
+        out = args.out
         out.mkdir(parents=True, exist_ok=True)
         summary["plots"] = {
             "spectra": str(plot_spectra(d, out / f"{d.preset.name}_oxg_spectra.png")),
