@@ -1,6 +1,6 @@
 """Golden BNN arithmetic: im2col, XNOR-popcount dot products, thresholds and OR max-pooling.
 
-This is the reference every RTL run is compared with bit for bit (DESIGN.md §5). It is plain
+This is the reference every RTL run is compared with bit for bit (docs/design.md §5). It is plain
 integer numpy, written from the layer contract in :mod:`oxbnn.models.layer` and nothing else: it
 does not know about lanes, chunks, PCA readouts or cycles.
 

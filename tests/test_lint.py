@@ -1,4 +1,4 @@
-"""ruff lint and format run clean over the repository (STYLE.md item 9)."""
+"""ruff lint and format run clean over the repository (docs/design.md §2.4)."""
 
 from __future__ import annotations
 
