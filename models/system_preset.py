@@ -7,19 +7,30 @@ shipped presets are :data:`ACCELERATORS`: ``oxbnn50``, ``oxbnn5`` (the paper's O
 OXBNN_5), ``robin_eo``, ``robin_po`` (ROBIN, Sunny et al., ACM TECS 2021) and ``lightbulb``
 (LightBulb, Zokaee et al., DATE 2020).
 
-One source for N, gamma and the ADC width
------------------------------------------
-An OXBNN preset (family ``oxbnn``) names an optics preset (``[meta] optics_preset``). Its N
-(``[architecture] n_lanes``), gamma (``[architecture] gamma``) and ADC code width (``[readout]
-bits``) are **not written** in the system preset: the loader takes them from
-``oxbnn.models.derive.xpu_params(optics preset)`` (N from the link budget, gamma from the PCA
-capacity, the ADC bits of its ``[pca]``) and rejects a file that writes them, naming the key
-(:data:`DERIVED_KEYS`). They then appear in :meth:`SystemPreset.coefficients` with the source
-"derived from optics preset ...". gamma is therefore 14 at 50 Gb/s and 5 at 5 Gb/s, never
-hard-coded (docs/reference.md defect 5). The other values an OXBNN system preset shares with its
-optics preset (M, X, bit rate, ADC latency, buffer depths, laser, the PCA reset energy C V^2)
-are still written in both files; the loader checks that they agree and names the key when they
-do not.
+One source for every value shared with the optics preset
+--------------------------------------------------------
+An OXBNN preset (family ``oxbnn``) names an optics preset (``[meta] optics_preset``, a shipped
+name or a path). Every value the two files share is written **only in the optics preset**
+(:data:`OPTICS_KEYS`): N (``[architecture] n_lanes``, from the link budget) and gamma (from the
+PCA capacity), both derived by ``oxbnn.models.derive.xpu_params``; M (``n_xpes``), X
+(``n_xpus``), the bit rate, the ADC latency (``readout_latency_cycles``), the buffer depths, the
+laser's power per wavelength and wall-plug efficiency, ``xpes_per_comb`` (M: one comb of N lines
+per XPU split 1:M, the split its link budget charges), the PCA reset energy C V^2 (of its
+``[pca]`` capacitance and swing) and the ADC code width (``[readout] bits``, its ``[pca]
+adc_bits``). The loader fills them in from the optics preset and rejects a file that writes
+any of them, naming the file, the key and the optics preset it comes from (even when the written
+value agrees: a second copy is what is refused). :meth:`SystemPreset.replace` refuses to
+override them likewise. They appear in :meth:`SystemPreset.coefficients` with their value, unit
+and the source "from optics preset <name>: <that preset's source>". gamma is therefore 14 at 50
+Gb/s and 5 at 5 Gb/s, never hard-coded (docs/reference.md defect 5).
+
+Decision: the values are copied into the :class:`SystemPreset` when it is loaded, so the energy
+model reads ``preset.laser``, ``preset.receiver`` and ``preset.architecture`` the same way for
+every family; there is still one place they are written, the optics preset file.
+
+Not shared, so still written in the system preset: the ADC's sample rate, power and area (the
+authors' ADC entry at about bit rate / gamma), and the area of the PCA capacitor (its
+capacitance at an assumed MIM density); both quote the optics figures in their sources.
 
 The baselines (ROBIN, LightBulb) have no optics preset: they write N and their readout
 granularity ``gamma`` (1: every N-bit chunk is read out) and code width themselves.
@@ -28,14 +39,15 @@ granularity ``gamma`` (1: every N-bit chunk is read out) and code width themselv
 from __future__ import annotations
 
 import dataclasses
-import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .configs import (
     PRESET_DIR,
+    Preset,
     PresetError,
     XpuParams,
     _check_value,
@@ -48,8 +60,9 @@ from .derive import xpu_params
 
 __all__ = [
     "ACCELERATORS",
-    "DERIVED_KEYS",
     "FAMILIES",
+    "OPTICS_KEYS",
+    "OpticsKey",
     "SYSTEM_PRESET_DIR",
     "SystemArchitecture",
     "SystemElectronics",
@@ -197,60 +210,156 @@ _SECTIONS: dict[str, type] = {
 }
 _META_KEYS = ("name", "label", "family", "optics_preset", "description")
 
-#: Keys an OXBNN preset must not write: ``(section, key, what)``; the loader fills them in from
-#: :func:`oxbnn.models.derive.xpu_params` of the optics preset (see the module docstring).
-DERIVED_KEYS: tuple[tuple[str, str, str], ...] = (
-    ("architecture", "n_lanes", "N from its link budget"),
-    ("architecture", "gamma", "gamma from its PCA capacity"),
-    ("readout", "bits", "its [pca] adc_bits"),
-)
+
+@dataclass(frozen=True)
+class OpticsKey:
+    """One key an OXBNN system preset takes from its optics preset and must not write.
+
+    Attributes
+    ----------
+    section, key : str
+        Where the value sits in the system preset (``[section] key``).
+    what : str
+        What it is, for the error and the coefficient's source.
+    cites : tuple of str
+        The optics preset's keys (``"section.key"``) the value is read from, whose sources the
+        coefficient's source quotes; empty for a figure derived by
+        :func:`oxbnn.models.derive.xpu_params` (N, gamma).
+    value : callable
+        ``value(optics, xpu)``: the value, from the optics :class:`~oxbnn.models.configs.Preset`
+        and its derived :class:`~oxbnn.models.configs.XpuParams` (XpuParams where it holds the
+        value: what the cycle model runs with).
+    """
+
+    section: str
+    key: str
+    what: str
+    cites: tuple[str, ...]
+    value: Callable[[Preset, XpuParams], int | float] = field(repr=False, compare=False)
+
+    @property
+    def description(self) -> str:
+        """``what``, and the optics keys it is read from: for error messages."""
+        if not self.cites:
+            return self.what
+        keys = " and ".join("[{}] {}".format(*c.split(".")) for c in self.cites)
+        return f"{self.what}, its {keys}"
+
+    def source(self, name: str, optics: Preset) -> str:
+        """The coefficient's source: "from optics preset <name>: <that preset's source>"."""
+        head = f"from optics preset {name}: "
+        if self.cites == (f"{self.section}.{self.key}",):
+            return head + optics.sources[self.cites[0]]
+        quoted = ["[{}] {}: {}".format(*c.split("."), optics.sources[c]) for c in self.cites]
+        return head + "; ".join([self.what, *quoted])
 
 
-def _derived_values(xpu: XpuParams) -> dict[tuple[str, str], int]:
-    """The values of :data:`DERIVED_KEYS` for an XPU derived from an optics preset."""
-    return {
-        ("architecture", "n_lanes"): xpu.n_lanes,
-        ("architecture", "gamma"): xpu.gamma,
-        ("readout", "bits"): xpu.adc_bits,
-    }
+#: Every value an OXBNN system preset shares with its optics preset, in schema order (see the
+#: module docstring): the loader fills them in and rejects a file that writes them.
+OPTICS_KEYS: tuple[OpticsKey, ...] = (
+    OpticsKey(
+        "architecture", "n_lanes",
+        "N, derived from its link budget (oxbnn.models.derive.xpu_params; docs/design.md §1.2)",
+        (), lambda o, x: x.n_lanes,
+    ),
+    OpticsKey(
+        "architecture", "n_xpes", "M", ("architecture.n_xpes",), lambda o, x: x.n_xpes
+    ),
+    OpticsKey(
+        "architecture", "n_xpus", "X", ("architecture.n_xpus",),
+        lambda o, x: o.architecture.n_xpus,
+    ),
+    OpticsKey(
+        "architecture", "bit_rate_bps", "the bit rate", ("architecture.bit_rate_bps",),
+        lambda o, x: x.bit_rate_bps,
+    ),
+    OpticsKey(
+        "architecture", "gamma",
+        "gamma, derived from its PCA capacity at N (oxbnn.models.derive.xpu_params; "
+        "docs/design.md §1.3)",
+        (), lambda o, x: x.gamma,
+    ),
+    OpticsKey(
+        "architecture", "readout_latency_cycles",
+        "the ADC latency the RTL is built with", ("architecture.adc_latency_cycles",),
+        lambda o, x: x.adc_latency,
+    ),
+    OpticsKey(
+        "architecture", "act_buffer_depth_words", "the activation buffer depth",
+        ("architecture.act_buffer_depth_words",), lambda o, x: x.act_buffer_depth,
+    ),
+    OpticsKey(
+        "architecture", "wgt_buffer_depth_words", "the weight buffer depth",
+        ("architecture.wgt_buffer_depth_words",), lambda o, x: x.wgt_buffer_depth,
+    ),
+    OpticsKey(
+        "laser", "power_per_wavelength_W", "the laser power per wavelength",
+        ("laser.power_per_wavelength_W",), lambda o, x: o.laser.power_per_wavelength_W,
+    ),
+    OpticsKey(
+        "laser", "wall_plug_efficiency", "the laser's wall-plug efficiency",
+        ("laser.wall_plug_efficiency",), lambda o, x: o.laser.wall_plug_efficiency,
+    ),
+    OpticsKey(
+        "laser", "xpes_per_comb",
+        "M: one comb of N lines per XPU split 1:M over its XPEs, the split its link budget "
+        "charges (docs/design.md §1)",
+        ("architecture.n_xpes",), lambda o, x: x.n_xpes,
+    ),
+    OpticsKey(
+        "receiver", "reset_energy_per_readout_J",
+        "C * V^2 of its PCA, the charge dumped by each reset (upper bound)",
+        ("pca.capacitance_F", "pca.voltage_swing_V"),
+        lambda o, x: o.pca.capacitance_F * o.pca.voltage_swing_V**2,
+    ),
+    OpticsKey("readout", "bits", "the ADC code width", ("pca.adc_bits",), lambda o, x: x.adc_bits),
+)  # fmt: skip
 
 
-def _optics_xpu(optics_preset: str, where: str) -> XpuParams:
+def _optics_key(section: str, key: str) -> OpticsKey | None:
+    return next((k for k in OPTICS_KEYS if (k.section, k.key) == (section, key)), None)
+
+
+def _load_optics(optics_preset: str, where: str) -> tuple[Preset, XpuParams]:
+    """The optics preset an OXBNN system preset names, and its derived XPU parameters."""
     try:
-        return xpu_params(optics_preset)
+        return load_preset(optics_preset), xpu_params(optics_preset)
     except PresetError as exc:
         raise PresetError(f"{where}: [meta] optics_preset = {optics_preset!r}: {exc}") from None
 
 
-def _fill_derived(data: dict[str, Any], meta: dict[str, Any], where: str) -> dict[str, Any]:
-    """An OXBNN document with :data:`DERIVED_KEYS` filled in from its optics preset.
+def _fill_from_optics(data: dict[str, Any], meta: dict[str, Any], where: str) -> dict[str, Any]:
+    """An OXBNN document with :data:`OPTICS_KEYS` filled in from its optics preset.
 
-    Raises :class:`PresetError` naming the file and key when the document writes one of them.
-    Documents of other families are returned unchanged (they write N, gamma and bits).
+    Raises :class:`PresetError` naming the file, the key and the optics preset when the
+    document writes one of them, or when a value the optics preset gives is out of this
+    schema's range. Documents of other families are returned unchanged (they write their own).
     """
-    if not meta["optics_preset"]:
+    name = meta["optics_preset"]
+    if not name:
         return data
-    for section, key, what in DERIVED_KEYS:
-        table = data.get(section)
-        if isinstance(table, dict) and key in table:
+    for k in OPTICS_KEYS:
+        table = data.get(k.section)
+        if isinstance(table, dict) and k.key in table:
             raise PresetError(
-                f"{where}: [{section}] {key} must not be written in an 'oxbnn' system preset: "
-                f"it is derived from optics preset {meta['optics_preset']!r} ({what})"
+                f"{where}: [{k.section}] {k.key} must not be written in an 'oxbnn' system "
+                f"preset: it comes from optics preset {name} ({k.description})"
             )
-    xpu = _optics_xpu(meta["optics_preset"], where)
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for (section, key), value in _derived_values(xpu).items():
-        if not isinstance(data.get(section), dict):
-            continue  # parse_sections names the missing section
-        unit = next(
-            f.metadata["unit"] for f in dataclasses.fields(_SECTIONS[section]) if f.name == key
+    optics, xpu = _load_optics(name, where)
+    data = {s: dict(v) if isinstance(v, dict) else v for s, v in data.items()}
+    for k in OPTICS_KEYS:
+        # A section all of whose keys come from the optics preset ([architecture], [laser]) is
+        # left out of the file; parse_sections names any other missing key or bad section.
+        if not isinstance(data.setdefault(k.section, {}), dict):
+            continue
+        f = next(f for f in dataclasses.fields(_SECTIONS[k.section]) if f.name == k.key)
+        value = _check_value(
+            f"{where} (from optics preset {name})", k.section, f, k.value(optics, xpu)
         )
-        what = next(w for s, k, w in DERIVED_KEYS if (s, k) == (section, key))
-        data[section][key] = {
+        data[k.section][k.key] = {
             "value": value,
-            "unit": unit,
-            "source": f"derived from optics preset {meta['optics_preset']!r} ({what}; "
-            f"oxbnn.models.derive.xpu_params)",
+            "unit": f.metadata["unit"],
+            "source": k.source(name, optics),
         }
     return data
 
@@ -294,10 +403,12 @@ class SystemPreset:
             raise PresetError(f"unknown section {section!r}; expected one of {sorted(_SECTIONS)}")
         known = {f.name: f for f in dataclasses.fields(_SECTIONS[section])}
         for key, value in changes.items():
-            if self.optics_preset and any((section, key) == (s, k) for s, k, _ in DERIVED_KEYS):
+            shared = _optics_key(section, key) if self.optics_preset else None
+            if shared is not None:
                 raise PresetError(
-                    f"{self.where} (override): [{section}] {key} of an 'oxbnn' preset is derived "
-                    f"from optics preset {self.optics_preset!r}; change that preset instead"
+                    f"{self.where} (override): [{section}] {key} of an 'oxbnn' preset comes "
+                    f"from optics preset {self.optics_preset} ({shared.description}); change "
+                    f"that preset instead"
                 )
             if key not in known:
                 raise PresetError(
@@ -358,8 +469,8 @@ def parse_system_preset(
 
     Every section and key must be present and known; every coefficient is an inline table
     ``{ value, unit, source }`` with the expected unit, a value in range and a non-empty source.
-    An OXBNN preset must not write :data:`DERIVED_KEYS` (they are filled in from the optics
-    preset it names), and its other values are checked against that optics preset.
+    An OXBNN preset must not write :data:`OPTICS_KEYS`: they are filled in from the optics
+    preset it names.
 
     Raises
     ------
@@ -387,7 +498,7 @@ def parse_system_preset(
             f"{where}: unknown section(s) {sorted(unknown)}; expected {list(_SECTIONS)} and [meta]"
         )
     _check_family(meta["family"], meta["optics_preset"], where)
-    data = _fill_derived(data, meta, where)
+    data = _fill_from_optics(data, meta, where)
     sections, units, sources = parse_sections(where, data, _SECTIONS)
     preset = SystemPreset(
         name=meta["name"],
@@ -415,7 +526,7 @@ def _check_family(family: str, optics_preset: str, where: str) -> None:
 
 
 def _check_consistency(p: SystemPreset, where: str) -> None:
-    """Checks across keys, and of an OXBNN preset against the physics of its optics preset."""
+    """Checks across keys: the family, and a code width that holds ``gamma * N`` counts."""
     _check_family(p.family, p.optics_preset, where)
     a = p.architecture
     counts = a.gamma * a.n_lanes
@@ -424,35 +535,6 @@ def _check_consistency(p: SystemPreset, where: str) -> None:
             f"{where}: [readout] bits = {p.readout.bits} cannot hold gamma * "
             f"n_lanes = {counts} counts; need at least {counts.bit_length()} bits"
         )
-    if not p.optics_preset:
-        return
-    xpu = _optics_xpu(p.optics_preset, where)
-    optics = load_preset(p.optics_preset)
-    pca = optics.pca
-    expected: list[tuple[str, str, float, str]] = [
-        ("architecture", "n_xpes", xpu.n_xpes, "M"),
-        ("architecture", "n_xpus", optics.architecture.n_xpus, "X"),
-        ("architecture", "bit_rate_bps", xpu.bit_rate_bps, "bit rate"),
-        ("architecture", "readout_latency_cycles", xpu.adc_latency, "adc_latency_cycles"),
-        ("architecture", "act_buffer_depth_words", xpu.act_buffer_depth, "act buffer depth"),
-        ("architecture", "wgt_buffer_depth_words", xpu.wgt_buffer_depth, "wgt buffer depth"),
-        ("laser", "power_per_wavelength_W", optics.laser.power_per_wavelength_W, "laser power"),
-        ("laser", "wall_plug_efficiency", optics.laser.wall_plug_efficiency, "wall-plug eff."),
-        ("laser", "xpes_per_comb", xpu.n_xpes, "M (its link budget splits a line 1:M)"),
-        (
-            "receiver",
-            "reset_energy_per_readout_J",
-            pca.capacitance_F * pca.voltage_swing_V**2,
-            "C * V^2 of its PCA",
-        ),
-    ]
-    for section, key, want, what in expected:
-        got = getattr(getattr(p, section), key)
-        if not math.isclose(got, want, rel_tol=1e-3, abs_tol=0.0):
-            raise PresetError(
-                f"{where}: [{section}] {key} = {got!r} disagrees with optics preset "
-                f"{p.optics_preset!r} ({what} = {want!r}); the system preset must restate it"
-            )
 
 
 def preset_xpu_params(preset: SystemPreset) -> XpuParams:
@@ -464,7 +546,7 @@ def preset_xpu_params(preset: SystemPreset) -> XpuParams:
     it, and XpuParams rejects S > 1.
     """
     if preset.optics_preset:
-        return _optics_xpu(preset.optics_preset, preset.where)
+        return _load_optics(preset.optics_preset, preset.where)[1]
     a = preset.architecture
     return XpuParams(
         n_lanes=a.n_lanes,

@@ -2,10 +2,10 @@
 
 Checked here: the roofline on every layer of every network on every accelerator, one ADC
 conversion per readout, static power linear in X, the utilisation error, named errors for
-malformed system presets (N, gamma and ADC bits of an OXBNN preset come from its optics preset
-only), a micro-case whose every figure is derived by hand, a small network whose energy and area
-are recomputed by hand from the preset's coefficients, the geometric-mean ratios, and the
-report's files and JSON keys. No wall-clock timing is asserted.
+malformed system presets (every value an OXBNN preset shares with its optics preset comes from
+that preset only, and follows it), a micro-case whose every figure is derived by hand, a small
+network whose energy and area are recomputed by hand from the preset's coefficients, the
+geometric-mean ratios, and the report's files and JSON keys. No wall-clock timing is asserted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from oxbnn.models import comparison, energy, mapping, system, system_preset, timing
-from oxbnn.models.configs import PRESET_DIR, PresetError
+from oxbnn.models.configs import PRESET_DIR, PresetError, load_preset
 from oxbnn.models.energy import AREA_COMPONENTS, COMPONENTS
 from oxbnn.models.system import UtilizationError
 from oxbnn.models.workloads import (
@@ -482,10 +482,13 @@ _MALFORMED = [
         r"\[memory\] edram_power_W has unit 'mW'; expected 'W'",
     ),
     (
-        _sub(_OX, "wall_plug_efficiency = { value = 0.2,", "wall_plug_efficiency = { value = 1.5,"),
+        _sub(_RB, "wall_plug_efficiency = { value = 0.2,", "wall_plug_efficiency = { value = 1.5,"),
         r"\[laser\] wall_plug_efficiency = 1.5 is out of range",
     ),
-    (_sub(_OX, _line(_OX, "n_xpus"), "n_xpus = 224"), r"\[architecture\] n_xpus must be an inline"),
+    (
+        _sub(_OX, _line(_OX, "edram_units_per_xpu"), "edram_units_per_xpu = 1"),
+        r"\[memory\] edram_units_per_xpu must be an inline",
+    ),
     (
         _sub(_RB, _line(_RB, "bits"), 'bits = { value = 4, unit = "bit", source = " " }'),
         r"\[readout\] bits needs a non-empty 'source'",
@@ -495,44 +498,11 @@ _MALFORMED = [
         _sub(_OX, "[vcsel]\n", '[vcsel]\ncolor = { value = 1, unit = "1", source = "x" }\n'),
         r"\[vcsel\] has unknown key\(s\) \['color'\]",
     ),
-    # N, gamma and the ADC width of an OXBNN preset come from its optics preset only.
-    (
-        _sub(
-            _OX,
-            "[architecture]\n",
-            '[architecture]\nn_lanes = { value = 19, unit = "1", source = "x" }\n',
-        ),
-        r"\[architecture\] n_lanes must not be written .* optics preset 'oxbnn50' \(N from",
-    ),
-    (
-        _sub(
-            _OX,
-            "[architecture]\n",
-            '[architecture]\ngamma = { value = 14, unit = "1", source = "x" }\n',
-        ),
-        r"\[architecture\] gamma must not be written .*\(gamma from its PCA capacity\)",
-    ),
-    (
-        _sub(_OX, "[readout]\n", '[readout]\nbits = { value = 9, unit = "bit", source = "x" }\n'),
-        r"\[readout\] bits must not be written .*adc_bits",
-    ),
     (
         _sub(_OX, 'optics_preset = "oxbnn50"', 'optics_preset = "nosuch"'),
         r"\[meta\] optics_preset = 'nosuch': unknown preset",
     ),
     (_sub(_RB, _line(_RB, "gamma") + "\n", ""), r"\[architecture\] gamma is missing"),
-    (
-        _sub(_OX, "n_xpes = { value = 19,", "n_xpes = { value = 18,"),
-        r"\[architecture\] n_xpes = 18 disagrees with optics preset 'oxbnn50' \(M = 19\)",
-    ),
-    (
-        _sub(
-            _OX,
-            "reset_energy_per_readout_J = { value = 1.49e-12",
-            "reset_energy_per_readout_J = { value = 1e-12",
-        ),
-        r"\[receiver\] reset_energy_per_readout_J .*\(C \* V\^2 .* = 1.49e-12\)",
-    ),
     (_sub(_RB, "bits = { value = 4,", "bits = { value = 3,"), r"\[readout\] bits = 3 cannot hold"),
     (_sub(_RB, 'family = "robin"', 'family = "oxbnn"'), r"optics_preset = ''.*must name"),
     (_sub(_RB, 'family = "robin"', 'family = "tpu"'), r"family = 'tpu'"),
@@ -549,15 +519,120 @@ def test_malformed_presets_give_named_errors(tmp_path, text, pattern):
     assert str(path) in str(info.value)
 
 
-def test_derived_keys_cannot_be_overridden():
-    p = system_preset.load_system_preset("oxbnn5")
-    for section, key in (("architecture", "n_lanes"), ("architecture", "gamma"),
-                         ("readout", "bits")):  # fmt: skip
-        with pytest.raises(PresetError, match=rf"\[{section}\] {key} of an 'oxbnn' preset is"):
-            p.replace(section, **{key: 3})
-    # A baseline writes them, so it may change them.
+#: Every value an OXBNN system preset shares with its optics preset, as the old OXBNN_50 file
+#: restated it (an agreeing value: a second copy is refused all the same).
+_FROM_OPTICS = {
+    ("architecture", "n_lanes"): ("19", "1"),
+    ("architecture", "n_xpes"): ("19", "1"),
+    ("architecture", "n_xpus"): ("224", "1"),
+    ("architecture", "bit_rate_bps"): ("50e9", "bit/s"),
+    ("architecture", "gamma"): ("14", "1"),
+    ("architecture", "readout_latency_cycles"): ("2", "cycle"),
+    ("architecture", "act_buffer_depth_words"): ("4096", "word"),
+    ("architecture", "wgt_buffer_depth_words"): ("4096", "word"),
+    ("laser", "power_per_wavelength_W"): ("12.74e-3", "W"),
+    ("laser", "wall_plug_efficiency"): ("0.2", "1"),
+    ("laser", "xpes_per_comb"): ("19", "1"),
+    ("receiver", "reset_energy_per_readout_J"): ("1.49e-12", "J"),
+    ("readout", "bits"): ("9", "bit"),
+}
+
+
+def _with_entry(text: str, section: str, key: str, value: str, unit: str) -> str:
+    """``text`` with ``key`` written in ``[section]`` (the section added when the file has none)."""
+    entry = f'{key} = {{ value = {value}, unit = "{unit}", source = "restated" }}\n'
+    header = f"\n[{section}]\n"
+    if header in text:
+        return text.replace(header, header + entry)
+    return text + header + entry
+
+
+@pytest.mark.parametrize(("section", "key"), list(_FROM_OPTICS))
+def test_oxbnn_preset_may_not_write_a_value_of_its_optics_preset(tmp_path, section, key):
+    """Writing any shared value in an OXBNN system preset is refused, naming file, key and the
+    optics preset it comes from; the same entry in a baseline is read."""
+    value, unit = _FROM_OPTICS[(section, key)]
+    path = tmp_path / "restates.toml"
+    path.write_text(_with_entry(_OX, section, key, value, unit))
+    with pytest.raises(PresetError) as info:
+        system_preset.load_system_preset(path)
+    assert str(info.value).startswith(
+        f"{path}: [{section}] {key} must not be written in an 'oxbnn' system preset: "
+        f"it comes from optics preset oxbnn50 ("
+    )
+    with pytest.raises(PresetError, match=rf"\[{section}\] {key} of an 'oxbnn' preset comes from"):
+        system_preset.load_system_preset("oxbnn5").replace(section, **{key: 3})
+
+
+def test_shared_keys_are_filled_from_the_optics_preset():
+    """The shipped OXBNN presets write none of the shared keys, yet list each one with a unit and
+    the optics preset's own source; a baseline writes and may change them."""
+    for name in ("oxbnn50", "oxbnn5"):
+        text = (SYSTEM_DIR / f"{name}.toml").read_text()
+        optics = load_preset(name)
+        rows = {c["key"]: c for c in system_preset.load_system_preset(name).coefficients()}
+        for (section, key), (_, unit) in _FROM_OPTICS.items():
+            assert not any(line.startswith(f"{key} = ") for line in text.splitlines()), key
+            row = rows[f"{section}.{key}"]
+            assert row["unit"] == unit, key
+            assert row["source"].startswith(f"from optics preset {name}: "), key
+        for key in ("n_xpus", "bit_rate_bps"):
+            assert optics.sources[f"architecture.{key}"] in rows[f"architecture.{key}"]["source"]
+        assert (
+            optics.sources["pca.capacitance_F"]
+            in rows["receiver.reset_energy_per_readout_J"]["source"]
+        )
     robin = system_preset.load_system_preset("robin_po").replace("readout", bits=7)
     assert mapping.accelerator_model(robin.replace("architecture", gamma=2)).xpu.gamma == 2
+
+
+def _optics_variant(tmp_path: Path, **scale: float) -> tuple[Path, dict[str, float]]:
+    """The oxbnn50 optics file with some values scaled; returns its path and the new values."""
+    text = (PRESET_DIR / "oxbnn50.toml").read_text()
+    new = {}
+    for key, factor in scale.items():
+        line = next(x for x in text.splitlines() if x.startswith(f"{key} = "))
+        old = line.split("value =")[1].split(",")[0]
+        new[key] = factor * float(old)
+        value = repr(int(new[key]) if key == "n_xpus" else new[key])
+        text = text.replace(line, line.replace(f"value ={old},", f"value = {value},"))
+    path = tmp_path / "variant.toml"
+    path.write_text(text)
+    return path, new
+
+
+def test_system_model_follows_its_optics_preset(tmp_path):
+    """Change X, the wall-plug efficiency and the PCA capacitor in the optics file only: the
+    system model's X, laser and ring power and reset energy follow.
+
+    X x 2 and efficiency x 0.5 make the laser's wall power 4 x (2 x the lines, 2 x the watts
+    per line) and the ring tuning 2 x. The capacitor x 2 at half the swing holds the same
+    charge (C V, so the same N and gamma) but dumps C V^2 / 2 at each reset.
+    """
+    base = load_preset("oxbnn50")
+    variant, new = _optics_variant(
+        tmp_path, n_xpus=2, wall_plug_efficiency=0.5, capacitance_F=2, voltage_swing_V=0.5
+    )
+    path = tmp_path / "sys.toml"
+    path.write_text(_sub(_OX, 'optics_preset = "oxbnn50"', f'optics_preset = "{variant}"'))
+    a = mapping.accelerator_model("oxbnn50")
+    b = mapping.accelerator_model(system_preset.load_system_preset(path))
+    assert (b.xpu.n_lanes, b.xpu.gamma) == (a.xpu.n_lanes, a.xpu.gamma)
+
+    assert b.n_xpus == new["n_xpus"] == 2 * base.architecture.n_xpus
+    assert math.isclose(b.peak_xnor_per_s, 2 * a.peak_xnor_per_s, rel_tol=1e-12)
+    pa, pb = energy.static_power_W(a), energy.static_power_W(b)
+    assert math.isclose(pb["laser"], 4 * pa["laser"], rel_tol=1e-12)
+    assert math.isclose(pb["ring_tuning"], 2 * pa["ring_tuning"], rel_tol=1e-12)
+
+    def reset_J(model: mapping.AcceleratorModel) -> float:
+        counts = dict.fromkeys(("xnors", "slots", "outputs", "loaded_bits", "read_bits",
+                                "written_bits"), 0)  # fmt: skip
+        return energy.compute_dynamic_J(model, readouts=1, **counts)["photodetection"]
+
+    cv2 = new["capacitance_F"] * new["voltage_swing_V"] ** 2
+    assert math.isclose(reset_J(b), cv2, rel_tol=1e-12)
+    assert math.isclose(reset_J(b), reset_J(a) / 2, rel_tol=1e-12)
 
 
 def test_oxbnn_n_and_gamma_follow_the_optics_preset(tmp_path):
@@ -583,7 +658,7 @@ def test_oxbnn_n_and_gamma_follow_the_optics_preset(tmp_path):
         model.xpu.gamma,
     )
     source = {c["key"]: c["source"] for c in preset.coefficients()}["architecture.n_lanes"]
-    assert "derived from optics preset" in source and "weaker.toml" in source
+    assert source.startswith(f"from optics preset {weaker}: N, derived from its link budget")
 
 
 def test_preset_errors_for_files_and_names(tmp_path):
