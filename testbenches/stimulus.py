@@ -1,16 +1,90 @@
-"""Stimulus shared by the co-simulation and the Amaranth-simulator harness: memory channels."""
+"""What both XPU harnesses send into the XPU for one layer: the layer run, the host's descriptor
+and thresholds, and the external memory's feeders (one per stream).
+
+:class:`LayerRun` is one layer to run (spec, tensors, memory model, back-pressure knobs);
+:func:`layer_stimulus` turns it into the tiling plan, the descriptor word and one
+:class:`Feeder` per stream, with the host driver of :mod:`oxbnn.testbenches.driver`. The
+per-cycle environment (:class:`oxbnn.testbenches.env.XpuEnv`) plays them to the XPU under
+either simulator.
+"""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 
+import numpy as np
+
+from ..models.configs import XpuParams
+from ..models.layer import LayerSpec
+from ..models.tiling import TilingPlan, tiling_plan
 from ..models.timing import MemoryModel
+from ..rtl.host_if import descriptor_layout, threshold_layout
+from .driver import act_tiles, encode_descriptor, encode_thresholds, wgt_tiles
 
-__all__ = ["Feeder"]
+__all__ = ["Feeder", "LayerRun", "layer_stimulus"]
+
+
+@dataclass
+class LayerRun:
+    """One layer to run: the spec, its tensors, the memory model and the host's back-pressure.
+
+    ``ready_probability`` < 1 makes the host drop ``res_out.ready`` at random (seeded by
+    ``seed``); 1 means always ready. ``stall_probability`` > 0 makes the external memory withhold
+    a due word for a cycle at random (:class:`Feeder`). With either, the run is slower than the
+    cycle model's no-stall count, and only bounded by it.
+    """
+
+    spec: LayerSpec
+    act: np.ndarray
+    weights: np.ndarray
+    thresholds: np.ndarray | None = None
+    flip: np.ndarray | None = None
+    mem: MemoryModel = field(default_factory=MemoryModel)
+    ready_probability: float = 1.0
+    stall_probability: float = 0.0
+    seed: int = 0
+    name: str = ""
+
+    @property
+    def stalls(self) -> bool:
+        """Whether the host or the memory may stall the XPU (the cycle count is then a bound)."""
+        return self.ready_probability < 1 or self.stall_probability > 0
+
+    @property
+    def label(self) -> str:
+        """The run's name, or its spec when it has none (for messages)."""
+        return self.name or str(self.spec)
+
+
+def layer_stimulus(run: LayerRun, xpu: XpuParams) -> tuple[TilingPlan, int, dict[str, Feeder]]:
+    """What the host and the memory send for ``run``: its tiling plan, its descriptor word, and
+    one external-memory feeder per stream (``"thr"`` thresholds, ``"act"`` activation tiles,
+    ``"wgt"`` weight tiles).
+
+    Raises :class:`~oxbnn.models.tiling.TilingError` for a layer the XPU cannot run.
+    """
+    spec = run.spec
+    plan = tiling_plan(spec, xpu)
+    desc = descriptor_layout(xpu).const(encode_descriptor(spec, xpu, plan)).as_value().value
+    thr_words: list[int] = []
+    if spec.output == "bit":
+        layout = threshold_layout(xpu)
+        thr_words = [
+            layout.const(e).as_value().value
+            for e in encode_thresholds(run.thresholds, run.flip, spec, xpu)
+        ]
+    stall = run.stall_probability
+    feeders = {
+        "thr": Feeder([thr_words], run.mem, stall, random.Random(run.seed + 1)),
+        "act": Feeder(act_tiles(plan, run.act), run.mem, stall, random.Random(run.seed + 2)),
+        "wgt": Feeder(wgt_tiles(plan, run.weights), run.mem, stall, random.Random(run.seed + 3)),
+    }
+    return plan, desc, feeders
 
 
 class Feeder:
-    """External-memory channel feeding one stream with a list of tiles, in order.
+    """The external memory's feeder of one stream: a list of tiles, sent in order.
 
     A tile is *requested* in the first cycle the stream is ready after the previous tile was
     complete; word ``i`` is due from cycle ``request + latency + i * cycles_per_word``

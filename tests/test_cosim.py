@@ -1,8 +1,10 @@
 """cocotb co-simulation: the XPU RTL with the optical models in the loop.
 
-Every run is checked bit for bit against the golden BNN (:mod:`oxbnn.models.bnn`, ideal optics)
-and cycle for cycle against the closed-form cycle model (:mod:`oxbnn.models.timing`). The
-simulators build once per (simulator, XPU) under ``build/cosim`` and are reused.
+Every run is checked by the one scoreboard (:mod:`oxbnn.testbenches.scoreboard`): bit for bit
+against the golden BNN (:mod:`oxbnn.models.bnn`, ideal optics) and cycle for cycle against the
+closed-form cycle model (:mod:`oxbnn.models.timing`: the count and every ``pca_sample`` and
+``pca_reset`` strobe). The simulators build once per (simulator, XPU) under ``build/cosim`` and
+are reused.
 
 Configurations: the full oxbnn50 XPU (N = 19, M = 19) under Verilator; an oxbnn5 XPU with its
 N = 53 but M reduced to 8 (a 53 x 53 XPU's activation buffer has 106 read ports of 53-bit words,
@@ -23,9 +25,10 @@ from oxbnn.models.configs import load_preset
 from oxbnn.models.derive import xpu_params
 from oxbnn.models.layer import LayerSpec
 from oxbnn.models.timing import MemoryModel, layer_cycles, sample_cycles
-from oxbnn.testbenches.cosim import Cosim
-from oxbnn.testbenches.pysim_harness import LayerRun
-from oxbnn.tools.waves_cmd import events, load_trace
+from oxbnn.testbenches.cosim import Cosim, CosimError
+from oxbnn.testbenches.scoreboard import assert_layers, check_layer
+from oxbnn.testbenches.stimulus import LayerRun
+from oxbnn.testbenches.waves import events, load_trace
 
 SEED = int(os.environ.get("SEED", "1"))
 BUILD = Path(os.environ.get("OXBNN_COSIM_BUILD", "build/cosim"))
@@ -74,25 +77,6 @@ def _runs(xpu, seed: int, count: int, **kw) -> list[LayerRun]:
     return runs
 
 
-def _check(xpu, runs: list[LayerRun], results: list[dict], mem=None) -> None:
-    for run, res in zip(runs, results, strict=True):
-        gold = bnn.layer_forward(run.act, run.weights, run.thresholds, run.spec, run.flip)
-        bad = np.argwhere(res["output"] != gold)
-        if bad.size:
-            pos = tuple(int(i) for i in bad[0])
-            raise AssertionError(
-                f"{run.name} {run.spec}: output {pos} is {res['output'][pos]}, golden "
-                f"{gold[pos]} (result taken in cycle {res['output_cycle'][pos]}); "
-                f"{len(bad)} outputs differ"
-            )
-        predicted = layer_cycles(run.spec, xpu, mem or run.mem).total
-        assert res["cycles"] == predicted, (
-            f"{run.name} {run.spec}: {res['cycles']} cycles measured, {predicted} predicted"
-        )
-        assert not res["error"], f"{run.name}: the XPU flagged an unexpected ADC code"
-        assert res["saturation_events"] == 0
-
-
 @pytest.fixture(scope="module")
 def oxbnn50():
     xpu = xpu_params("oxbnn50").replace(act_buffer_depth=256, wgt_buffer_depth=256)
@@ -105,7 +89,7 @@ def test_oxbnn50_ideal_random_layers(oxbnn50):
     """The full 19 x 19 XPU (buffers of 256 words so that tiling happens) on random layers."""
     xpu = oxbnn50.xpu
     runs = _runs(xpu, SEED, 12, max_hw=9, max_c=70, max_out=24)
-    _check(xpu, runs, oxbnn50.run(runs, optics="ideal", seed=SEED))
+    assert_layers(xpu, runs, oxbnn50.run(runs, optics="ideal", seed=SEED))
 
 
 def test_oxbnn50_backpressure_and_memory_stalls(oxbnn50):
@@ -116,10 +100,8 @@ def test_oxbnn50_backpressure_and_memory_stalls(oxbnn50):
         r.ready_probability = 0.4
         r.stall_probability = 0.2
     results = oxbnn50.run(runs, optics="ideal", seed=SEED)
-    for run, res in zip(runs, results, strict=True):
-        gold = bnn.layer_forward(run.act, run.weights, run.thresholds, run.spec, run.flip)
-        assert np.array_equal(res["output"], gold), run.name
-        assert res["cycles"] > layer_cycles(run.spec, xpu, run.mem).total, run.name
+    for check in assert_layers(xpu, runs, results):
+        assert check.cycles > check.cycles_predicted, check.name
 
 
 def test_oxbnn5_ideal_random_layers():
@@ -128,7 +110,7 @@ def test_oxbnn5_ideal_random_layers():
     assert (xpu.n_lanes, xpu.gamma) == (53, 5)
     cosim = Cosim(xpu, sim="verilator", build_root=BUILD)
     runs = _runs(xpu, SEED + 5, 6, max_hw=6, max_c=120, max_out=10)
-    _check(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
+    assert_layers(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
 
 
 def test_icarus_small_xpu():
@@ -137,7 +119,7 @@ def test_icarus_small_xpu():
     )
     cosim = Cosim(xpu, sim="icarus", build_root=BUILD)
     runs = _runs(xpu, SEED + 7, 4, max_hw=5, max_c=9, max_out=5)
-    _check(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
+    assert_layers(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
 
 
 def test_physical_optics_ber(oxbnn50):
@@ -156,20 +138,16 @@ def test_physical_optics_ber(oxbnn50):
         output="int",
     )
     act, w, thr, flip = bnn.random_layer(rng, spec)
-    gold = bnn.layer_forward(act, w, thr, spec, flip)
     preset = load_preset("oxbnn50")
     nominal = preset.laser.power_per_wavelength_W
     bers = []
     for scale in (1.0, 1 / 64, 1 / 256, 1 / 1024):
         p = preset.replace("laser", power_per_wavelength_W=nominal * scale)
-        [res] = oxbnn50.run(
-            [LayerRun(spec, act, w, thr, flip, name=f"power x{scale}")],
-            optics="physical",
-            preset=p,
-            seed=SEED,
-        )
-        assert res["cycles"] == layer_cycles(spec, xpu).total
-        bers.append(float((res["output"] != gold).mean()))
+        run = LayerRun(spec, act, w, thr, flip, name=f"power x{scale}")
+        [res] = oxbnn50.run([run], optics="physical", preset=p, seed=SEED)
+        check = check_layer(xpu, run, res, optics="physical")
+        assert check.ok, check.problems  # the cycle model holds whatever the optics do
+        bers.append(check.bit_error_rate)
     assert bers[0] == 0.0, bers
     assert bers[1] > 0.0, bers
     assert all(b >= a for a, b in zip(bers, bers[1:], strict=False)), bers
@@ -186,7 +164,9 @@ def test_waves_show_samples_where_the_cycle_model_says(tmp_path):
     act, w, thr, flip = bnn.random_layer(rng, spec)
     cosim = Cosim(xpu, sim="verilator", build_root=BUILD)
     vcd = tmp_path / "micro.vcd"
-    [res] = cosim.run([LayerRun(spec, act, w, thr, flip, mem=MemoryModel())], waves=vcd)
+    run = LayerRun(spec, act, w, thr, flip, mem=MemoryModel(), name="micro-case 1")
+    [res] = cosim.run([run], waves=vcd)
+    assert_layers(xpu, [run], [res])
     assert vcd.exists() and vcd.with_suffix(".gtkw").exists()
     trace = load_trace(vcd)
     seen = sorted({r["cycle"] for r in events(trace, "pca_sample", 0, trace.n_cycles - 1)})
@@ -196,3 +176,104 @@ def test_waves_show_samples_where_the_cycle_model_says(tmp_path):
     x = (act.reshape(2, 10)[0] == w.reshape(10)).astype(int)
     assert codes == [int(x[:8].sum()), int(x[8:].sum())]
     assert res["cycles"] == 16
+
+
+def _small_xpu(**changes):
+    """The N = 4, M = 2 XPU of the micro-cases (shares the waves test's Verilator build)."""
+    return (
+        xpu_params("oxbnn50")
+        .replace(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=64, wgt_buffer_depth=64)
+        .replace(**changes)
+    )
+
+
+def test_network_run_feeds_each_output_to_the_next_layer():
+    """conv (+ pool) -> fc through ``Cosim.run_network``; the golden chain is written out here."""
+    cosim = Cosim(_small_xpu(), sim="verilator", build_root=BUILD)
+    xpu = cosim.xpu
+    rng = np.random.default_rng(SEED + 13)
+    conv = LayerSpec("conv", 4, 4, 3, 4, 3, 3, padding=1, pool=True)
+    fc = LayerSpec.fc(16, 3, output="int")
+    layers = [(spec, *bnn.random_layer(rng, spec)[1:]) for spec in (conv, fc)]
+    images = rng.integers(0, 2, (2, 4, 4, 3), dtype=np.uint8)
+    results = cosim.run_network(layers, list(images), seed=SEED)
+    predicted = [layer_cycles(spec, xpu).total for spec in (conv, fc)]
+    for image, res in zip(images, results, strict=True):
+        (_, w1, t1, f1), (_, w2, t2, f2) = layers
+        hidden = bnn.layer_forward(image, w1, t1, conv, f1)  # 2 x 2 x 4, flattened (y, x, c)
+        logits = bnn.layer_forward(hidden.reshape(1, 1, 16), w2, t2, fc, f2)
+        assert np.array_equal(res["output"], logits), (res["output"], logits)
+        assert [layer["cycles"] for layer in res["layers"]] == predicted
+        assert res["cycles"] == sum(predicted)
+        assert all(layer["readouts"] > 0 and not layer["error"] for layer in res["layers"])
+
+
+def test_testbench_failure_raises_its_root_cause():
+    """A layer that overruns its cycle budget: the CosimError names the layer and the budget."""
+    cosim = Cosim(_small_xpu(), sim="verilator", build_root=BUILD)
+    spec = LayerSpec("conv", 1, 2, 10, 1)
+    run = LayerRun(spec, *bnn.random_layer(np.random.default_rng(3), spec), name="budget")
+    with pytest.raises(CosimError) as info:
+        cosim.run([run], max_cycles=10)
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert "SimulationTimeout: layer budget did not finish in 10 cycles" in message, message
+
+
+def test_build_failure_raises_the_compilers_first_error(tmp_path):
+    xpu = _small_xpu(act_buffer_depth=32, wgt_buffer_depth=32)
+    cosim = Cosim(xpu, sim="icarus", build_root=tmp_path)
+    text = cosim.verilog.read_text()
+    cosim.verilog.write_text(text.replace("endmodule", "endmodul e", 1))
+    with pytest.raises(CosimError) as info:
+        cosim.build()
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert "xpu_cosim.v:" in message and "error" in message, message
+
+
+def test_sim_command_takes_a_relative_preset_path(tmp_path, capsys):
+    """``oxbnn sim --preset rel/my.toml``: the simulator process runs in another directory, yet
+    the run uses the file (a copy of oxbnn50, so the XPU and its build are the same) and gives
+    what the shipped preset gives, noise draws included."""
+    import json
+
+    from oxbnn.models.configs import PRESET_DIR
+    from oxbnn.tools.cli import main
+
+    (tmp_path / "my.toml").write_text((PRESET_DIR / "oxbnn50.toml").read_text())
+    spec = LayerSpec("conv", 3, 3, 40, 4, 3, 3, padding=1, output="int")
+    act, w, _, _ = bnn.random_layer(np.random.default_rng(SEED + 17), spec)
+    layer = tmp_path / "layer.npz"
+    np.savez(layer, activations=act, weights=w, thresholds=np.zeros(4, np.int64), output="int",
+             padding=1)  # fmt: skip
+    relative = os.path.relpath(tmp_path / "my.toml")
+    assert not os.path.isabs(relative)
+    reports = {}
+    for name, preset in (("copy", relative), ("shipped", "oxbnn50")):
+        argv = ["sim", "--preset", preset, "--layer", str(layer), "--optics", "physical"]
+        assert main([*argv, "--out", str(tmp_path), "--name", name, "--json"]) == 0
+        reports[name] = json.loads(capsys.readouterr().out)
+    copy, shipped = reports["copy"], reports["shipped"]
+    assert copy["cycles"] == copy["cycles_predicted"] == shipped["cycles"]
+    assert copy["readouts"] == shipped["readouts"] > 0
+    assert copy["cycles_per_s"] > 0 and copy["slots_per_s"] > 0
+    outputs = [np.load(r["outputs_file"]) for r in (copy, shipped)]
+    assert np.array_equal(*outputs)
+    assert np.array_equal(outputs[0], bnn.layer_forward(act, w, None, spec))
+
+
+def test_sim_command_prints_a_cosim_failure_as_one_line(tmp_path, monkeypatch, capsys):
+    """A failed build or run reaches the user as one line with its root cause, no traceback."""
+    from oxbnn.tools.cli import main
+
+    cause = "verilator build of x.v failed: %Error: x.v:3:1: syntax error (log: build.log)"
+
+    def broken_build(self):
+        raise CosimError(cause)
+
+    monkeypatch.setattr(Cosim, "build", broken_build)
+    assert main(["sim", "--preset", "oxbnn50", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"oxbnn sim: error: {cause}", err
+    assert not any("Traceback" in line for line in err), err

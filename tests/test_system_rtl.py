@@ -2,10 +2,12 @@
 
 For every compute layer of a network, :func:`oxbnn.models.system.evaluate_network` decides what
 the busiest XPU runs (``LayerResult.share.spec``, ``instances_per_xpu`` times) and with which
-memory model (:func:`oxbnn.models.system.memory_for`, from the eDRAM coefficients), and reports
+memory model (:func:`oxbnn.models.mapping.memory_for`, from the eDRAM coefficients), and reports
 ``xpu_cycles`` from :mod:`oxbnn.models.timing`. Here that share runs on the RTL
 (:class:`oxbnn.testbenches.pysim_harness.XpuHarness`, Amaranth's simulator) fed by that memory
-model, and ``xpu_cycles`` must equal ``instances_per_xpu`` times the measured count.
+model, and ``xpu_cycles`` must equal ``instances_per_xpu`` times the measured count. Like every
+RTL run, each one also goes through the scoreboard (:mod:`oxbnn.testbenches.scoreboard`): its
+outputs against the golden model, its cycles and strobes against the cycle model.
 
 Layers: at least 20 seeded random layers (conv, strided, padded, 1 x 1, pooled, depthwise, fc)
 and at least 3 real layers per network, shrunk to small H, W and C so that the RTL runs fast
@@ -20,9 +22,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oxbnn.models import system, tiling
+from oxbnn.models import mapping, system, tiling
+from oxbnn.models.system_preset import SystemPreset, load_system_preset
 from oxbnn.models.workloads import Network, WorkloadLayer, get_network
-from oxbnn.testbenches.pysim_harness import LayerRun, XpuHarness
+from oxbnn.testbenches.pysim_harness import XpuHarness
+from oxbnn.testbenches.scoreboard import assert_layers
+from oxbnn.testbenches.stimulus import LayerRun
 
 SEED = 20240
 
@@ -30,8 +35,8 @@ SEED = 20240
 def _preset(
     n: int, m: int, x: int, gamma: int, latency: int, act: int, wgt: int, bits: int,
     t_access: float, access_bits: int,
-) -> system.SystemPreset:  # fmt: skip
-    p = system.load_system_preset("robin_eo")
+) -> SystemPreset:  # fmt: skip
+    p = load_system_preset("robin_eo")
     p = p.replace("readout", bits=bits)
     p = p.replace(
         "architecture",
@@ -39,7 +44,7 @@ def _preset(
         n_xpes=m,
         n_xpus=x,
         bit_rate_bps=1e9,
-        chunks_per_readout=gamma,
+        gamma=gamma,
         readout_latency_cycles=latency,
         act_buffer_depth_words=act,
         wgt_buffer_depth_words=wgt,
@@ -72,7 +77,7 @@ def _wrap(name: str, layer: WorkloadLayer, pool: bool) -> Network:
     return Network(name, layer.in_shape, "test", tuple(layers))
 
 
-def _fits(net: Network, model: system.AcceleratorModel) -> bool:
+def _fits(net: Network, model: mapping.AcceleratorModel) -> bool:
     try:
         system.evaluate_network(model, net)
     except tiling.TilingError:
@@ -128,7 +133,7 @@ def _cases() -> list[tuple[str, str, Network]]:
         layer, pool = _random_layer(rng, i)
         i += 1
         net = _wrap(f"random-{i}", layer, pool)
-        if _fits(net, system.accelerator_model(CONFIGS[cfg])):
+        if _fits(net, mapping.accelerator_model(CONFIGS[cfg])):
             cases.append((cfg, f"seed {SEED} #{i}: {layer.name} {layer.in_shape}->"
                                f"{layer.out_shape}", net))  # fmt: skip
     for key, layer_names in REAL_LAYERS.items():
@@ -138,7 +143,7 @@ def _cases() -> list[tuple[str, str, Network]]:
             small = _shrink(full.layer(name), name in pooled)
             net = _wrap(f"{key}-{name}", small, name in pooled)
             cfg = "n6m3x3"
-            assert _fits(net, system.accelerator_model(CONFIGS[cfg])), (key, name)
+            assert _fits(net, mapping.accelerator_model(CONFIGS[cfg])), (key, name)
             cases.append((cfg, f"{full.name} {name} shrunk to {small.in_shape}", net))
     return cases
 
@@ -156,10 +161,10 @@ def test_case_counts():
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_system_xpu_cycles_equal_rtl(config):
     """Every compute layer of every case on this configuration: system cycles == RTL cycles."""
-    model = system.accelerator_model(CONFIGS[config])
+    model = mapping.accelerator_model(CONFIGS[config])
     rng = np.random.default_rng(SEED + len(config))
     runs: list[LayerRun] = []
-    expected: list[tuple[str, int, int, system.Share]] = []
+    expected: list[tuple[str, int, int, mapping.Share]] = []
     for cfg, label, net in CASES:
         if cfg != config:
             continue
@@ -168,16 +173,17 @@ def test_system_xpu_cycles_equal_rtl(config):
                 continue
             spec = layer.share.spec
             act = rng.integers(0, 2, (spec.height, spec.width, spec.in_channels), dtype=np.uint8)
-            wgt = rng.integers(0, 2, (spec.out_channels, spec.k), dtype=np.uint8)
+            shape = (spec.out_channels, spec.kernel_h, spec.kernel_w, spec.in_channels)
+            wgt = rng.integers(0, 2, shape, dtype=np.uint8)
             thr = rng.integers(-spec.k, spec.k + 1, spec.out_channels)
             runs.append(LayerRun(spec, act, wgt, thresholds=thr,
-                                 mem=system.memory_for(spec, model), name=label))  # fmt: skip
+                                 mem=mapping.memory_for(spec, model), name=label))  # fmt: skip
             expected.append((f"{label}: {layer.name}", layer.xpu_cycles,
                              layer.share.instances_per_xpu, layer.share))  # fmt: skip
     assert runs, config
     results = XpuHarness(model.xpu).run(runs)
+    assert_layers(model.xpu, runs, results, where=config)
     for (label, cycles, instances, share), run, got in zip(expected, runs, results, strict=True):
-        assert not got.error, label
         assert cycles == instances * got.cycles, (
             f"{config}, {label} ({share.describe()}, {run.spec}, {run.mem}): system model "
             f"{cycles} cycles for {instances} run(s), RTL {got.cycles} per run"

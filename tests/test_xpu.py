@@ -1,13 +1,15 @@
 """The whole XPU under Amaranth's simulator: bit-exact against models/bnn, cycle-exact against
 models/timing, on hand-derived micro-cases and on seeded random layers.
 
-Every failure message names the seed, the layer, the first wrong output position and the cycle
-its result word was taken (or the cycle counts and their breakdown).
+Every run goes through the one scoreboard (:mod:`oxbnn.testbenches.scoreboard`), whose failure
+messages name the seed, the layer, the first wrong output position and the cycle its result word
+was taken (or the cycle counts and their breakdown). The scoreboard itself is tested here too: it
+must catch a wrong bit, a wrong count and a misplaced strobe.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -18,10 +20,11 @@ from oxbnn.models.configs import PresetError, XpuParams
 from oxbnn.models.layer import LayerError, LayerSpec
 from oxbnn.models.tiling import TilingError
 from oxbnn.models.timing import MemoryModel
-from oxbnn.rtl.address_gen import AddressGen
 from oxbnn.rtl.pca_readout import PcaReadout
 from oxbnn.rtl.xpu import Xpu
-from oxbnn.testbenches.pysim_harness import LayerRun, XpuHarness
+from oxbnn.testbenches.pysim_harness import XpuHarness
+from oxbnn.testbenches.scoreboard import assert_layers, check_layer
+from oxbnn.testbenches.stimulus import LayerRun
 
 # Small XPUs with small buffers, so that layers are tiled; each is elaborated once per test.
 CONFIGS = {
@@ -187,58 +190,10 @@ def make_cases(config: str, count: int = LAYERS_PER_CONFIG, base: int = 1000) ->
     return cases
 
 
-def check_layer(xpu: XpuParams, run: LayerRun, got) -> list[str]:
-    """Problems with one layer's result, each naming layer, position and cycle."""
-    spec = run.spec
-    problems = []
-    expected = bnn.layer_forward(run.act, run.weights, run.thresholds, spec, run.flip)
-    if not np.array_equal(expected, got.output):
-        bad = np.argwhere(expected != got.output)
-        y, x, c = (int(i) for i in bad[0])
-        problems.append(
-            f"{run.name}: {len(bad)} wrong outputs; first at (row {y}, column {x}, channel {c})"
-            f": expected {expected[y, x, c]}, got {got.output[y, x, c]} in the result word "
-            f"taken in cycle {got.output_cycle[y, x, c]}"
-        )
-    predicted = timing.layer_cycles(spec, xpu, run.mem)
-    if run.ready_probability >= 1:
-        if got.cycles != predicted.total:
-            problems.append(
-                f"{run.name}: done in cycle {got.cycles}, models/timing predicts "
-                f"{predicted.total} ({predicted})"
-            )
-        samples = list(timing.sample_cycles(spec, xpu, run.mem))
-        if samples != got.sample_cycles:
-            first = next(
-                (
-                    i
-                    for i, (a, b) in enumerate(zip(samples, got.sample_cycles, strict=False))
-                    if a != b
-                ),
-                min(len(samples), len(got.sample_cycles)),
-            )
-            problems.append(
-                f"{run.name}: pca_sample #{first} in cycle "
-                f"{got.sample_cycles[first : first + 1]}, predicted "
-                f"{samples[first : first + 1]} ({len(got.sample_cycles)} vs "
-                f"{len(samples)} samples)"
-            )
-    elif got.cycles < predicted.total:
-        # Back-pressure can only delay the XPU; the model gives the no-stall count.
-        problems.append(
-            f"{run.name}: done in cycle {got.cycles} under back-pressure, before "
-            f"the no-stall prediction {predicted.total}"
-        )
-    if got.error:
-        problems.append(f"{run.name}: the XPU flagged an unexpected ADC code")
-    return problems
-
-
 def _run_cases(config: str, cases: list[Case]) -> None:
     xpu = CONFIGS[config]
     results = XpuHarness(xpu).run([c.run for c in cases], max_cycles=100_000)
-    problems = [p for c, r in zip(cases, results, strict=True) for p in check_layer(xpu, c.run, r)]
-    assert not problems, f"config {config} ({xpu}):\n" + "\n".join(problems)
+    assert_layers(xpu, [c.run for c in cases], results, where=f"config {config} ({xpu})")
     for c, r in zip(cases, results, strict=True):
         if c.category == "back-pressure":
             # The host really held results back, and the XPU really had to wait for it.
@@ -290,7 +245,7 @@ def test_micro_cases_on_rtl(name, spec, changes, total):
     run = LayerRun(spec, act, weights, thr, flip, name=name)
     got = XpuHarness(xpu).run([run])[0]
     assert got.cycles == total, f"{name}: RTL done in cycle {got.cycles}, derived {total}"
-    assert not check_layer(xpu, run, got)
+    assert_layers(xpu, [run], [got])
 
 
 def test_back_to_back_layers_and_pcas_see_the_data():
@@ -303,8 +258,7 @@ def test_back_to_back_layers_and_pcas_see_the_data():
     ]
     runs = [LayerRun(s, *bnn.random_layer(rng, s), name=str(s)) for s in specs]
     results = XpuHarness(xpu).run(runs)
-    for run, got in zip(runs, results, strict=True):
-        assert not check_layer(xpu, run, got)
+    assert_layers(xpu, runs, results)
     assert np.abs(results[0].output).max() > 0
 
 
@@ -314,20 +268,10 @@ def _elaborated(component):
     return component
 
 
-def test_timing_constants_match_rtl_latencies():
-    xpu = CONFIGS["n8m4g2"]
-    dut = _elaborated(Xpu(xpu=xpu))
-    assert dut.issue_to_port == timing.ISSUE_TO_PORT_CYCLES
-    assert _elaborated(AddressGen(xpu=xpu)).latency == timing.ISSUE_TO_PORT_CYCLES
-    assert dut.code_to_result == timing.CODE_TO_RESULT_CYCLES
-    readout = _elaborated(PcaReadout(xpu=xpu, depth=4))
-    assert readout.latency == xpu.adc_latency + timing.CODE_TO_RESULT_CYCLES
-
-
 def test_bad_parameters_are_named():
     with pytest.raises(PresetError, match="gamma must be a positive integer, not 0"):
         XpuParams(n_lanes=4, n_xpes=2, gamma=0, adc_bits=4)
-    with pytest.raises(PresetError, match="symbols_per_cycle must be 1"):
+    with pytest.raises(PresetError, match="S > 1 is not"):
         XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, symbols_per_cycle=2)
     with pytest.raises(PresetError, match="adc_bits"):
         XpuParams(n_lanes=16, n_xpes=2, gamma=2, adc_bits=4)
@@ -365,5 +309,52 @@ def test_preset_sized_xpus(preset, spec):
     rng = np.random.default_rng(11)
     run = LayerRun(spec, *bnn.random_layer(rng, spec), name=f"{preset}: {spec}")
     got = XpuHarness(xpu).run([run])[0]
-    problems = check_layer(xpu, run, got)
-    assert not problems, "\n".join(problems)
+    assert_layers(xpu, [run], [got])
+
+
+def _scored_run():
+    """A small integer-output layer with results in several cycles, run on the RTL."""
+    xpu = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4)
+    spec = LayerSpec("conv", 2, 2, 10, 3, output="int")
+    run = LayerRun(spec, *bnn.random_layer(np.random.default_rng(5), spec), name="scored")
+    return xpu, run, XpuHarness(xpu).run([run])[0]
+
+
+def test_scoreboard_names_what_is_wrong():
+    """The scoreboard catches one wrong output, one cycle too many and one misplaced strobe."""
+    xpu, run, got = _scored_run()
+    good = check_layer(xpu, run, got)
+    assert good.ok and good.match_golden and good.cycles_match, good.problems
+    assert check_layer(xpu, run, got.as_dict()).ok  # a Cosim result dict reads the same
+
+    output = got.output.copy()
+    output[1, 0, 2] += 1
+    bad = check_layer(xpu, run, replace(got, output=output))
+    assert (bad.output_errors, bad.outputs) == (1, 12) and len(bad.problems) == 1
+    assert "(y, x, c) = (1, 0, 2)" in bad.problems[0], bad.problems
+    assert f"taken in cycle {got.output_cycle[1, 0, 2]}" in bad.problems[0], bad.problems
+    physical = check_layer(xpu, run, replace(got, output=output), optics="physical")
+    assert physical.ok and physical.output_errors == 1 and physical.bit_error_rate == 1 / 12
+
+    late = check_layer(xpu, run, replace(got, cycles=got.cycles + 1))
+    assert not late.cycles_match and "done in cycle" in late.problems[0], late.problems
+
+    moved = [*got.sample_cycles[:2], got.sample_cycles[2] + 1, *got.sample_cycles[3:]]
+    strobe = check_layer(xpu, run, replace(got, sample_cycles=moved))
+    assert strobe.problems == (
+        f"scored: pca_sample #2 in cycle {moved[2]}, models/timing predicts cycle "
+        f"{got.sample_cycles[2]} ({len(moved)} measured, {len(moved)} predicted)",
+    )
+    missing = check_layer(xpu, run, replace(got, reset_cycles=got.reset_cycles[:-1]))
+    assert "pca_reset #" in missing.problems[0] and "missing" in missing.problems[0]
+    flagged = check_layer(xpu, run, replace(got, error=True))
+    assert flagged.problems == ("scored: the XPU flagged an unexpected ADC code",)
+
+
+def test_scoreboard_bounds_stalled_runs():
+    """Under back-pressure the count is only bounded below by the cycle model."""
+    xpu, run, got = _scored_run()
+    slow = replace(run, ready_probability=0.5)
+    assert check_layer(xpu, slow, replace(got, cycles=got.cycles + 7, sample_cycles=[])).ok
+    early = check_layer(xpu, slow, replace(got, cycles=got.cycles - 1))
+    assert "before the no-stall prediction" in early.problems[0], early.problems

@@ -2,9 +2,9 @@
 
 ``python -m oxbnn.tools.bench_rtl`` builds the XPU of a preset (oxbnn50 by default: N = 19,
 M = 19), runs one VGG-small-like 3 x 3 convolution on it through the pysim harness (host, memory
-model and ideal PCAs in the loop), checks the result against ``models/bnn`` and the cycle count
-against ``models/timing``, and prints simulated cycles per second of wall time. It only prints
-figures; no test times anything.
+model and the optical bridge in ideal mode in the loop), checks it with the scoreboard (outputs
+against ``models/bnn``, cycles and strobes against ``models/timing``), and prints simulated
+cycles per second of wall time. It only prints figures; no test times anything.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from ..models import bnn, timing
 from ..models.configs import preset_names
 from ..models.derive import xpu_params
 from ..models.layer import LayerSpec
-from ..testbenches.pysim_harness import LayerRun, XpuHarness
+from ..testbenches.pysim_harness import XpuHarness
+from ..testbenches.scoreboard import check_layer
+from ..testbenches.stimulus import LayerRun
 
 __all__ = ["main"]
 
@@ -56,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     act, weights, thr, flip = bnn.random_layer(np.random.default_rng(args.seed), spec)
     predicted = timing.layer_cycles(spec, xpu)
     harness = XpuHarness(xpu)
+    run = LayerRun(spec, act, weights, thr, flip, name="bench")
     start = time.perf_counter()
-    got = harness.run([LayerRun(spec, act, weights, thr, flip, name="bench")])[0]
+    got = harness.run([run])[0]
     wall = time.perf_counter() - start
-    exact = np.array_equal(got.output, bnn.layer_forward(act, weights, thr, spec, flip))
+    check = check_layer(xpu, run, got)
 
     print(f"XPU {xpu.name}: N = {xpu.n_lanes}, M = {xpu.n_xpes}, gamma = {xpu.gamma}")
     print(
@@ -69,15 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"cycles: RTL {got.cycles}, models/timing {predicted.total} "
-        f"({'equal' if got.cycles == predicted.total else 'DIFFERENT'}); outputs "
-        f"{'bit-exact' if exact else 'WRONG'} against models/bnn"
+        f"({'equal' if check.cycles_match else 'DIFFERENT'}); outputs "
+        f"{'bit-exact' if check.match_golden else 'WRONG'} against models/bnn"
     )
+    for problem in check.problems:
+        print(f"problem: {problem}")
     print(f"wall time (elaboration + simulation): {wall:.2f} s")
+    lane_slots = got.cycles * xpu.symbols_per_cycle * xpu.n_xpes * xpu.n_lanes
     print(
         f"Amaranth simulator: {got.cycles / wall:.0f} cycles/s "
-        f"({got.cycles * xpu.n_xpes * xpu.n_lanes / wall:.3g} lane-slots/s)"
+        f"({lane_slots / wall:.3g} lane-slots/s: cycles * S * M * N)"
     )
-    return 0 if exact and got.cycles == predicted.total else 1
+    return 0 if check.ok else 1
 
 
 if __name__ == "__main__":

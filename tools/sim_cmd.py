@@ -6,11 +6,18 @@ writes ``outputs.npy`` and ``report.json`` under ``build/runs/<name>/`` (and ``w
 ``waves.gtkw`` with ``--waves``).
 
 Report fields (units in the names where they have one): ``cycles`` (measured), ``cycles_predicted``
-(:func:`oxbnn.models.timing.layer_cycles`), ``clock_hz``, ``simulated_time_s`` (cycles at that
-clock), ``match_golden`` (every output equals :mod:`oxbnn.models.bnn`; with physical optics the
-golden model is still the reference), ``bit_error_rate`` (wrong output bits / output bits; for an
-integer layer, wrong outputs / outputs), ``passes_per_s`` (optical passes — clock cycles at S = 1
-— simulated per wall-clock second), ``wall_s``, ``build_s``, ``readouts``, ``saturation_events``.
+(:func:`oxbnn.models.timing.layer_cycles`), ``cycles_match`` (the two are equal), ``clock_hz``,
+``simulated_time_s`` (cycles at that clock), ``match_golden`` (every output equals
+:mod:`oxbnn.models.bnn`; with physical optics the golden model is still the reference),
+``bit_error_rate`` (wrong output bits / output bits; for an integer layer, wrong outputs /
+outputs), ``cycles_per_s`` (clock cycles simulated per wall-clock second of the simulation loop)
+and ``slots_per_s`` (optical slots per lane simulated per wall-clock second: cycles * S / wall s,
+S = ``XpuParams.symbols_per_cycle``), ``wall_s``, ``build_s``, ``readouts``,
+``saturation_events``. The verdicts ``match_golden`` and ``cycles_match`` come from the one
+scoreboard (:func:`oxbnn.testbenches.scoreboard.check_layer`).
+
+A co-simulation that fails (a build error, a testbench assertion, an X on an output) is
+reported as one line, ``oxbnn sim: error: <root cause> (log: <file>)``, with exit status 1.
 """
 
 from __future__ import annotations
@@ -106,8 +113,19 @@ def builtin_layer(seed: int) -> LayerData:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..testbenches.cosim import CosimError
+
+    try:
+        return _run(args)
+    except CosimError as exc:
+        print(f"oxbnn sim: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..testbenches.cosim import Cosim
-    from ..testbenches.pysim_harness import LayerRun
+    from ..testbenches.scoreboard import check_layer
+    from ..testbenches.stimulus import LayerRun
 
     if not 0.0 < args.ready_probability <= 1.0:
         raise ValueError(f"--ready-probability must be in (0, 1], not {args.ready_probability}")
@@ -122,7 +140,6 @@ def run(args: argparse.Namespace) -> int:
         mem_kw["cycles_per_word"] = args.mem_cycles_per_word
     mem = MemoryModel(**mem_kw)
     predicted = layer_cycles(spec, xpu, mem)  # also validates the layer against the buffers
-    golden = bnn.layer_forward(data.activations, data.weights, data.thresholds, spec, data.flip)
     name = args.name or (
         f"{args.layer.stem if args.layer else 'vgg_small_conv3'}-"
         f"{xpu.name}-{args.optics}-s{args.seed}"
@@ -144,20 +161,19 @@ def run(args: argparse.Namespace) -> int:
     )
     t0 = time.perf_counter()
     waves = out / "waves.vcd" if args.waves else None
+    layer_run = LayerRun(
+        spec,
+        data.activations,
+        data.weights,
+        data.thresholds,
+        data.flip,
+        mem=mem,
+        ready_probability=args.ready_probability,
+        seed=args.seed,
+        name=name,
+    )
     [res] = cosim.run(
-        [
-            LayerRun(
-                spec,
-                data.activations,
-                data.weights,
-                data.thresholds,
-                data.flip,
-                mem=mem,
-                ready_probability=args.ready_probability,
-                seed=args.seed,
-                name=name,
-            )
-        ],
+        [layer_run],
         optics=args.optics,
         preset=args.preset,
         seed=args.seed,
@@ -168,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     output = res["output"]
     np.save(out / "outputs.npy", output)
-    wrong = output != golden
+    check = check_layer(xpu, layer_run, res, optics=args.optics)
     report: dict[str, Any] = {
         "name": name,
         "preset": xpu.name,
@@ -183,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         "clock_hz": xpu.clock_hz,
         "cycles": res["cycles"],
         "cycles_predicted": predicted.total,
-        "cycles_match": res["cycles"] == predicted.total,
+        "cycles_match": check.cycles_match,
         "cycles_breakdown_predicted": {
             "fill": predicted.fill,
             "compute": predicted.compute,
@@ -192,10 +208,10 @@ def run(args: argparse.Namespace) -> int:
             "drain": predicted.drain,
         },
         "simulated_time_s": res["cycles"] / xpu.clock_hz,
-        "match_golden": not bool(wrong.any()),
-        "output_errors": int(wrong.sum()),
-        "outputs": int(output.size),
-        "bit_error_rate": float(wrong.mean()),
+        "match_golden": check.match_golden,
+        "output_errors": check.output_errors,
+        "outputs": check.outputs,
+        "bit_error_rate": check.bit_error_rate,
         "readouts": len(res["events"]),
         "saturation_events": res["saturation_events"],
         "adc_clip_events": res["clip_events"],
@@ -203,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
         "wall_s": wall,
         "simulation_wall_s": res["wall_s"],
         "build_s": build_s,
-        "passes_per_s": res["cycles"] / res["wall_s"] if res["wall_s"] > 0 else None,
+        "cycles_per_s": res["cycles_per_s"],
+        "slots_per_s": res["slots_per_s"],
         "outputs_file": str(out / "outputs.npy"),
         "waves_file": str(waves) if waves else None,
         "versions": tool_versions(simulator=args.sim),
@@ -234,14 +251,20 @@ def run(args: argparse.Namespace) -> int:
             f"BER {report['bit_error_rate']:.3g})"
         )
         print(
-            f"  speed            {report['passes_per_s']:.0f} cycles/s wall "
-            f"({res['wall_s']:.1f} s; build {build_s:.1f} s)"
+            f"  speed            {report['cycles_per_s']:.0f} cycles/s, "
+            f"{report['slots_per_s']:.0f} slots/s wall ({res['wall_s']:.1f} s; "
+            f"build {build_s:.1f} s)"
         )
         print(f"  report           {out / 'report.json'}")
         if waves:
             print(f"  waves            {waves} (+ {waves.with_suffix('.gtkw').name})")
-    ok = report["cycles_match"] or args.ready_probability < 1.0
-    if args.optics == "ideal" and not report["match_golden"]:
-        print("oxbnn sim: error: ideal optics must reproduce the golden model", file=sys.stderr)
+    # The scoreboard's verdict: with ideal optics the outputs must equal the golden model; with
+    # either, the cycles and strobes must be the cycle model's (under stalls: not below it).
+    if check.problems:
+        more = len(check.problems) - 1
+        print(
+            f"oxbnn sim: error: {check.problems[0]}" + (f" (and {more} more)" if more else ""),
+            file=sys.stderr,
+        )
         return 1
-    return 0 if ok else 1
+    return 0

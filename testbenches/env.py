@@ -1,0 +1,329 @@
+"""One per-cycle environment of the XPU, shared by both simulators.
+
+The XPU RTL is simulated two ways: in Amaranth's simulator
+(:class:`~oxbnn.testbenches.pysim_harness.XpuHarness`) and under cocotb on its Verilog
+(:mod:`oxbnn.testbenches.xpu_cosim`). Both simulate the same wrapper,
+:class:`~oxbnn.testbenches.cosim_top.CosimTop`, whose ``watch`` word holds every XPU output and
+whose ``drive`` word every input, and both run the same :class:`XpuEnv` per layer: each cycle
+the harness reads ``watch`` (as an int), calls :meth:`XpuEnv.step`, and writes the ``drive``
+word it returns. The harnesses only adapt signal access (``ctx.get``/``ctx.set`` against
+cocotb handle reads and writes).
+
+Each cycle ``t`` (cycle 0 holds ``start``) the environment plays
+
+* the **host**: the descriptor on ``desc`` and ``start`` in cycle 0; the result sink, whose
+  ``ready`` is always high or, with ``ready_probability`` < 1, follows a pattern drawn from
+  ``random.Random(run.seed)`` (back-pressure); it takes a result word when ``res_out`` is valid
+  and ready, and the layer ends in the cycle ``done`` is high;
+* the **external memory**: one :class:`~oxbnn.testbenches.stimulus.Feeder` per stream
+  (thresholds, activation tiles, weight tiles), in the tiling plan's order
+  (:func:`~oxbnn.testbenches.stimulus.layer_stimulus`); a payload stays on its field until the
+  next valid word replaces it;
+* the **optical side**: it keeps each cycle's optical port and, in a cycle with a
+  ``pca_sample``, hands the cycles since the last readout to the
+  :class:`~oxbnn.testbenches.optical_bridge.OpticalBridge` (the optics run once per readout,
+  over all its slots); the codes go into the **ADC delay line** and are driven on
+  ``adc_valid``/``adc_code`` ``adc_latency`` cycles after the sample (docs/design.md §3).
+
+Inputs returned for cycle ``t`` are sampled by the rising edge that ends ``t``, under either
+simulator, so both see the same cycle numbers. After ``done`` the harness drives
+:attr:`XpuEnv.idle_word` for one cycle (the bridge keeps its state for the next layer).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ..models.configs import XpuParams
+from ..models.tiling import TilingPlan, Widths
+from .cosim_top import Fields
+from .optical_bridge import OpticalBridge, port_width
+from .stimulus import LayerRun, layer_stimulus
+
+__all__ = ["LayerResult", "SimulationTimeout", "XpuEnv", "decode_results"]
+
+
+class SimulationTimeout(RuntimeError):
+    """A layer did not finish within the cycle budget."""
+
+
+@dataclass
+class LayerResult:
+    """What a harness saw of one layer.
+
+    Attributes
+    ----------
+    name : str
+    output : ndarray
+        Shape ``spec.final_shape`` (uint8 bits or int64 dots).
+    output_cycle : ndarray of int64
+        Per output element, the cycle its result word was taken.
+    cycles : int
+        The cycle ``done`` was high. Every cycle counts from the ``start`` cycle (0).
+    sample_cycles, reset_cycles : list of int
+        Cycles with a ``pca_sample`` / ``pca_reset`` on any XPE.
+    result_cycles : list of int
+        Cycles a result word was taken.
+    events : list of (int, int, int)
+        ``(sample cycle, XPE, ADC code)`` of every readout.
+    not_ready_cycles : int
+        Cycles a valid result waited for the host.
+    error : bool
+        The XPU raised ``error`` (an ADC code it could not have produced).
+    saturation_events, clip_events : int
+        The bridge's saturated readouts and clipped conversions in this layer.
+    wall_s : float
+        Wall-clock seconds of the layer's cycle loop.
+    trace : list of (int, int)
+        ``(watch, drive)`` words of the traced window (empty unless one was asked for).
+    trace_from : int
+        Cycle of the first traced pair.
+    """
+
+    name: str
+    output: np.ndarray
+    output_cycle: np.ndarray
+    cycles: int
+    sample_cycles: list[int]
+    reset_cycles: list[int]
+    result_cycles: list[int]
+    events: list[tuple[int, int, int]]
+    not_ready_cycles: int
+    error: bool
+    saturation_events: int
+    clip_events: int
+    wall_s: float
+    trace: list[tuple[int, int]]
+    trace_from: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a dict (a layer's result in :meth:`oxbnn.testbenches.cosim.Cosim.run`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> LayerResult:
+        """The inverse of :meth:`as_dict` (keys beyond the fields are ignored)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
+class XpuEnv:
+    """Host, external memory, optical bridge and ADC delay line of one XPU for one layer.
+
+    Parameters
+    ----------
+    xpu : XpuParams
+    run : LayerRun
+    bridge : OpticalBridge
+        The optics; it keeps its state (PCA charge, noise generator) from layer to layer.
+    drive, watch : Fields
+        Layout of the XPU's input and output words (:class:`~oxbnn.testbenches.cosim_top.CosimTop`).
+    max_cycles : int
+        :class:`SimulationTimeout` when the layer is not done after this many cycles.
+    trace_window : (int, int), optional
+        Record the ``(watch, drive)`` words of the cycles ``first .. last`` (inclusive).
+    """
+
+    def __init__(
+        self,
+        xpu: XpuParams,
+        run: LayerRun,
+        bridge: OpticalBridge,
+        drive: Fields,
+        watch: Fields,
+        *,
+        max_cycles: int = 5_000_000,
+        trace_window: tuple[int, int] | None = None,
+    ) -> None:
+        self.xpu = xpu
+        self.run = run
+        self.bridge = bridge
+        self.max_cycles = max_cycles
+        self.plan, desc, self.feeders = layer_stimulus(run, xpu)
+        self.idle_word = drive.pack({"desc": desc})
+        """The drive word of the cycle after ``done``: the descriptor, nothing valid."""
+        m, n, s = xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle
+
+        # The optical port: reset | sample | act | wgt, contiguous (CosimTop).
+        self._opt_base = watch.offset("opt_reset")
+        parts = ["opt_reset", "opt_sample", "opt_act", "opt_wgt"]
+        width = sum(watch.layout[k][1] for k in parts)
+        contiguous = [watch.offset(k) - self._opt_base for k in parts] == [
+            0,
+            m * s,
+            2 * m * s,
+            2 * m * s + m * s * n,
+        ]
+        if not contiguous or width != port_width(m, n, s):
+            raise ValueError(
+                f"watch word: the optical port is {[watch.layout[k] for k in parts]}; expected "
+                f"reset | sample | act | wgt contiguous, {port_width(m, n, s)} bits for M = {m}, "
+                f"N = {n}, S = {s}"
+            )
+        self._opt_mask = (1 << width) - 1
+        self._xpe_mask = (1 << (m * s)) - 1  # one bit per XPE and slot
+        self._sample_shift = m * s
+        self._window: list[int] = []
+        self._due: dict[int, int] = {}  # cycle -> adc_valid | adc_code bits of drive
+        self._adc_valid = drive.offset("adc_valid")
+        self._adc_code = drive.offset("adc_code")
+        self._adc_bits = xpu.adc_bits
+        self._adc_latency = xpu.adc_latency
+
+        # Host and memory. A payload wider than its field would spill into the next one.
+        for key, feeder in self.feeders.items():
+            width = drive.layout[f"{key}_payload"][1]
+            widest = max((w.bit_length() for tile in feeder.tiles for w in tile), default=0)
+            if widest > width:
+                raise ValueError(f"{key} stream: a {widest}-bit word for a {width}-bit payload")
+        self._start = 1 << drive.offset("start")
+        self._streams = [
+            (
+                feeder,
+                watch.offset(f"{key}_ready"),
+                1 << drive.offset(f"{key}_valid"),
+                drive.offset(f"{key}_payload"),
+            )
+            for key, feeder in self.feeders.items()
+        ]
+        self._held = [0] * len(self._streams)  # each stream's payload bits, held until replaced
+        self._res_ready = 1 << drive.offset("res_ready")
+        self._res_valid = watch.offset("res_valid")
+        self._res_payload = watch.offset("res_payload")
+        self._res_mask = (1 << watch.layout["res_payload"][1]) - 1
+        self._error = watch.offset("error")
+        self._done = watch.offset("done")
+        self._ready_p = run.ready_probability
+        self._rng = random.Random(run.seed)
+        self._trace_from, self._trace_to = trace_window if trace_window else (0, -1)
+        self._sat0, self._clip0 = bridge.saturation_events, bridge.clip_events
+
+        self.t = 0
+        """The cycle the next :meth:`step` plays."""
+        self.done = False
+        self.words: list[tuple[int, int]] = []  # (result payload, cycle)
+        self.samples: list[int] = []
+        self.resets: list[int] = []
+        self.events: list[tuple[int, int, int]] = []
+        self.trace: list[tuple[int, int]] = []
+        self.not_ready = 0
+        self.error = False
+
+    def step(self, w: int) -> int:
+        """Cycle ``t``: the XPU's ``watch`` word in, the ``drive`` word for this cycle out."""
+        t = self.t
+        if t > self.max_cycles:
+            raise SimulationTimeout(
+                f"layer {self.run.label} did not finish in {self.max_cycles} cycles "
+                f"({len(self.words)} results taken)"
+            )
+        # Optical side: keep the port; a sample reads out the window since the last one.
+        opt = (w >> self._opt_base) & self._opt_mask
+        if opt & self._xpe_mask:
+            self.resets.append(t)
+        self._window.append(opt)
+        if (opt >> self._sample_shift) & self._xpe_mask:
+            self._readout(t)
+        word = self.idle_word | self._start if t == 0 else self.idle_word
+        # External memory.
+        held = self._held
+        for i, (feeder, ready_at, valid_bit, payload_at) in enumerate(self._streams):
+            valid, payload = feeder.drive(t, (w >> ready_at) & 1)
+            if valid:
+                word |= valid_bit
+                held[i] = payload << payload_at
+            word |= held[i]
+        # Host result sink.
+        ready = 1 if self._ready_p >= 1 else int(self._rng.random() < self._ready_p)
+        if ready:
+            word |= self._res_ready
+        if (w >> self._res_valid) & 1:
+            if ready:
+                self.words.append(((w >> self._res_payload) & self._res_mask, t))
+            else:
+                self.not_ready += 1
+        # ADC delay line.
+        adc = self._due.pop(t, 0)
+        if adc:
+            word |= adc
+        if self._trace_from <= t <= self._trace_to:
+            self.trace.append((w, word))
+        if (w >> self._error) & 1:
+            self.error = True
+        if (w >> self._done) & 1:
+            self.done = True
+        else:
+            self.t = t + 1
+        return word
+
+    def _readout(self, t: int) -> None:
+        sampled, codes = self.bridge.readout(self._window)
+        self._window = []
+        self.samples.append(t)
+        valid = code = 0
+        bits = self._adc_bits
+        for e, c in zip(np.flatnonzero(sampled).tolist(), codes[sampled].tolist(), strict=True):
+            valid |= 1 << e
+            code |= c << (e * bits)
+            self.events.append((t, e, c))
+        self._due[t + self._adc_latency] = (valid << self._adc_valid) | (code << self._adc_code)
+
+    def result(self, wall_s: float = 0.0) -> LayerResult:
+        """What was seen of the layer (call after ``done``)."""
+        if not self.done:
+            raise RuntimeError(f"layer {self.run.label} is not done (cycle {self.t})")
+        output, out_cycle = decode_results(self.plan, self.words)
+        return LayerResult(
+            name=self.run.name,
+            output=output,
+            output_cycle=out_cycle,
+            cycles=self.t,
+            sample_cycles=self.samples,
+            reset_cycles=self.resets,
+            result_cycles=[c for _, c in self.words],
+            events=self.events,
+            not_ready_cycles=self.not_ready,
+            error=self.error,
+            saturation_events=self.bridge.saturation_events - self._sat0,
+            clip_events=self.bridge.clip_events - self._clip0,
+            wall_s=wall_s,
+            trace=self.trace,
+            trace_from=self._trace_from,
+        )
+
+
+def decode_results(plan: TilingPlan, words: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Result words ``(payload, cycle)`` of a layer as its output array and, per element, the
+    cycle its word was taken (the order is :meth:`TilingPlan.results`).
+
+    A word carries one bit per XPE (bit ``e``), or, for an integer layer, after M flag bits one
+    ``Widths.dot``-bit two's complement dot product per XPE.
+    """
+    spec = plan.spec
+    mm = plan.xpu.n_xpes
+    dw = Widths.of(plan.xpu).dot
+    shape = spec.final_shape
+    is_int = spec.output == "int"
+    out = np.zeros(shape, dtype=np.int64 if is_int else np.uint8)
+    out_cycle = np.full(shape, -1, dtype=np.int64)
+    order = list(plan.results())
+    if len(words) != len(order):
+        raise AssertionError(
+            f"{len(words)} result words for {len(order)} expected by the plan ({spec})"
+        )
+    dmask = (1 << dw) - 1
+    for (raw, cycle), (band, f, group) in zip(words, order, strict=True):
+        for e, unit in enumerate(plan.units(band, group)):
+            if unit is None:
+                continue
+            uy, ux = unit
+            if is_int:
+                v = (raw >> (mm + e * dw)) & dmask
+                out[uy, ux, f] = v - (1 << dw) if v >> (dw - 1) else v
+            else:
+                out[uy, ux, f] = (raw >> e) & 1
+            out_cycle[uy, ux, f] = cycle
+    return out, out_cycle

@@ -1,0 +1,185 @@
+"""The one scoreboard: an RTL run against the golden model and the cycle model.
+
+Every layer run on the XPU RTL, under either simulator, is compared with
+
+* the golden BNN, :func:`oxbnn.models.bnn.layer_forward`, computed here from the run's own
+  inputs (never from the RTL's output), and
+* the closed-form cycle model, :mod:`oxbnn.models.timing`: the cycle ``done`` is high
+  (:func:`~oxbnn.models.timing.layer_cycles`) and every cycle with a ``pca_sample``
+  (:func:`~oxbnn.models.timing.sample_cycles`) or a ``pca_reset``
+  (:func:`~oxbnn.models.timing.reset_cycles`) on the XPU's optical port.
+
+Decisions: with ideal optics an output that differs from the golden model is a problem; with
+physical optics the differences are the optics' bit errors, so they are counted
+(:attr:`LayerCheck.output_errors`, :attr:`LayerCheck.bit_error_rate`) but are not problems, and
+neither are the XPU's ``error`` flag (a code the ideal optics cannot produce) or saturated and
+clipped readouts. A run with back-pressure or memory stalls (:attr:`LayerRun.stalls`) can only
+be slower than the cycle model's no-stall count, so its cycles are checked against that bound
+and its strobes are not compared. Every problem names the layer and, where there is one, the
+output position ``(y, x, c)`` and the cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..models import bnn, timing
+from ..models.configs import XpuParams
+from .env import LayerResult
+from .stimulus import LayerRun
+
+__all__ = ["LayerCheck", "assert_layers", "check_layer"]
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    """The verdict on one layer run.
+
+    Attributes
+    ----------
+    name : str
+    golden : ndarray
+        The golden model's output of the run's inputs.
+    output_errors, outputs : int
+        Outputs that differ from ``golden``, and all outputs.
+    cycles, cycles_predicted : int
+        Measured, and the cycle model's no-stall count.
+    problems : tuple of str
+        Everything that is wrong, one line each (empty: the run is right).
+    """
+
+    name: str
+    golden: np.ndarray
+    output_errors: int
+    outputs: int
+    cycles: int
+    cycles_predicted: int
+    problems: tuple[str, ...]
+
+    @property
+    def match_golden(self) -> bool:
+        return self.output_errors == 0
+
+    @property
+    def cycles_match(self) -> bool:
+        """The measured count equals the cycle model's (false under stalls, which add cycles)."""
+        return self.cycles == self.cycles_predicted
+
+    @property
+    def bit_error_rate(self) -> float:
+        """Wrong outputs / outputs (for a bit layer, wrong bits / bits)."""
+        return self.output_errors / self.outputs if self.outputs else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _field(got: LayerResult | Mapping[str, Any], key: str) -> Any:
+    return got[key] if isinstance(got, Mapping) else getattr(got, key)
+
+
+def _first_difference(name: str, what: str, got: Sequence[int], want: Sequence[int]) -> str | None:
+    got, want = [int(c) for c in got], [int(c) for c in want]
+    if got == want:
+        return None
+    i = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), None)
+    if i is None:
+        i = min(len(got), len(want))
+    seen = f"in cycle {got[i]}" if i < len(got) else "missing"
+    expected = f"cycle {want[i]}" if i < len(want) else "none"
+    return (
+        f"{name}: {what} #{i} {seen}, models/timing predicts {expected} "
+        f"({len(got)} measured, {len(want)} predicted)"
+    )
+
+
+def check_layer(
+    xpu: XpuParams, run: LayerRun, got: LayerResult | Mapping[str, Any], *, optics: str = "ideal"
+) -> LayerCheck:
+    """Compare one run's result (a :class:`LayerResult`, or a result dict of
+    :meth:`~oxbnn.testbenches.cosim.Cosim.run`) with the golden model and the cycle model.
+
+    ``optics`` is the run's optics (``"ideal"`` or ``"physical"``, see the module docstring).
+    """
+    if optics not in ("ideal", "physical"):
+        raise ValueError(f"optics must be 'ideal' or 'physical', not {optics!r}")
+    ideal = optics == "ideal"
+    spec, name = run.spec, run.label
+    problems: list[str] = []
+
+    golden = bnn.layer_forward(run.act, run.weights, run.thresholds, spec, run.flip)
+    output = np.asarray(_field(got, "output"))
+    if output.shape != golden.shape:
+        raise AssertionError(f"{name}: output of shape {output.shape}, golden {golden.shape}")
+    wrong = np.argwhere(output != golden)
+    if len(wrong) and ideal:
+        y, x, c = (int(i) for i in wrong[0])
+        problems.append(
+            f"{name}: {len(wrong)} of {golden.size} outputs differ from models/bnn; first at "
+            f"(y, x, c) = ({y}, {x}, {c}): golden {golden[y, x, c]}, RTL {output[y, x, c]} in "
+            f"the result word taken in cycle {_field(got, 'output_cycle')[y, x, c]}"
+        )
+
+    predicted = timing.layer_cycles(spec, xpu, run.mem)
+    cycles = int(_field(got, "cycles"))
+    if not run.stalls:
+        if cycles != predicted.total:
+            problems.append(
+                f"{name}: done in cycle {cycles}, models/timing predicts {predicted.total} "
+                f"({predicted})"
+            )
+        for what, measured, model in (
+            ("pca_sample", _field(got, "sample_cycles"), timing.sample_cycles),
+            ("pca_reset", _field(got, "reset_cycles"), timing.reset_cycles),
+        ):
+            problem = _first_difference(name, what, measured, model(spec, xpu, run.mem))
+            if problem:
+                problems.append(problem)
+    elif cycles < predicted.total:
+        problems.append(
+            f"{name}: done in cycle {cycles} under stalls, before the no-stall prediction "
+            f"{predicted.total}"
+        )
+    if ideal:
+        if _field(got, "error"):
+            problems.append(f"{name}: the XPU flagged an unexpected ADC code")
+        for key in ("saturation_events", "clip_events"):
+            if _field(got, key):
+                problems.append(f"{name}: {_field(got, key)} {key} with ideal optics")
+    return LayerCheck(
+        name=name,
+        golden=golden,
+        output_errors=len(wrong),
+        outputs=int(golden.size),
+        cycles=cycles,
+        cycles_predicted=predicted.total,
+        problems=tuple(problems),
+    )
+
+
+def assert_layers(
+    xpu: XpuParams,
+    runs: Sequence[LayerRun],
+    results: Sequence[LayerResult | Mapping[str, Any]],
+    *,
+    optics: str = "ideal",
+    where: str = "",
+) -> list[LayerCheck]:
+    """:func:`check_layer` on every run; ``AssertionError`` listing every problem, if any.
+
+    ``where`` (e.g. the configuration) heads the message.
+    """
+    if len(runs) != len(results):
+        raise AssertionError(f"{where}: {len(results)} results for {len(runs)} runs")
+    checks = [
+        check_layer(xpu, run, got, optics=optics) for run, got in zip(runs, results, strict=True)
+    ]
+    problems = [p for c in checks for p in c.problems]
+    if problems:
+        raise AssertionError((f"{where}:\n" if where else "") + "\n".join(problems))
+    return checks
