@@ -17,9 +17,10 @@ import pytest
 from oxbnn.tools.cli import build_parser, main
 from oxbnn.tools.options import resolve_simulator
 
-#: The shared options of each command (sim, export and report join in the second phase).
+#: The shared options of each command.
 SHARED = {
     "optics": {"--preset", "--out", "--seed", "--json"},
+    "sim": {"--preset", "--out", "--seed", "--json", "--sim"},
     "infer": {"--preset", "--out", "--seed", "--json", "--sim"},
     "accuracy-sweep": {"--preset", "--out", "--seed", "--json", "--sim"},
     "waves": {"--json"},
@@ -64,7 +65,7 @@ def test_every_command_lists_the_shared_options_with_the_same_text(capsys):
     assert texts["--out"] == {"folder for the outputs (default build/<command>/)"}
 
 
-@pytest.mark.parametrize("command", ["optics", "infer", "accuracy-sweep"])
+@pytest.mark.parametrize("command", ["optics", "sim", "infer", "accuracy-sweep"])
 def test_shared_defaults(command):
     args = build_parser().parse_args([command])
     assert args.preset == "oxbnn50"
@@ -73,7 +74,7 @@ def test_shared_defaults(command):
     assert args.json is False
 
 
-@pytest.mark.parametrize("command", ["optics", "infer", "accuracy-sweep"])
+@pytest.mark.parametrize("command", ["optics", "sim", "infer", "accuracy-sweep"])
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
@@ -120,3 +121,29 @@ def test_resolve_simulator(monkeypatch):
     monkeypatch.setenv("SIM", "questa")
     with pytest.raises(ValueError, match=r"SIM \(environment variable\) is 'questa'"):
         resolve_simulator()
+
+
+def test_cosim_failure_is_one_line_with_its_cause(monkeypatch, capsys):
+    """A co-simulation that cannot run (here: a forced root cause) ends in one line, status 1."""
+    from oxbnn.testbenches.cosim import CosimError
+    from oxbnn.tools import infer_cmd
+
+    def fail(args):
+        raise CosimError("layer0: cycle 12: XPU outputs ['done'] are not 0/1")
+
+    monkeypatch.setattr(infer_cmd, "run", fail)
+    assert main(["infer", "--images", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["oxbnn infer: error: layer0: cycle 12: XPU outputs ['done'] are not 0/1"]
+
+
+def test_other_runtime_errors_are_not_swallowed(monkeypatch):
+    """Only the co-simulation's named error is turned into a message; a bug still raises."""
+    from oxbnn.tools import infer_cmd
+
+    def bug(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(infer_cmd, "run", bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["infer", "--images", "1"])

@@ -10,8 +10,9 @@ a traceback and with exit status 2: an option argparse refuses (a bad ``--seed``
 preset, a missing argument; the line ends with ``(see oxbnn <command> --help)``) and any
 ``ValueError`` or ``OSError`` a command raises (the named errors of the models:
 ``PresetError``, ``LayerError``, ``DigitsParamsError``, ...). A command that ran but whose check
-failed returns 1. ``oxbnn --version`` prints ``oxbnn <version>`` (the installed package's,
-:func:`importlib.metadata.version`) and exits 0.
+failed returns 1, and so does a co-simulation that could not run (a ``CosimError``: its message
+carries the root cause, printed as one line). ``oxbnn --version`` prints ``oxbnn <version>``
+(the installed package's, :func:`importlib.metadata.version`) and exits 0.
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"oxbnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as exc:
+        # A co-simulation that could not run (build error, X on an output, a timeout): its
+        # message carries the root cause. Imported here: the co-simulation pulls in cocotb.
+        from ..testbenches.cosim import CosimError
+
+        if not isinstance(exc, CosimError):
+            raise
+        print(f"oxbnn {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

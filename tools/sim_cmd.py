@@ -2,7 +2,7 @@
 
 Without ``--layer`` it runs a built-in real layer shape: the third convolution of VGG-small
 (16 x 16 x 128 -> 256 channels, 3 x 3, padding 1: K = 1152) with seeded random bits. The run
-writes ``outputs.npy`` and ``report.json`` under ``build/runs/<name>/`` (and ``waves.vcd`` +
+writes ``outputs.npy`` and ``report.json`` under ``build/sim/<name>/`` (and ``waves.vcd`` +
 ``waves.gtkw`` with ``--waves``).
 
 Report fields (units in the names where they have one): ``cycles`` (measured), ``cycles_predicted``
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,11 +32,11 @@ from typing import Any
 import numpy as np
 
 from ..models import bnn
-from ..models.configs import preset_names
 from ..models.derive import xpu_params
 from ..models.layer import LayerSpec
 from ..models.layer_io import LayerData, load_layer_file
 from ..models.timing import MemoryModel, layer_cycles
+from .options import add_json, add_out, add_preset, add_seed, add_sim
 from .versions import tool_versions
 
 #: The built-in layer: VGG-small's third convolution (see models/workloads.py).
@@ -61,9 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run one layer on the XPU RTL (cocotb + Verilator or Icarus) with the "
         "optical models in the loop; check it against the golden BNN and the cycle model.",
     )
-    p.add_argument(
-        "--preset", default="oxbnn50", help=f"preset ({', '.join(preset_names())}) or a .toml path"
-    )
+    add_preset(p)
     p.add_argument(
         "--layer",
         type=Path,
@@ -71,15 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="layer .npz (format in the README); default: a built-in VGG-small layer",
     )
     p.add_argument("--optics", choices=["ideal", "physical"], default="ideal")
-    p.add_argument("--seed", type=int, default=1, help="seed of the data and of the noise")
-    p.add_argument(
-        "--sim",
-        choices=["verilator", "icarus"],
-        default=os.environ.get("SIM") or "verilator",
-        help="simulator (default: $SIM, else verilator)",
-    )
+    add_seed(p)
+    add_sim(p)
     p.add_argument("--name", default=None, help="run name (default: from the layer and preset)")
-    p.add_argument("--out", type=Path, default=Path("build/runs"))
+    add_out(p, "sim")
     p.add_argument("--waves", action="store_true", help="write a VCD of the XPU's ports")
     p.add_argument("--waves-from", type=int, default=0, help="first cycle traced (default 0)")
     p.add_argument(
@@ -101,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="external memory: cycles per N-bit word (1 = one word per cycle)",
     )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json(p)
     p.set_defaults(func=run)
 
 
