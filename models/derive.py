@@ -69,6 +69,8 @@ class OpticsDerivation:
             "count_charge_fC": self.pca.count_charge_C * 1e15,
             "lsb_mV": self.pca.lsb_V * 1e3,
             "capacitance_fF": self.preset.pca.capacitance_F * 1e15,
+            # XpuParams.clock_hz's formula (bit rate / S), written here because the optics
+            # summary must also work for a preset whose gamma builds no XPU (gamma < 1).
             "clock_hz": self.preset.architecture.bit_rate_bps
             / self.preset.architecture.symbols_per_cycle,
         }

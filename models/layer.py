@@ -1,6 +1,6 @@
 """The shape of one BNN layer as the XPU sees it: the contract shared by every model and the RTL.
 
-Conventions (DESIGN.md §4):
+Conventions (docs/design.md §4):
 
 * bits are 0/1 with 1 standing for +1 and 0 for -1;
 * activations are ``H x W x C_in`` (channels last), weights ``C_out x kh x kw x C_in``;
@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LayerError", "LayerSpec"]
+__all__ = ["LayerError", "LayerSpec", "STRIDES"]
 
+#: Strides a layer may have (the descriptor codes stride 2 as one bit).
+STRIDES = (1, 2)
 _PADS = ("dark", "+1", "-1")
 _OUTPUTS = ("bit", "int")
 
@@ -73,8 +75,9 @@ class LayerSpec:
             raise LayerError(f"kind must be 'conv' or 'fc', not {self.kind!r}")
         for name in ("height", "width", "in_channels", "out_channels", "kernel_h", "kernel_w"):
             _pos_int(name, getattr(self, name))
-        if isinstance(self.stride, bool) or self.stride not in (1, 2):
-            raise LayerError(f"stride must be 1 or 2, not {self.stride!r}")
+        if isinstance(self.stride, bool) or self.stride not in STRIDES:
+            allowed = " or ".join(str(x) for x in STRIDES)
+            raise LayerError(f"stride must be {allowed}, not {self.stride!r}")
         if isinstance(self.padding, bool) or not isinstance(self.padding, int) or self.padding < 0:
             raise LayerError(f"padding must be a non-negative integer, not {self.padding!r}")
         if self.padding >= max(self.kernel_h, self.kernel_w) and self.padding > 0:

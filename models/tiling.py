@@ -10,7 +10,8 @@ field widths (:data:`IMAGE_DIM_BITS`, :data:`KERNEL_BITS`, :class:`Widths`) from
 to the image: padding is never stored), each pixel as ``ceil(C/N)`` N-bit words, the last one
 holding ``C mod N`` (or N) channels. ``rows_per_band`` is the largest count whose unclipped input
 rows fit one bank. A weight tile is a set of whole filters (``filters_per_tile = depth //
-ceil(K/N)``), each filter packed as ``ceil(K/N)`` words in im2col order. The walk is::
+ceil(K/N)``), each filter packed as ``ceil(K/N)`` words in im2col order. The walk (weight
+broadcast, see below) is::
 
     for band: for weight tile: for filter in tile: for group in band: for sub-job: one vector
 
@@ -20,7 +21,15 @@ weight tile is loaded once if all filters fit one bank; otherwise one weight til
 start, into a threshold memory. The host streams tiles in exactly this order.
 
 A plan that exists is one the RTL runs: :func:`tiling_plan` makes every check (descriptor
-limits, buffer sizes, threshold memory) and raises :class:`TilingError` otherwise.
+limits and the unit grid, buffer sizes, threshold memory) and raises :class:`TilingError`
+otherwise; every register width of the RTL (:class:`Widths`) is derived from the same limits, so
+no value of a plan that exists overflows one.
+
+**Dataflow** (:data:`DATAFLOWS`, ``tiling_plan(..., dataflow=...)``, :attr:`TilingPlan.dataflow`).
+Only ``"weight_broadcast"`` is built: the M XPEs share one filter and work on M different units,
+so a band's units are cut into groups of M (:attr:`Band.groups` ``= ceil(units / M)``) and XPE e
+of group g takes unit ``g M + e`` (:meth:`TilingPlan.units`). ``"activation_broadcast"`` (one
+unit, M filters; issue 13) is named so that callers can ask for it, and is refused.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .configs import XpuParams
-from .layer import LayerSpec
+from .layer import STRIDES, LayerSpec
 
 __all__ = [
     "TilingError",
@@ -46,8 +55,11 @@ __all__ = [
     "KERNEL_BITS",
     "MAX_IMAGE_DIM",
     "MAX_KERNEL",
+    "PAD_MODE_BITS",
     "READS_PER_CYCLE",
+    "POOL_FACTOR",
     "POOL_SUBJOBS",
+    "DATAFLOWS",
 ]
 
 #: Width of the descriptor's input height/width fields (unsigned).
@@ -56,14 +68,25 @@ IMAGE_DIM_BITS = 16
 KERNEL_BITS = 4
 #: Descriptor code of each padding mode of :class:`~oxbnn.models.layer.LayerSpec`.
 PAD_MODES = {"dark": 0, "+1": 1, "-1": 2}
+#: Width of the descriptor's padding-mode field (holds every code of :data:`PAD_MODES`).
+PAD_MODE_BITS = max(PAD_MODES.values()).bit_length()
 #: Largest input height/width the descriptor can describe.
 MAX_IMAGE_DIM = (1 << IMAGE_DIM_BITS) - 1
 #: Largest kernel height/width the descriptor can describe.
 MAX_KERNEL = (1 << KERNEL_BITS) - 1
 #: Activation words each XPE can read per cycle (two read ports per XPE).
 READS_PER_CYCLE = 2
+#: Side of the pooling window (2 x 2 OR max-pool, stride 2): output positions per unit side.
+POOL_FACTOR = 2
 #: Sub-jobs of one pooled unit (its 2 x 2 window).
-POOL_SUBJOBS = 4
+POOL_SUBJOBS = POOL_FACTOR**2
+#: Largest step, in input rows or columns, between the windows of two adjacent units:
+#: ``pool factor x stride``.
+_MAX_UNIT_STEP = POOL_FACTOR * max(STRIDES)
+#: Dataflows of an XPU: which of a layer's vectors its M XPEs compute together. Only the first is
+#: built (see the module docstring).
+DATAFLOWS = ("weight_broadcast", "activation_broadcast")
+_BUILT_DATAFLOWS = ("weight_broadcast",)
 
 
 class TilingError(ValueError):
@@ -72,7 +95,12 @@ class TilingError(ValueError):
 
 @dataclass(frozen=True)
 class Widths:
-    """Bit widths of the XPU's datapath, derived from :class:`XpuParams`.
+    """Bit widths of the XPU's registers and descriptor fields, derived from :class:`XpuParams`.
+
+    Each width holds every value a plan that exists (:func:`tiling_plan`) can put in it; the
+    bounds come from the descriptor limits (:data:`MAX_IMAGE_DIM`, :data:`MAX_KERNEL`), the
+    unit grid (at most :data:`MAX_IMAGE_DIM` unit rows and columns, checked by the plan), the
+    buffer depths, ``max_out_channels`` and M.
 
     Attributes
     ----------
@@ -83,14 +111,43 @@ class Widths:
     dot : int
         Width of a signed dot product or threshold (holds ``+-(k_max + 1)``).
     geometry : int
-        Width of the signed row/column registers of the address generator.
+        Width of the signed row/column registers of the address generator: a window origin row
+        relative to its band is below ``4 (MAX_IMAGE_DIM + M)`` (an XPE's unit row is below the
+        band's rows plus M, times at most pool factor x stride = 4); a tap's row or column adds at
+        most ``2 + MAX_KERNEL``; negative values reach ``-4 MAX_IMAGE_DIM`` (a row wrap). One
+        sign bit on top of that magnitude.
     offset : int
-        Width of the signed word offsets (addresses before the bank is chosen); arithmetic on
-        them is modular, exact for every address that is read.
+        Width of the signed word offsets (addresses before the bank is chosen). Arithmetic on
+        them is modular and only their low ``act_addr`` bits address a bank, so any width of at
+        least ``act_addr`` is exact; the width (6 bits above the larger bank's address) is the
+        one the RTL was built with, kept so no register changes.
     act_addr : int
         Address width of one activation bank.
     wgt_addr : int
         Address width of one weight bank.
+    unit_row : int
+        Width of a unit row index: a band's first unit row plus its rows (below ``2
+        MAX_IMAGE_DIM``), or an XPE's unit row in its band (below ``MAX_IMAGE_DIM + M``).
+    unit_col : int
+        Width of a unit column index (below ``unit_w <= MAX_IMAGE_DIM``).
+    input_row : int
+        Width of the input row of a band's first window row, ``u0 * f * s`` for a unit row ``u0``
+        below ``2 MAX_IMAGE_DIM`` and ``f * s <= 4``.
+    row_step : int
+        Width of the input rows between two bands, ``rows_per_band * f * s <= 4 MAX_IMAGE_DIM``.
+    unit_step : int
+        Width of the input rows or columns between adjacent units, ``f * s <= 4``.
+    m_step_y : int
+        Width of the unit rows M units span, ``M // unit_w <= M``.
+    wgt_loads : int
+        Width of the weight-load count: at most one load per (band, weight tile) pair, with at
+        most ``MAX_IMAGE_DIM`` bands (one unit row each) and ``max_out_channels`` weight tiles
+        (one filter each).
+    kernel : int
+        Width of a kernel row or column index (at most ``MAX_KERNEL``, the descriptor's
+        ``KERNEL_BITS``).
+    subjob : int
+        Width of a sub-job index (below :data:`POOL_SUBJOBS`).
     """
 
     k_max: int
@@ -100,6 +157,15 @@ class Widths:
     offset: int
     act_addr: int
     wgt_addr: int
+    unit_row: int
+    unit_col: int
+    input_row: int
+    row_step: int
+    unit_step: int
+    m_step_y: int
+    wgt_loads: int
+    kernel: int
+    subjob: int
 
     @classmethod
     def of(cls, xpu: XpuParams) -> Widths:
@@ -107,21 +173,32 @@ class Widths:
         if not isinstance(xpu, XpuParams):
             raise TypeError(f"xpu must be an XpuParams, not {type(xpu).__name__}")
         k_max = xpu.n_lanes * xpu.wgt_buffer_depth
+        m = xpu.n_xpes
+        geometry_bound = _MAX_UNIT_STEP * (MAX_IMAGE_DIM + m) + POOL_FACTOR + MAX_KERNEL
         return cls(
             k_max=k_max,
             count=k_max.bit_length(),
             dot=(k_max + 1).bit_length() + 1,
-            geometry=MAX_IMAGE_DIM.bit_length() + 4,
+            geometry=geometry_bound.bit_length() + 1,
             offset=max(xpu.act_buffer_depth, xpu.wgt_buffer_depth).bit_length() + 6,
             act_addr=max(1, (xpu.act_buffer_depth - 1).bit_length()),
             wgt_addr=max(1, (xpu.wgt_buffer_depth - 1).bit_length()),
+            unit_row=max(2 * MAX_IMAGE_DIM - 1, MAX_IMAGE_DIM + m - 1).bit_length(),
+            unit_col=MAX_IMAGE_DIM.bit_length(),
+            input_row=((2 * MAX_IMAGE_DIM - 1) * _MAX_UNIT_STEP).bit_length(),
+            row_step=(MAX_IMAGE_DIM * _MAX_UNIT_STEP).bit_length(),
+            unit_step=_MAX_UNIT_STEP.bit_length(),
+            m_step_y=m.bit_length(),
+            wgt_loads=(MAX_IMAGE_DIM * xpu.max_out_channels).bit_length(),
+            kernel=KERNEL_BITS,
+            subjob=(POOL_SUBJOBS - 1).bit_length(),
         )
 
 
 @dataclass(frozen=True)
 class Band:
     """One activation tile: unit rows ``[unit_row0, unit_row1)``, input rows ``[in_row0,
-    in_row1)``."""
+    in_row1)``; ``groups`` = ceil(units / M), the weight-broadcast grouping of its units."""
 
     index: int
     unit_row0: int
@@ -147,11 +224,13 @@ class TilingPlan:
     """How a layer is cut into tiles and walked; shared by the host, the RTL and this model.
 
     Attributes are plain integers and tuples; :meth:`units` maps a result word back to output
-    positions.
+    positions. ``dataflow`` is the one of :data:`DATAFLOWS` the plan maps (today always
+    ``"weight_broadcast"``).
     """
 
     spec: LayerSpec
     xpu: XpuParams
+    dataflow: str
     words_per_pixel: int
     last_word_bits: int
     row_words: int
@@ -189,7 +268,7 @@ class TilingPlan:
 
     @property
     def jobs(self) -> int:
-        """Jobs of the whole layer."""
+        """Jobs of the whole layer (weight broadcast: filters x groups x sub-jobs per pair)."""
         return sum(self.pair_jobs(p) for p in range(len(self.pairs)))
 
     def results(self) -> Iterator[tuple[int, int, int]]:
@@ -203,7 +282,9 @@ class TilingPlan:
     def units(self, band: int, group: int) -> list[tuple[int, int] | None]:
         """Unit ``(row, column)`` of each XPE in a group of a band, or None for an idle XPE.
 
-        A unit is an output position, or a pooled position when the layer pools.
+        A unit is an output position, or a pooled position when the layer pools. This is the
+        weight-broadcast mapping (:attr:`dataflow`): XPE e of group g takes the band's unit
+        ``g M + e`` (units numbered row-major), all XPEs on the same filter.
         """
         bd = self.bands[band]
         count = (bd.unit_row1 - bd.unit_row0) * self.unit_w
@@ -225,15 +306,24 @@ def _band_input_rows(spec: LayerSpec, f: int, u0: int, u1: int) -> tuple[int, in
     return max(0, lo), min(spec.height, hi)
 
 
-def tiling_plan(spec: LayerSpec, xpu: XpuParams) -> TilingPlan:
+def tiling_plan(
+    spec: LayerSpec, xpu: XpuParams, *, dataflow: str = "weight_broadcast"
+) -> TilingPlan:
     """The tiling plan of ``spec`` on ``xpu``; raises :class:`TilingError` if it cannot map.
 
     The checks here are the only descriptor checks: a plan that exists is one the RTL runs.
+    ``dataflow`` is one of :data:`DATAFLOWS`; only ``"weight_broadcast"`` is built.
     """
     if not isinstance(spec, LayerSpec):
         raise TypeError(f"spec must be a LayerSpec, not {type(spec).__name__}")
     if not isinstance(xpu, XpuParams):
         raise TypeError(f"xpu must be an XpuParams, not {type(xpu).__name__}")
+    if dataflow not in DATAFLOWS:
+        raise TilingError(f"unknown dataflow {dataflow!r}; expected one of {list(DATAFLOWS)}")
+    if dataflow not in _BUILT_DATAFLOWS:
+        raise TilingError(
+            f"dataflow {dataflow!r} is not built in this XPU yet; built: {list(_BUILT_DATAFLOWS)}"
+        )
     n, m = xpu.n_lanes, xpu.n_xpes
     for name in ("height", "width"):
         if getattr(spec, name) > MAX_IMAGE_DIM:
@@ -261,8 +351,14 @@ def tiling_plan(spec: LayerSpec, xpu: XpuParams) -> TilingPlan:
             f"one filter of K = {k} bits needs {chunks} words of {n} bits, more "
             f"than a weight bank holds ({xpu.wgt_buffer_depth} words)"
         )
-    f = 2 if spec.pool else 1
+    f = POOL_FACTOR if spec.pool else 1
     unit_h, unit_w = spec.out_h // f, spec.out_w // f
+    for name, value in (("unit rows", unit_h), ("unit columns", unit_w)):
+        if value > MAX_IMAGE_DIM:
+            raise TilingError(
+                f"the output grid has {value} {name} (output positions, or 2 x 2 windows when "
+                f"pooling), more than the descriptor's limit of {MAX_IMAGE_DIM}"
+            )
 
     def band_words_bound(rows: int) -> int:
         return min((rows * f - 1) * spec.stride + spec.kernel_h, spec.height) * row_words
@@ -288,7 +384,7 @@ def tiling_plan(spec: LayerSpec, xpu: XpuParams) -> TilingPlan:
                 in_row0=r0,
                 in_row1=r1,
                 words=(r1 - r0) * row_words,
-                groups=-(-((u1 - u0) * unit_w) // m),
+                groups=-(-((u1 - u0) * unit_w) // m),  # weight broadcast: M units per group
             )
         )
     per_tile = min(spec.out_channels, xpu.wgt_buffer_depth // chunks)
@@ -306,6 +402,7 @@ def tiling_plan(spec: LayerSpec, xpu: XpuParams) -> TilingPlan:
     return TilingPlan(
         spec=spec,
         xpu=xpu,
+        dataflow=dataflow,
         words_per_pixel=wp,
         last_word_bits=last_word_bits,
         row_words=row_words,
@@ -330,8 +427,9 @@ def tiling_plan(spec: LayerSpec, xpu: XpuParams) -> TilingPlan:
 def chunk_cycles(spec: LayerSpec, xpu: XpuParams) -> tuple[int, ...]:
     """Issue cycles of each of the ``ceil(K/N)`` chunks of one vector (closed form per chunk).
 
-    See the module docstring: chunk ``k`` needs ``n_k = idx(e_k - 1) - idx(e_{k-1} - 1)`` new
-    words and takes ``max(1, ceil(n_k / READS_PER_CYCLE))`` cycles.
+    See :mod:`oxbnn.models.timing` (vector schedule): chunk ``k`` needs ``n_k = idx(e_k - 1) -
+    idx(e_{k-1} - 1)`` new words and takes ``max(1, ceil(n_k / READS_PER_CYCLE))`` cycles; at most
+    one chunk leaves in a cycle (S = 1: a cycle is one slot, ``XpuParams.symbols_per_cycle``).
     """
     n, c, k = xpu.n_lanes, spec.in_channels, spec.k
     wp = -(-c // n)

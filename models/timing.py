@@ -9,14 +9,19 @@ Counting convention
 -------------------
 Cycle 0 is the cycle in which the host holds ``start`` high (the descriptor is latched at the end
 of it). The layer's count is the index of the cycle in which ``done`` is high. Everything is in
-clock cycles of ``xpu.clock_hz = bit_rate / S`` (S = 1: one optical slot per cycle).
+clock cycles of ``xpu.clock_hz = bit_rate / S``: a cycle carries S slots per lane (S =
+``xpu.symbols_per_cycle``; :attr:`CycleBreakdown.slots` is the count in slots). Only S = 1 is
+built (``XpuParams`` refuses more, issue 11), so the schedule below puts one chunk on an XPE's
+lanes per cycle.
 
-The schedule the RTL follows (DESIGN.md §4)
--------------------------------------------
-**Work.** All M XPEs work on one filter and M different output *units* (weights broadcast). A unit
-is one output position, or, when the layer pools, one pooled position whose 2 x 2 window is
-computed as four consecutive *sub-jobs* by the same XPE (the readout ORs them). Units are numbered
-row-major over the unit grid ``unit_h x unit_w``; a *group* is M consecutive units of one band.
+The schedule the RTL follows (docs/design.md §4)
+------------------------------------------------
+**Work** (the weight-broadcast dataflow, ``dataflow="weight_broadcast"``, the only one of
+:data:`~oxbnn.models.tiling.DATAFLOWS` built). All M XPEs work on one filter and M different
+output *units*. A unit is one output position, or, when the layer pools, one pooled position
+whose 2 x 2 window is computed as four consecutive *sub-jobs* by the same XPE (the readout ORs
+them). Units are numbered row-major over the unit grid ``unit_h x unit_w``; a *group* is M
+consecutive units of one band, and a job is one vector on every XPE of a group.
 
 **Tiling plan**: see :mod:`oxbnn.models.tiling` (bands, weight tiles, the walk and the
 load order).
@@ -33,20 +38,24 @@ chunk needs at most two words and a vector takes exactly ``L`` cycles; thinner l
 2``, e.g. a first layer with C = 3) are read bound. Jobs follow each other with no bubble.
 
 **Pipeline.** A chunk read in issue cycle ``t`` is on the optical port in cycle ``t + 2``
-(:data:`ISSUE_TO_PORT_CYCLES`); ``pca_reset`` comes with the first chunk of every run of γ chunks
-and ``pca_sample`` with the last one and with the last chunk of the vector. The code of a sample
-in cycle ``P`` arrives in ``P + adc_latency``; the result of a unit enters the result FIFO then and
-is offered on the result stream in ``P + adc_latency + 1`` (:data:`CODE_TO_RESULT_CYCLES`); ``done``
-is high one cycle after the last result is accepted (:data:`RESULT_TO_DONE_CYCLES`).
+(:data:`ISSUE_TO_PORT_CYCLES`: the tile buffers' read and the gearbox's output register);
+``pca_reset`` comes with the first chunk of every run of γ chunks and ``pca_sample`` with the last
+one and with the last chunk of the vector. The code of a sample in cycle ``P`` arrives in ``P +
+adc_latency``; the result of a unit enters the result FIFO then and is offered on the result
+stream in ``P + adc_latency + 1`` (:data:`CODE_TO_RESULT_CYCLES`); ``done`` is high one cycle
+after the last result is accepted (:data:`RESULT_TO_DONE_CYCLES`). These constants restate the
+RTL's latencies (this model does not import the RTL); ``tests/test_latencies.py`` measures each
+in simulation and holds it equal to the RTL component's property and to the constant here.
 
 **Loads.** A tile load is *requested* in the first cycle ``q`` in which the buffer's write stream
 is ready after the previous tile of that stream was complete; the external memory
 (:class:`MemoryModel`) presents word ``i`` in cycle ``q + latency + i * cycles_per_word`` and the
 buffer accepts it at once, so a tile of ``n`` words is complete in ``z = q + latency + (n - 1) *
-cycles_per_word`` and usable from ``z + 1``. Both loaders start in cycle 1; a loader asks for its
-next tile in ``z + 1`` if the other bank is free, else in the cycle after the last issue cycle
-that read the bank it will overwrite. A pair starts in the first cycle in which the previous pair
-has issued its last cycle and its tiles (and, for the first pair, the thresholds) are usable.
+cycles_per_word`` and usable from ``z + 1``. Both loaders start in cycle 1
+(:data:`RUN_START_CYCLE`); a loader asks for its next tile in ``z + 1`` if the other bank is
+free, else in the cycle after the last issue cycle that read the bank it will overwrite. A pair
+starts in the first cycle in which the previous pair has issued its last cycle and its tiles
+(and, for the first pair, the thresholds) are usable.
 
 **Back-pressure.** The sequencer only starts a unit when the result FIFO is sure to have room for
 it (credits); the FIFO is deep enough that a host that is always ready never causes a stall. The
@@ -119,7 +128,7 @@ RESULT_TO_DONE_CYCLES = 1
 
 @dataclass(frozen=True)
 class MemoryModel:
-    """The external memory that streams tiles into the XPU (one channel per stream).
+    """The external memory that streams tiles into the XPU (one memory port per stream).
 
     Parameters
     ----------
@@ -163,7 +172,7 @@ class CycleBreakdown:
     drain : int
         Cycles from the acceptance of the last result to ``done``.
     clock_hz : float
-        The clock these cycles are counted in.
+        The clock these cycles are counted in (``bit_rate / S``).
     plan : TilingPlan
         The plan the count assumes.
     pair_starts : tuple of int
@@ -185,11 +194,26 @@ class CycleBreakdown:
         """``total`` at ``clock_hz``."""
         return self.total / self.clock_hz
 
+    @property
+    def slots(self) -> int:
+        """``total`` in slots per lane: cycles x S (``xpu.symbols_per_cycle``)."""
+        return self.total * self.plan.xpu.symbols_per_cycle
 
-def layer_cycles(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> CycleBreakdown:
-    """Cycles of ``spec`` on ``xpu`` fed by ``mem`` (default :class:`MemoryModel`), no stalls."""
+
+def layer_cycles(
+    spec: LayerSpec,
+    xpu: XpuParams,
+    mem: MemoryModel | None = None,
+    *,
+    dataflow: str = "weight_broadcast",
+) -> CycleBreakdown:
+    """Cycles of ``spec`` on ``xpu`` fed by ``mem`` (default :class:`MemoryModel`), no stalls.
+
+    ``dataflow`` goes to :func:`~oxbnn.models.tiling.tiling_plan`, which refuses a dataflow that
+    is not built; the count is that of the weight-broadcast schedule (module docstring).
+    """
     mem = MemoryModel() if mem is None else mem
-    plan = tiling_plan(spec, xpu)
+    plan = tiling_plan(spec, xpu, dataflow=dataflow)
     tv = plan.vector_cycles
     n_w = len(plan.weight_tiles)
     act_end: dict[int, int] = {}
@@ -239,15 +263,22 @@ def layer_cycles(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None
     )
 
 
-def seconds(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> float:
+def seconds(
+    spec: LayerSpec,
+    xpu: XpuParams,
+    mem: MemoryModel | None = None,
+    *,
+    dataflow: str = "weight_broadcast",
+) -> float:
     """Time of one layer in seconds at ``xpu.clock_hz``."""
-    return layer_cycles(spec, xpu, mem).seconds
+    return layer_cycles(spec, xpu, mem, dataflow=dataflow).seconds
 
 
 def _strobe_cycles(
-    spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None, which: str
+    spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None, which: str, dataflow: str
 ) -> np.ndarray:
-    bd = layer_cycles(spec, xpu, mem)
+    """Cycles of one PCA strobe (S = 1: one slot, so one strobe bit, per cycle)."""
+    bd = layer_cycles(spec, xpu, mem, dataflow=dataflow)
     plan = bd.plan
     ends = np.cumsum(plan.chunk_cycles)  # issue cycles through chunk k, from the job start
     k = np.arange(plan.chunks)
@@ -264,15 +295,27 @@ def _strobe_cycles(
     return np.concatenate(out) + ISSUE_TO_PORT_CYCLES
 
 
-def sample_cycles(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> np.ndarray:
+def sample_cycles(
+    spec: LayerSpec,
+    xpu: XpuParams,
+    mem: MemoryModel | None = None,
+    *,
+    dataflow: str = "weight_broadcast",
+) -> np.ndarray:
     """Cycles (from the start strobe) in which ``pca_sample`` is high, ascending.
 
     All XPEs work in lock-step, so the list is the same for every XPE (an idle XPE of a partial
     group is strobed too; its lanes are dark).
     """
-    return _strobe_cycles(spec, xpu, mem, "sample")
+    return _strobe_cycles(spec, xpu, mem, "sample", dataflow)
 
 
-def reset_cycles(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> np.ndarray:
+def reset_cycles(
+    spec: LayerSpec,
+    xpu: XpuParams,
+    mem: MemoryModel | None = None,
+    *,
+    dataflow: str = "weight_broadcast",
+) -> np.ndarray:
     """Cycles (from the start strobe) in which ``pca_reset`` is high, ascending (every XPE)."""
-    return _strobe_cycles(spec, xpu, mem, "reset")
+    return _strobe_cycles(spec, xpu, mem, "reset", dataflow)

@@ -1,6 +1,7 @@
 """Address generator: im2col on the fly for the M XPEs of an XPU.
 
-Each XPE owns one output *unit* of the current group (see :mod:`oxbnn.models.timing`) and keeps
+Each XPE owns one output *unit* of the current group (the weight-broadcast mapping of
+:meth:`oxbnn.models.tiling.TilingPlan.units`: all XPEs on one filter) and keeps
 its position incrementally: unit row and column, the input row and column of its window's
 top-left tap (relative to the band, and absolute), and the word offset of that tap in the band.
 Positions are placed at the start of a filter (XPE e on unit e, through a chain of one-unit
@@ -21,10 +22,11 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
-from ..models.tiling import PAD_MODES, Widths
-from ._checks import xpu_params
+from ..models.tiling import IMAGE_DIM_BITS, PAD_MODES, Widths
+from ._checks import fixed_latency, xpu_params
 from .gearbox import Gearbox, gearbox_control_layout
 from .host_if import descriptor_layout
+from .tile_buffer import TileBuffer
 
 __all__ = ["AddressGen", "issue_layout", "word_layout"]
 
@@ -54,15 +56,16 @@ def issue_layout(xpu: XpuParams) -> data.StructLayout:
 
     ``pos_init`` / ``pos_advance`` move the XPEs' units at the end of the cycle (to units 0..M-1,
     or by M). ``band_rows``: unit rows of the current band (an XPE whose unit row is not below
-    it is idle). ``have``: bits of the current chunk already held; ``emit``: the chunk is complete
-    this cycle; ``last``: it is the vector's last chunk.
+    it is idle; at most ``rows_per_band``, a descriptor dimension). ``have``: bits of the current
+    chunk already held; ``emit``: the chunk is complete this cycle; ``last``: it is the vector's
+    last chunk.
     """
     return data.StructLayout(
         {
             "issue": 1,
             "pos_init": 1,
             "pos_advance": 1,
-            "band_rows": unsigned(18),
+            "band_rows": unsigned(IMAGE_DIM_BITS),
             "word": data.ArrayLayout(word_layout(xpu), 2),
             "have": range(xpu.n_lanes),
             "emit": 1,
@@ -72,11 +75,13 @@ def issue_layout(xpu: XpuParams) -> data.StructLayout:
 
 
 def _position_layout(xpu: XpuParams) -> data.StructLayout:
+    """An XPE's unit: its row in the band (``Widths.unit_row``: an idle XPE of a band's last group
+    may be up to M rows below it), its column (``Widths.unit_col``), and its window origin."""
     w = Widths.of(xpu)
     return data.StructLayout(
         {
-            "uy": unsigned(18),
-            "ux": unsigned(17),
+            "uy": unsigned(w.unit_row),
+            "ux": unsigned(w.unit_col),
             "iy": signed(w.geometry),  # window origin row relative to the band's first window row
             "ix": signed(w.geometry),  # absolute window origin column
             "base": signed(w.offset),  # word offset of the window origin in the band
@@ -126,10 +131,11 @@ class AddressGen(wiring.Component):
     """Per-XPE addresses, padding checks and bit packing; drives the optical port's data lanes.
 
     Pipeline: the sequencer's issue control in cycle t (stage I) sets the read addresses; the
-    words arrive in t + 1 (stage D, with the weight word) and are packed; an emitted chunk is on
-    ``act`` / ``wgt`` in t + 2 (:attr:`latency`), together with ``active`` and, after a vector's
-    last chunk, its ``kv`` (``K_valid``: the bits that count). In a cycle without a chunk every
-    lane is dark.
+    words arrive from the tile buffers' synchronous read ports in t + 1 (stage D, with the weight
+    word; this block's stage-D registers hold the control for that one cycle) and are packed; an
+    emitted chunk is on ``act`` / ``wgt`` after the gearbox's output register, in t +
+    :attr:`latency`, together with ``active`` and, after a vector's last chunk, its ``kv``
+    (``K_valid``: the bits that count). In a cycle without a chunk every lane is dark.
 
     Parameters
     ----------
@@ -149,9 +155,6 @@ class AddressGen(wiring.Component):
     active : Out(M)
         XPE e has a unit in this group.
     """
-
-    #: Issue cycle of a chunk's last read -> cycle the chunk is on ``act`` / ``wgt``.
-    LATENCY = 2
 
     def __init__(self, *, xpu: XpuParams):
         self._xpu = xpu_params(self, xpu)
@@ -175,10 +178,11 @@ class AddressGen(wiring.Component):
     def xpu(self) -> XpuParams:
         return self._xpu
 
-    @property
-    def latency(self) -> int:
-        """Issue cycle of a chunk's last read -> cycle the chunk is on ``act`` / ``wgt``."""
-        return self.LATENCY
+    @fixed_latency
+    def latency(cls) -> int:
+        """Issue cycle of a chunk's last read -> cycle the chunk is on ``act`` / ``wgt``: the
+        buffers' read latency (stage I -> D) plus the gearbox's output register (D -> P)."""
+        return TileBuffer.read_latency + Gearbox.latency
 
     def elaborate(self, platform):
         m = Module()

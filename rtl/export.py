@@ -3,8 +3,10 @@
 The top module is ``xpu_<name>`` (``name`` from :class:`XpuParams`, e.g. ``xpu_oxbnn50``);
 Amaranth names ports by path joined with ``__`` (``xpe__3__act``, ``res_out__payload``), clock
 ``clk`` and synchronous active-high reset ``rst``. Next to the Verilog a JSON file describes the
-parameters and the packing of every struct port (descriptor, threshold entry, result word), so a
-testbench in another language can drive the module without Amaranth.
+parameters, the struct packing of every struct port (descriptor, threshold entry, result word),
+the result FIFO depth and the bits of every memory macro, so a testbench in another language can
+drive the module without Amaranth and ``tools/synth`` can report the macros it keeps out of the
+gate count.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..models.tiling import Widths
 from .host_if import descriptor_layout, result_layout, threshold_layout
 from .xpu import Xpu
 
-__all__ = ["top_name", "to_verilog", "describe", "export"]
+__all__ = ["top_name", "to_verilog", "memory_bits", "describe", "export"]
 
 
 def top_name(xpu: XpuParams) -> str:
@@ -29,9 +31,9 @@ def top_name(xpu: XpuParams) -> str:
     return "xpu_" + re.sub(r"\W", "_", xpu.name)
 
 
-def to_verilog(xpu: XpuParams, *, name: str | None = None) -> str:
+def to_verilog(dut: Xpu, *, name: str | None = None) -> str:
     """The Verilog text of one :class:`~oxbnn.rtl.xpu.Xpu`."""
-    return verilog.convert(Xpu(xpu=xpu), name=name or top_name(xpu))
+    return verilog.convert(dut, name=name or top_name(dut.xpu))
 
 
 def _fields(layout: data.Layout) -> dict[str, dict[str, int | bool]]:
@@ -46,8 +48,20 @@ def _fields(layout: data.Layout) -> dict[str, dict[str, int | bool]]:
     return out
 
 
-def describe(xpu: XpuParams, *, name: str | None = None) -> dict:
-    """Parameters, widths and struct packings of the exported module, as plain data."""
+def memory_bits(dut: Xpu) -> dict[str, int]:
+    """Bits of each memory macro of ``dut`` (two-bank tile buffers, thresholds, result FIFO)."""
+    xpu = dut.xpu
+    return {
+        "activation buffer (2 banks)": 2 * xpu.act_buffer_depth * xpu.n_lanes,
+        "weight buffer (2 banks)": 2 * xpu.wgt_buffer_depth * xpu.n_lanes,
+        "threshold memory": xpu.max_out_channels * threshold_layout(xpu).size,
+        "result FIFO": dut.result_depth * result_layout(xpu).size,
+    }
+
+
+def describe(dut: Xpu, *, name: str | None = None) -> dict:
+    """Parameters, widths, struct packings and memories of the exported module, as plain data."""
+    xpu = dut.xpu
     w = Widths.of(xpu)
     return {
         "top": name or top_name(xpu),
@@ -63,6 +77,8 @@ def describe(xpu: XpuParams, *, name: str | None = None) -> dict:
             },
         },
         "result_layout_size": result_layout(xpu).size,
+        "result_depth": dut.result_depth,
+        "memory_bits": memory_bits(dut),
     }
 
 
@@ -71,7 +87,8 @@ def export(xpu: XpuParams, out_dir: str | Path, *, name: str | None = None) -> P
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     top = name or top_name(xpu)
+    dut = Xpu(xpu=xpu)
     path = out / f"{top}.v"
-    path.write_text(to_verilog(xpu, name=top))
-    (out / f"{top}.json").write_text(json.dumps(describe(xpu, name=top), indent=2) + "\n")
+    path.write_text(to_verilog(dut, name=top))
+    (out / f"{top}.json").write_text(json.dumps(describe(dut, name=top), indent=2) + "\n")
     return path

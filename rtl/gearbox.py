@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._checks import positive_int
+from ._checks import fixed_latency, positive_int
 
 __all__ = ["Gearbox", "gearbox_control_layout"]
 
@@ -74,9 +74,10 @@ class Gearbox(wiring.Component):
     def n_lanes(self) -> int:
         return self._n
 
-    @property
-    def latency(self) -> int:
-        """Cycle of ``ctl.emit`` -> cycle the chunk is on ``chunk`` / ``lanes``."""
+    @fixed_latency
+    def latency(cls) -> int:
+        """Cycle of ``ctl.emit`` -> cycle the chunk is on ``chunk`` / ``lanes``: one output
+        register."""
         return 1
 
     def elaborate(self, platform):

@@ -21,8 +21,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
-from ..models.tiling import IMAGE_DIM_BITS, KERNEL_BITS, Widths
-from ._checks import xpu_params
+from ..models.tiling import IMAGE_DIM_BITS, KERNEL_BITS, PAD_MODE_BITS, Widths
+from ._checks import fixed_latency, xpu_params
 
 __all__ = [
     "descriptor_layout",
@@ -52,12 +52,20 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
         ``chunks``, ``last_chunk_bits``: ``ceil(K/N)`` and the bits of the last chunk.
         ``unit_h``, ``unit_w``: the unit grid (pooled grid when pooling). ``rows_per_band``,
         ``band_row_step`` (``rows_per_band * f * s``, input rows between bands).
-        ``m_step_x``, ``m_step_y``: ``M mod unit_w`` and ``M // unit_w``.
+        ``m_step_x``, ``m_step_y``: ``M mod unit_w`` and ``M // unit_w`` (weight broadcast: each
+        XPE advances by M units per group).
         ``step_*`` / ``wrap_*`` (s): change of an XPE's (row, column, base offset) when its unit
         advances by M without / with a wrap to the next unit row; ``unit_step``, ``unit_base``,
         ``unit_wrap_base``, ``base0``: the same for one unit, used to place XPE e on unit e.
         ``out_channels``, ``filters_per_tile``, ``wgt_tile_words``, ``wgt_last_tile_words``,
         ``wgt_tiles``, ``wgt_loads``: the weight walk.
+
+    Widths: the descriptor limits (``IMAGE_DIM_BITS``, ``KERNEL_BITS``, ``PAD_MODE_BITS`` of
+    :mod:`oxbnn.models.tiling`), the buffer depths and ``max_out_channels``, and the fields of
+    :class:`~oxbnn.models.tiling.Widths` (``row_step``, ``m_step_y``, ``unit_step``,
+    ``wgt_loads``, ``geometry``, ``offset``), each of which says why it holds every value of a
+    plan that exists. ``row_skip`` is negative when the kernel is wider than the image; like
+    the offsets it is used modulo the bank's address width, which its width exceeds.
     """
     xpu = _check_xpu(xpu)
     w = Widths.of(xpu)
@@ -81,7 +89,7 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "kernel_w": kernel,
             "padding": kernel,
             "stride2": unsigned(1),
-            "pad_mode": unsigned(2),
+            "pad_mode": unsigned(PAD_MODE_BITS),
             "int_output": unsigned(1),
             "pool": unsigned(1),
             "chunks": wd,
@@ -89,16 +97,16 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "unit_h": dim,
             "unit_w": dim,
             "rows_per_band": dim,
-            "band_row_step": unsigned(18),
+            "band_row_step": unsigned(w.row_step),
             "m_step_x": dim,
-            "m_step_y": unsigned(17),
+            "m_step_y": unsigned(w.m_step_y),
             "step_iy": geo,
             "step_ix": geo,
             "step_base": off,
             "wrap_iy": geo,
             "wrap_ix": geo,
             "wrap_base": off,
-            "unit_step": unsigned(3),
+            "unit_step": unsigned(w.unit_step),
             "unit_base": off,
             "unit_wrap_base": off,
             "base0": off,
@@ -107,7 +115,7 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "wgt_tile_words": wd,
             "wgt_last_tile_words": wd,
             "wgt_tiles": chan,
-            "wgt_loads": unsigned(32),
+            "wgt_loads": unsigned(w.wgt_loads),
         }
     )
 
@@ -138,14 +146,14 @@ def result_layout(xpu: XpuParams) -> data.StructLayout:
 class HostIf(wiring.Component):
     """Descriptor register, start/busy/done handshake and the per-channel threshold memory.
 
-    On a cycle with ``start`` high while idle, ``desc_in`` is latched into ``desc`` (visible from
-    the next cycle) and, for a layer with bit output, the threshold loader takes
-    ``out_channels`` entries from ``thr_in`` (ready from the next cycle on). ``thr_ready`` is high
-    once they are all stored (or at once for integer output). ``busy`` is high from the cycle
-    after ``start`` until ``done`` (driven by the sequencer).
+    On a cycle with ``start`` high while idle, ``desc_in`` is latched into ``desc`` and, for a
+    layer with bit output, the threshold loader takes ``out_channels`` entries from ``thr_in``;
+    both from :attr:`start_latency` cycles after ``start``. ``thr_ready`` is high once they are
+    all stored (or at once for integer output). ``busy`` is high from the cycle after ``start``
+    until ``done`` (driven by the sequencer).
 
     The threshold memory has one synchronous read port: ``thr_addr`` in cycle t gives
-    ``thr_data`` in cycle t + 1.
+    ``thr_data`` in cycle t + :attr:`threshold_latency`.
 
     Parameters
     ----------
@@ -188,6 +196,17 @@ class HostIf(wiring.Component):
     @property
     def xpu(self) -> XpuParams:
         return self._xpu
+
+    @fixed_latency
+    def start_latency(cls) -> int:
+        """Cycle of ``start`` -> first cycle of the run: the descriptor register and the
+        threshold loader's state are set at the end of the ``start`` cycle."""
+        return 1
+
+    @fixed_latency
+    def threshold_latency(cls) -> int:
+        """``thr_addr`` -> ``thr_data``: the threshold memory's synchronous read port."""
+        return 1
 
     def elaborate(self, platform):
         m = Module()

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
 from ..models.tiling import Widths
-from ._checks import positive_int, xpu_params
+from ._checks import fixed_latency, positive_int, xpu_params
 from .host_if import result_layout, threshold_layout
 
 __all__ = ["PcaReadout", "sample_layout", "PcaReadoutModel"]
@@ -47,9 +47,9 @@ class PcaReadout(wiring.Component):
     ``adc_valid``. Per XPE, codes are summed until the vector's last one; then
     ``dot = 2 * count - K_valid`` and ``bit = dot >= threshold`` (``dot <= threshold`` if
     ``flip``). With pooling the bits of a unit's four sub-jobs are ORed. When a unit is complete
-    its result enters a FIFO of ``depth`` words, offered on ``result`` from the next cycle
-    (:attr:`latency` = ``adc_latency + 1`` cycles after the sample). An ``adc_valid`` that does
-    not match a sample sets the sticky ``error``.
+    its result enters a FIFO of ``depth`` words, offered on ``result`` :attr:`code_to_result`
+    cycles after its last code (:attr:`latency` = ``adc_latency + code_to_result`` cycles after
+    the sample). An ``adc_valid`` that does not match a sample sets the sticky ``error``.
 
     Parameters
     ----------
@@ -67,9 +67,6 @@ class PcaReadout(wiring.Component):
     clear : In(1)
         Clears ``error`` (at the start of a layer).
     """
-
-    #: Cycle a unit's last ADC code arrives -> cycle its result is offered on ``result``.
-    CODE_TO_RESULT = 1
 
     def __init__(self, *, xpu: XpuParams, depth: int):
         xpu_params(self, xpu)
@@ -95,10 +92,17 @@ class PcaReadout(wiring.Component):
     def depth(self) -> int:
         return self._depth
 
+    @fixed_latency
+    def code_to_result(cls) -> int:
+        """Cycle a unit's last ADC code arrives -> cycle its result is offered on ``result``: the
+        result is formed in the code's cycle and written into the FIFO, which offers a word
+        from the cycle after its write (first-word fall-through)."""
+        return 1
+
     @property
     def latency(self) -> int:
         """Port cycle of a unit's last sample -> cycle its result is offered on ``result``."""
-        return self._xpu.adc_latency + self.CODE_TO_RESULT
+        return self._xpu.adc_latency + self.code_to_result
 
     def elaborate(self, platform):
         m = Module()
@@ -136,7 +140,8 @@ class PcaReadout(wiring.Component):
         for e in range(mm):
             acc = Signal(w.count, name=f"acc{e}")
             pooled = Signal(name=f"pooled{e}")
-            # Expressions rather than named signals (one simulator pass per named level).
+            # Expressions rather than named signals (the simulator re-runs a block once per
+            # level of named combinational signals).
             total = (acc + Mux(self.adc_valid[e], self.adc_code[e], 0))[: w.count]
             dot = (total << 1) - at.kv[e]
             bit = Mux(thr.flip, dot <= thr.value, dot >= thr.value)

@@ -1,6 +1,8 @@
 """Control path of the XPU: tile walks, the job walk, the chunk schedule and the PCA strobes.
 
-The walk (see :mod:`oxbnn.models.timing`, which counts the same walk in closed form)::
+The walk of the weight-broadcast dataflow (the plan's, :mod:`oxbnn.models.tiling`; the only
+dataflow built: the M XPEs share each filter and a group is M units), which
+:mod:`oxbnn.models.timing` counts in closed form::
 
     for band: for weight tile: for filter in tile: for group in band: for sub-job: one vector
 
@@ -29,8 +31,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
-from ..models.tiling import Widths
-from ._checks import positive_int, xpu_params
+from ..models.tiling import POOL_SUBJOBS, Widths
+from ._checks import fixed_latency, positive_int, xpu_params
 from .address_gen import issue_layout
 from .host_if import descriptor_layout
 
@@ -52,10 +54,13 @@ class Sequencer(wiring.Component):
     """Walks tiles, jobs and chunks; issues the address generator and the PCA strobes.
 
     Timing contract (used by :mod:`oxbnn.models.timing`): ``start`` in cycle 0 arms all walkers
-    (tile announcements from cycle 1); a job's issue cycles follow each other without a gap; the
-    activation bank is released in the last issue cycle of its band and a weight bank (when
-    tiles are reloaded) in the last issue cycle of its pair; ``done`` is high in the first cycle
-    after the walk in which every result has been taken.
+    (tile announcements from cycle :attr:`start_latency`); a job's issue cycles follow each other
+    without a gap; the activation bank is released in the last issue cycle of its band and a
+    weight bank (when tiles are reloaded) in the last issue cycle of its pair; ``done`` is high
+    :attr:`result_to_done` cycles after the last result is taken (``popped``).
+
+    Register widths come from :class:`~oxbnn.models.tiling.Widths` (each field says why it holds
+    every value of a plan that exists).
 
     Parameters
     ----------
@@ -119,6 +124,18 @@ class Sequencer(wiring.Component):
     def result_depth(self) -> int:
         return self._result_depth
 
+    @fixed_latency
+    def start_latency(cls) -> int:
+        """Cycle of ``start`` -> first cycle the walkers act (announce tiles, may issue): the
+        walkers' state registers are set at the end of the ``start`` cycle."""
+        return 1
+
+    @fixed_latency
+    def result_to_done(cls) -> int:
+        """Cycle the last result is taken (``popped``) -> cycle ``done`` is high: the credit
+        counter registers the pop, and ``done`` decodes the counter."""
+        return 1
+
     def elaborate(self, platform):
         m = Module()
         xpu = self._xpu
@@ -135,8 +152,8 @@ class Sequencer(wiring.Component):
 
         # ---------------------------------------------------------------- activation tile walker
         a_active = Signal()
-        a_u0 = Signal(unsigned(18))
-        a_iy = Signal(unsigned(20))  # u0 * f * s
+        a_u0 = Signal(unsigned(w.unit_row))
+        a_iy = Signal(unsigned(w.input_row))  # u0 * f * s
         a_rows = min_(d.unit_h - a_u0, d.rows_per_band)
         a_lo = a_iy - d.padding
         a_hi = a_lo + (a_rows << fs_shift) - (d.stride2 + 1) + d.kernel_h
@@ -154,7 +171,7 @@ class Sequencer(wiring.Component):
         # -------------------------------------------------------------------- weight tile walker
         w_active = Signal()
         w_tile = Signal.like(d.wgt_tiles)
-        w_count = Signal(32)
+        w_count = Signal(unsigned(w.wgt_loads))
         w_tile_last = w_tile + 1 == d.wgt_tiles
         m.d.comb += [
             self.wgt_cmd.valid.eq(w_active),
@@ -170,14 +187,14 @@ class Sequencer(wiring.Component):
         flushing = Signal()
         first = Signal()
         outstanding = Signal(range(self._result_depth + 1))
-        u0 = Signal(unsigned(18))
-        iy0 = Signal(unsigned(20))  # u0 * f * s
+        u0 = Signal(unsigned(w.unit_row))
+        iy0 = Signal(unsigned(w.input_row))  # u0 * f * s
         f0 = Signal.like(d.out_channels)
         filt = Signal.like(d.out_channels)
         wf_off = Signal(w.wgt_addr + 1)
-        sub = Signal(2)
-        uy0 = Signal(unsigned(18))  # XPE 0's unit, to find the band's last group
-        ux0 = Signal(unsigned(17))
+        sub = Signal(unsigned(w.subjob))
+        uy0 = Signal(unsigned(w.unit_row))  # XPE 0's unit, to find the band's last group
+        ux0 = Signal(unsigned(w.unit_col))
         in_job = Signal()
 
         band_rows = min_(d.unit_h - u0, d.rows_per_band)
@@ -187,7 +204,7 @@ class Sequencer(wiring.Component):
         f_end = min_(f0 + d.filters_per_tile, d.out_channels)
         nx0 = ux0 + d.m_step_x
         ny0 = uy0 + d.m_step_y + (nx0 >= d.unit_w)
-        sub_last = Mux(d.pool, sub == 3, 1)
+        sub_last = Mux(d.pool, sub == POOL_SUBJOBS - 1, 1)
         group_last = ny0 >= band_rows
         filter_last = filt + 1 == f_end
         wtile_last = f_end == d.out_channels
@@ -212,8 +229,8 @@ class Sequencer(wiring.Component):
         k = Signal.like(d.chunks)
         g = Signal(range(max(2, xpu.gamma)))
         have = Signal(range(n))
-        ky = Signal(4)
-        kx = Signal(4)
+        ky = Signal(unsigned(w.kernel))
+        kx = Signal(unsigned(w.kernel))
         cw = Signal.like(d.words_per_pixel)
         woff = Signal(unsigned(w.offset))
 
@@ -222,8 +239,8 @@ class Sequencer(wiring.Component):
             pixel_end = cw + 1 == d.words_per_pixel
             row_end = pixel_end & (kx + 1 == d.kernel_w)
             return (
-                Mux(row_end, ky + 1, ky)[:4],
-                Mux(pixel_end, Mux(row_end, 0, kx + 1), kx)[:4],
+                Mux(row_end, ky + 1, ky)[: w.kernel],
+                Mux(pixel_end, Mux(row_end, 0, kx + 1), kx)[: w.kernel],
                 Mux(pixel_end, 0, cw + 1)[: len(cw)],
                 (off + 1 + Mux(row_end, d.row_skip, 0))[: w.offset],
             )

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._checks import positive_int
+from ._checks import fixed_latency, positive_int
 
 __all__ = ["TileBuffer"]
 
@@ -80,9 +80,9 @@ class TileBuffer(wiring.Component):
     def ports(self) -> int:
         return self._ports
 
-    @property
-    def read_latency(self) -> int:
-        """Cycles from ``rd_addr`` to ``rd_data``."""
+    @fixed_latency
+    def read_latency(cls) -> int:
+        """Cycles from ``rd_addr`` to ``rd_data``: the memory's synchronous read ports."""
         return 1
 
     def elaborate(self, platform):

@@ -12,11 +12,12 @@ Block diagram (one block per file)::
 Architecture decisions (the cycle-level contract is in :mod:`oxbnn.models.timing`, which the
 tests hold equal to this RTL):
 
-* **Dataflow** (DESIGN.md §4, default): the M XPEs share one filter (weights broadcast) and work
-  on M different output *units* (positions; 2 x 2 pooling windows when the layer pools, computed
-  as four consecutive sub-jobs whose bits the readout ORs). Units are numbered row-major; a group
-  of M consecutive units may span output rows. An FC layer is one unit, so it uses one XPE (the
-  activation-broadcast alternative is not implemented).
+* **Dataflow** (docs/design.md §4): ``"weight_broadcast"``, the only one of
+  :data:`oxbnn.models.tiling.DATAFLOWS` built (the tiling plan refuses the others): the M XPEs
+  share one filter and work on M different output *units* (positions; 2 x 2 pooling windows when
+  the layer pools, computed as four consecutive sub-jobs whose bits the readout ORs). Units are
+  numbered row-major; a group of M consecutive units may span output rows. An FC layer is one
+  unit, so it uses one XPE (``"activation_broadcast"``, one unit on M filters, is issue 13).
 * **Packing**: one vector is ``ceil(K/N)`` chunks in one PCA. Pixels are stored channel-chunk
   aligned (``ceil(C/N)`` words each); a per-XPE :class:`~oxbnn.rtl.gearbox.Gearbox` packs the
   words of the im2col vector into dense N-bit chunks. Each XPE has two read ports and the
@@ -29,16 +30,19 @@ tests hold equal to this RTL):
 * **Tiling**: activation tiles are bands of whole unit rows with their halo, weight tiles sets of
   whole filters; both buffers are double-buffered and filled by the host in plan order while the
   other bank is read. The descriptor carries the plan's derived constants (no divider in
-  hardware); :func:`~oxbnn.rtl.host_if.encode_descriptor` rejects what cannot run.
-* **Back-pressure**: the result FIFO holds ``adc_latency + 5`` results, and the sequencer starts
-  a unit only with a free credit, so a stalled host stalls issue cleanly at a unit boundary
-  (never inside a vector, where the PCAs integrate); an always-ready host never stalls it.
+  hardware); the tiling plan (:func:`oxbnn.models.tiling.tiling_plan`, which the host driver
+  :func:`oxbnn.testbenches.driver.encode_descriptor` calls) rejects what cannot run.
+* **Back-pressure**: the result FIFO holds :attr:`Xpu.result_depth` results, and the sequencer
+  starts a unit only with a free credit, so a stalled host stalls issue cleanly at a unit
+  boundary (never inside a vector, where the PCAs integrate); an always-ready host never stalls
+  it.
 * **Memories**: the activation buffer is one logical memory with 2M synchronous read ports (a
   chip would bank it); synthesis keeps all memories as macros (``tools/synth``).
 
-The optical port of XPE e (:func:`optical_port_signature`) carries S x N lanes per cycle; lane
-``s * N + i`` is symbol s of wavelength i. Only S = 1 is implemented (``XpuParams`` rejects
-others); a wider S keeps every member's meaning.
+The optical port of XPE e (:func:`optical_port_signature`, which defines the slot order) carries
+S slots of each of the N lanes per cycle (S = ``XpuParams.symbols_per_cycle``). Only S = 1 is
+built (``XpuParams`` refuses others, issue 11): the XPU drives slot 0 of every lane and bit 0 of
+the PCA strobe masks; a wider S keeps every member's meaning.
 """
 
 from __future__ import annotations
@@ -59,27 +63,33 @@ __all__ = ["Xpu", "optical_port_signature"]
 
 
 def optical_port_signature(xpu: XpuParams) -> wiring.Signature:
-    """The optical port of one XPE, seen from the XPU (DESIGN.md §3).
+    """The optical port of one XPE, seen from the XPU (docs/design.md §3), for one cycle.
+
+    A cycle carries S slots (S = ``xpu.symbols_per_cycle``) of each of the N lanes. **Slot
+    order**: bit ``s * N + i`` of ``act`` / ``wgt`` is slot s of lane i (slot 0 is the earliest
+    in time), and bit s of ``pca_reset`` / ``pca_sample`` is slot s. This is the one place the
+    order is defined; the optical models unpack the port the same way.
 
     Members
     -------
     act, wgt : Out(S * N)
-        Activation and weight bits of this slot; an unused lane is dark (act 1, wgt 0).
-    pca_reset : Out(1)
-        Discharge the capacitor before this slot integrates.
-    pca_sample : Out(1)
-        The ADC samples the capacitor at the end of this slot.
+        Activation and weight bits of each slot; an unused lane is dark (act 1, wgt 0).
+    pca_reset : Out(S)
+        Bit s: discharge the capacitor before slot s integrates.
+    pca_sample : Out(S)
+        Bit s: the ADC samples the capacitor at the end of slot s.
     adc_valid : In(1)
         ``adc_latency`` cycles after ``pca_sample``.
     adc_code : In(adc_bits)
     """
-    lanes = xpu.symbols_per_cycle * xpu.n_lanes
+    s = xpu.symbols_per_cycle
+    lanes = s * xpu.n_lanes
     return wiring.Signature(
         {
             "act": Out(lanes, init=(1 << lanes) - 1),
             "wgt": Out(lanes),
-            "pca_reset": Out(1),
-            "pca_sample": Out(1),
+            "pca_reset": Out(s),
+            "pca_sample": Out(s),
             "adc_valid": In(1),
             "adc_code": In(xpu.adc_bits),
         }
@@ -89,11 +99,12 @@ def optical_port_signature(xpu: XpuParams) -> wiring.Signature:
 class Xpu(wiring.Component):
     """One XPU: host interface, tile buffers, sequencer, address generator and PCA readout.
 
-    A layer runs as: the host holds ``desc`` (from :func:`~oxbnn.rtl.host_if.encode_descriptor`)
-    and pulses ``start`` (cycle 0); it then streams the thresholds (bit output only), the
-    activation tiles and the weight tiles in the order of the tiling plan, each stream whenever
-    its ``ready`` is high, and takes the result words from ``res_out``; ``done`` is high for one
-    cycle after the last result. Cycle counts: :func:`oxbnn.models.timing.layer_cycles`.
+    A layer runs as: the host holds ``desc`` (from
+    :func:`~oxbnn.testbenches.driver.encode_descriptor`) and pulses ``start`` (cycle 0); it then
+    streams the thresholds (bit output only), the activation tiles and the weight tiles in the
+    order of the tiling plan, each stream whenever its ``ready`` is high, and takes the result
+    words from ``res_out``; ``done`` is high for one cycle after the last result. Cycle counts:
+    :func:`oxbnn.models.timing.layer_cycles`.
 
     Parameters
     ----------
@@ -136,24 +147,47 @@ class Xpu(wiring.Component):
         return self._xpu
 
     @property
+    def run_start(self) -> int:
+        """Cycle of ``start`` (0) -> first cycle the loaders and the sequencer act
+        (:attr:`HostIf.start_latency`; the sequencer, started in the same cycle, arms its
+        walkers in :attr:`Sequencer.start_latency`, the same number)."""
+        return HostIf.start_latency
+
+    @property
     def issue_to_port(self) -> int:
-        """Issue cycle of a chunk's last read -> cycle the chunk is on the optical port."""
-        return AddressGen.LATENCY
+        """Issue cycle of a chunk's last read -> cycle the chunk is on the optical port
+        (:attr:`AddressGen.latency`; the chunk's metadata is delayed as much)."""
+        return AddressGen.latency
 
     @property
     def code_to_result(self) -> int:
-        """Cycle a unit's last ADC code arrives -> cycle its result is offered on ``res_out``."""
-        return PcaReadout.CODE_TO_RESULT
+        """Cycle a unit's last ADC code arrives -> cycle its result is offered on ``res_out``
+        (:attr:`PcaReadout.code_to_result`)."""
+        return PcaReadout.code_to_result
+
+    @property
+    def result_to_done(self) -> int:
+        """Cycle the last result is taken -> cycle ``done`` is high
+        (:attr:`Sequencer.result_to_done`)."""
+        return Sequencer.result_to_done
 
     @property
     def result_depth(self) -> int:
-        """Result FIFO words: enough that a host that is always ready never stalls the XPU.
+        """Result FIFO words (and the sequencer's credits): an always-ready host never stalls.
 
-        A unit holds a credit from its first issue cycle until its result is taken, at most
-        ``issue_to_port + adc_latency + 2`` cycles after its last issue cycle; one more word of
-        margin.
+        The sequencer takes a credit in a unit's first issue cycle (its counter shows it from
+        the next cycle) and gets it back in the cycle after the host takes the unit's result. A
+        unit whose last issue cycle is t has its last chunk on the port in ``t +
+        issue_to_port``, its last code in ``+ adc_latency`` and its result offered (and, by an
+        always-ready host, taken) in ``+ code_to_result``. Units are shortest (one issue cycle)
+        when they follow each other every cycle; then the units started in the ``L =
+        issue_to_port + adc_latency + code_to_result`` cycles before a cycle still hold their
+        credits in it, and a unit starts in it only if a credit is free: ``L + 1`` credits
+        never stall. The FIFO holds one more (``L + 2``, which is ``adc_latency + 5`` with
+        today's latencies): the depth the XPU was built with, kept so no cycle of a host that
+        drops ``ready`` changes.
         """
-        return self._xpu.adc_latency + 5
+        return self.issue_to_port + self._xpu.adc_latency + self.code_to_result + 2
 
     def elaborate(self, platform):
         m = Module()
@@ -202,19 +236,21 @@ class Xpu(wiring.Component):
         for i in range(2 * mm):
             m.d.comb += [act.rd_addr[i].eq(agen.rd_addr[i]), agen.rd_data[i].eq(act.rd_data[i])]
 
-        # Metadata of a chunk: stage I (sequencer) -> D (threshold read) -> P (on the port).
-        meta_d = Signal(meta_layout)
-        emit_d = Signal()
-        meta_p = Signal(meta_layout)
-        emit_p = Signal()
-        thr_p = Signal(threshold_layout(xpu))
-        m.d.sync += [
-            meta_d.eq(seq.meta),
-            emit_d.eq(seq.ctl.issue & seq.ctl.emit),
-            meta_p.eq(meta_d),
-            emit_p.eq(emit_d),
-            thr_p.eq(host.thr_data),
-        ]
+        # Metadata of a chunk, from the sequencer (stage I) to the cycle the chunk is on the port
+        # (stage P): one register stage per cycle of the address generator's latency. The
+        # threshold entry (read in stage I) leaves the threshold memory in stage
+        # I + threshold_latency and needs the remaining stages.
+        meta_p, emit_p = seq.meta, seq.ctl.issue & seq.ctl.emit
+        for k in range(1, agen.latency + 1):
+            meta_k = Signal(meta_layout, name=f"meta_d{k}")
+            emit_k = Signal(name=f"emit_d{k}")
+            m.d.sync += [meta_k.eq(meta_p), emit_k.eq(emit_p)]
+            meta_p, emit_p = meta_k, emit_k
+        thr_p = host.thr_data
+        for k in range(host.threshold_latency + 1, agen.latency + 1):
+            thr_k = Signal(threshold_layout(xpu), name=f"thr_d{k}")
+            m.d.sync += thr_k.eq(thr_p)
+            thr_p = thr_k
         port = readout.port
         m.d.comb += [
             port.sample.eq(emit_p & meta_p.sample),
@@ -229,8 +265,10 @@ class Xpu(wiring.Component):
         ]
         for e in range(mm):
             m.d.comb += [
+                # Slot 0 of each lane (port bits 0..N-1); S = 1, so that is every slot.
                 self.xpe[e].act.eq(agen.act[e]),
                 self.xpe[e].wgt.eq(agen.wgt[e]),
+                # S = 1 (XpuParams refuses more): bit 0 of the slot masks is the cycle's slot.
                 self.xpe[e].pca_reset.eq(emit_p & meta_p.reset),
                 self.xpe[e].pca_sample.eq(emit_p & meta_p.sample),
                 readout.adc_valid[e].eq(self.xpe[e].adc_valid),

@@ -129,7 +129,10 @@ def test_override_is_validated():
         ({"gamma": 0}, "gamma must be a positive integer, not 0"),
         ({"n_lanes": 4.0}, "n_lanes must be a positive integer, not 4.0"),
         ({"adc_bits": 3}, r"adc_bits = 3 cannot hold gamma \* n_lanes = 8 counts"),
-        ({"symbols_per_cycle": 2}, "symbols_per_cycle must be 1"),
+        (
+            {"symbols_per_cycle": 2},
+            r"symbols_per_cycle must be 1, not 2: S > 1 is not built yet \(issue 11",
+        ),
     ],
 )
 def test_xpu_params_validation(kwargs, message):

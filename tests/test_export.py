@@ -52,6 +52,7 @@ def test_export_compiles_and_lints(preset, tmp_path):
     info = json.loads(path.with_suffix(".json").read_text())
     assert info["params"]["n_lanes"] == xpu.n_lanes and info["params"]["n_xpes"] == xpu.n_xpes
     assert info["layouts"]["desc"]["height"]["width"] == 16
+    assert info["result_depth"] == xpu.adc_latency + 5  # the depth the XPU was built with
     # The presets the issue names: about 19 x 19 at 50 Gb/s and 53 x 53 at 5 Gb/s.
     assert (xpu.n_lanes, xpu.n_xpes) in ((19, 19), (53, 53))
 
@@ -107,3 +108,11 @@ def test_synth_counts_cells_of_a_small_xpu(tmp_path):
     assert res.top == "xpu_tiny"
     assert res.cells > 100 and 0 < res.flip_flops < res.cells
     assert res.memories == 4  # two tile buffers, thresholds, result FIFO
+    # By hand: K_max = 4 x 8 = 32, so a dot is 7 bits (+-33 signed) and a threshold entry 8; a
+    # result word is 2 bits + 2 dots = 16 bits; the FIFO holds adc_latency (2) + 5 words.
+    assert res.memory_bits == {
+        "activation buffer (2 banks)": 2 * 8 * 4,
+        "weight buffer (2 banks)": 2 * 8 * 4,
+        "threshold memory": 8 * 8,
+        "result FIFO": 7 * 16,
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import Shape
 from amaranth.sim import Simulator
 
 from oxbnn.models.configs import XpuParams
@@ -98,3 +99,41 @@ def test_loads_thresholds_then_runs_until_done():
 def test_parameters_are_checked():
     with pytest.raises(TypeError, match="xpu must be an XpuParams"):
         HostIf(xpu=None)
+
+
+# Layers at the plan's limits, each pushing one descriptor field to its largest value on its XPU:
+# 65535 unit rows; 65535 bands x 3 weight tiles = 196605 weight loads (the most a plan on an
+# XPU with max_out_channels = 3 can have: one band per unit row, one tile per filter); a 2 x 2
+# pooled, stride-2 layer in one band (band step 16384 unit rows x 4 = 65536 input rows);
+# M // unit_w = M with a one-column grid.
+LIMIT_LAYERS = [
+    (LayerSpec("conv", 65535, 1, 1, 1), XPU),
+    (
+        LayerSpec("conv", 65535, 1, 1, 3),
+        XPU.replace(act_buffer_depth=1, wgt_buffer_depth=1, max_out_channels=3),
+    ),
+    (
+        LayerSpec("conv", 65535, 4, 1, 1, stride=2, pool=True),
+        XPU.replace(act_buffer_depth=1 << 18),
+    ),
+    (LayerSpec("conv", 5, 1, 3, 1, 3, 3, padding=1), XPU.replace(n_xpes=19)),
+]
+
+
+@pytest.mark.parametrize("spec,xpu", LIMIT_LAYERS, ids=[str(i) for i in range(len(LIMIT_LAYERS))])
+def test_descriptor_fields_hold_the_plan_limits(spec, xpu):
+    """Every unsigned field holds its value unchanged (no wrap), at the plan's limits."""
+    fields = encode_descriptor(spec, xpu)
+    layout = descriptor_layout(xpu)
+    packed = layout.const(fields).as_value().value
+    for name, field in layout:
+        if Shape.cast(field.shape).signed or name == "row_skip":  # modular (see the layout)
+            continue
+        assert 0 <= fields[name] < 1 << field.width, (name, fields[name], field.width)
+        assert (packed >> field.offset) & ((1 << field.width) - 1) == fields[name], name
+    if spec.height == 65535 and spec.out_channels == 3:
+        assert fields["wgt_loads"] == 65535 * 3
+    if spec.pool:
+        assert fields["band_row_step"] == 16384 * 4
+    if xpu.n_xpes == 19:
+        assert fields["m_step_y"] == 19 and fields["unit_w"] == 1

@@ -101,10 +101,8 @@ def test_walk_matches_plan(spec):
     assert rec["wgt_release"] == (len(plan.pairs) if len(plan.weight_tiles) > 1 else 0)
     assert rec["results"] == len(list(plan.results()))
     assert len(rec["jobs"]) == plan.jobs
-    filter_passes = sum(
-        t.filter1 - t.filter0 for _, w in plan.pairs for t in [plan.weight_tiles[w]]
-    )
-    assert rec["pos_init"] == 1 + filter_passes  # cycle 1, then after every filter pass
+    filter_walks = sum(t.filter1 - t.filter0 for _, w in plan.pairs for t in [plan.weight_tiles[w]])
+    assert rec["pos_init"] == 1 + filter_walks  # cycle 1, then after each filter's last group
     assert rec["pos_advance"] == sum(
         (plan.bands[b].groups - 1) * (plan.weight_tiles[w].filter1 - plan.weight_tiles[w].filter0)
         for b, w in plan.pairs

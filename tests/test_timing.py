@@ -13,7 +13,13 @@ from _chunks import emulated_chunk_cycles
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerError, LayerSpec
-from oxbnn.models.tiling import TilingError, chunk_cycles, tiling_plan
+from oxbnn.models.tiling import (
+    DATAFLOWS,
+    MAX_IMAGE_DIM,
+    TilingError,
+    chunk_cycles,
+    tiling_plan,
+)
 from oxbnn.models.timing import (
     MemoryModel,
     layer_cycles,
@@ -49,7 +55,6 @@ MICRO_CASES = [
 def test_micro_cases(name, spec, xpu, total, samples):
     bd = layer_cycles(spec, xpu)
     assert bd.total == total, f"{name}: {bd}"
-    assert bd.fill + bd.compute + bd.load + bd.readout + bd.drain == bd.total
     if samples is not None:
         assert list(sample_cycles(spec, xpu)) == samples
 
@@ -60,6 +65,7 @@ def test_micro_case_1_parts():
     assert (bd.fill, bd.compute, bd.load, bd.readout, bd.drain) == (8, 3, 0, 4, 1)
     assert list(reset_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU)) == [10, 12]
     assert bd.seconds == pytest.approx(16 / 50e9)
+    assert bd.slots == 16  # S = 1: one slot per lane per cycle
     assert seconds(LayerSpec("conv", 1, 2, 10, 1), XPU) == pytest.approx(16 / 50e9)
 
 
@@ -193,3 +199,46 @@ def test_weight_tiles_reloaded_per_band():
     assert [(t.filter0, t.filter1) for t in plan.weight_tiles] == [(0, 2), (2, 3)]
     assert plan.wgt_loads == (0, 1, 0, 1)
     assert plan.pairs == ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+def test_dataflow_seam():
+    """Only weight broadcast is built; the other dataflow and unknown names are refused by name."""
+    spec = LayerSpec("conv", 3, 3, 4, 2, 3, 3, padding=1)
+    assert DATAFLOWS == ("weight_broadcast", "activation_broadcast")
+    assert tiling_plan(spec, XPU).dataflow == "weight_broadcast"
+    assert tiling_plan(spec, XPU, dataflow="weight_broadcast").dataflow == "weight_broadcast"
+    refused = (
+        "dataflow 'activation_broadcast' is not built in this XPU yet; built: ['weight_broadcast']"
+    )
+    for call in (tiling_plan, layer_cycles, sample_cycles, reset_cycles, seconds):
+        with pytest.raises(TilingError) as info:
+            call(spec, XPU, dataflow="activation_broadcast")
+        assert str(info.value) == refused, call.__name__
+        with pytest.raises(
+            TilingError,
+            match=r"unknown dataflow 'row_stationary'; expected one of "
+            r"\['weight_broadcast', 'activation_broadcast'\]",
+        ):
+            call(spec, XPU, dataflow="row_stationary")
+    # Weight broadcast: the 9 units go 2 per group to the 2 XPEs, in row-major order.
+    plan = tiling_plan(spec, XPU)
+    assert plan.bands[0].groups == 5
+    assert plan.units(0, 0) == [(0, 0), (0, 1)] and plan.units(0, 4) == [(2, 2), None]
+
+
+def test_unit_grid_limit():
+    """The descriptor holds at most MAX_IMAGE_DIM unit rows: exactly that many map, more do not.
+
+    A 65535-row input with a 1-row kernel has 65535 output rows; with a 3-row kernel and padding
+    2 it has 65535 + 2 * 2 - 3 + 1 = 65537 (more than the input), which cannot be described.
+    """
+    assert MAX_IMAGE_DIM == 65535
+    plan = tiling_plan(LayerSpec("conv", 65535, 1, 1, 1), XPU)
+    assert plan.unit_h == 65535 and plan.bands[-1].unit_row1 == 65535
+    with pytest.raises(TilingError, match=r"65537 unit rows .* limit of 65535"):
+        tiling_plan(LayerSpec("conv", 65535, 1, 1, 1, 3, 1, padding=2), XPU)
+    with pytest.raises(TilingError, match=r"65537 unit columns"):
+        tiling_plan(LayerSpec("conv", 1, 65535, 1, 1, 1, 3, padding=2), XPU)
+    # Pooling halves the grid: 65537 output rows are 32768 units, which fit.
+    pooled = LayerSpec("conv", 65535, 2, 1, 1, 3, 1, padding=2, pool=True)
+    assert tiling_plan(pooled, XPU).unit_h == 32768

@@ -8,12 +8,14 @@ memories.
 The tile buffers, the threshold memory and the result FIFO are kept as ``$mem_v2`` macros
 (they would be SRAM macros in a chip): mapping the activation buffer's 2M read ports to
 flip-flops and multiplexers would give millions of cells and says nothing about the logic. Their
-size is reported in bits instead.
+size is reported in bits instead, as the export's JSON gives it
+(:func:`oxbnn.rtl.export.memory_bits`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -24,10 +26,9 @@ from pathlib import Path
 
 from ..models.configs import XpuParams, preset_names
 from ..models.derive import xpu_params
-from ..models.tiling import Widths
 from ..rtl.export import export, top_name
 
-__all__ = ["SynthResult", "synthesize", "memory_bits", "main"]
+__all__ = ["SynthResult", "synthesize", "main"]
 
 SCRIPT = """\
 read_verilog {verilog}
@@ -52,18 +53,7 @@ class SynthResult:
     memories: int
     cell_types: dict[str, int]
     seconds: float
-
-
-def memory_bits(xpu: XpuParams) -> dict[str, int]:
-    """Bits of each memory macro kept out of the gate count."""
-    w = Widths.of(xpu)
-    result_bits = xpu.n_xpes * (1 + w.dot)
-    return {
-        "activation buffer (2 banks)": 2 * xpu.act_buffer_depth * xpu.n_lanes,
-        "weight buffer (2 banks)": 2 * xpu.wgt_buffer_depth * xpu.n_lanes,
-        "threshold memory": xpu.max_out_channels * (w.dot + 1),
-        "result FIFO": (xpu.adc_latency + 5) * result_bits,
-    }
+    memory_bits: dict[str, int]
 
 
 def _parse_stat(text: str) -> tuple[int, dict[str, int]]:
@@ -100,6 +90,7 @@ def synthesize(xpu: XpuParams, out_dir: str | Path, *, yosys: str = "yosys") -> 
             f"yosys failed (exit {proc.returncode}); see {log}\n{proc.stderr[-2000:]}"
         )
     cells, types = _parse_stat(stat.read_text())
+    info = json.loads(verilog.with_suffix(".json").read_text())
     ffs = sum(n for t, n in types.items() if "DFF" in t or "DLATCH" in t)
     return SynthResult(
         top=top,
@@ -108,6 +99,7 @@ def synthesize(xpu: XpuParams, out_dir: str | Path, *, yosys: str = "yosys") -> 
         memories=types.get("$mem_v2", 0),
         cell_types=types,
         seconds=elapsed,
+        memory_bits=info["memory_bits"],
     )
 
 
@@ -139,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{res.cells} cells, {res.flip_flops} flip-flops, {res.memories} memory macros "
             f"(yosys {res.seconds:.0f} s)"
         )
-        for name, bits in memory_bits(xpu).items():
+        for name, bits in res.memory_bits.items():
             print(f"    {name}: {bits} bits")
         for cell, count in sorted(res.cell_types.items()):
             print(f"    {cell:<16} {count}")

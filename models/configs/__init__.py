@@ -67,17 +67,19 @@ class XpuParams:
     Parameters
     ----------
     n_lanes : int
-        N, wavelengths (OXGs) per XPE, i.e. bits of one chunk.
+        N, lanes per XPE (one OXG on one wavelength each), i.e. bits of one chunk.
     n_xpes : int
         M, XPEs per XPU.
     gamma : int
-        Most chunks (slots) a PCA integrates between resets.
+        γ, the most chunks per readout (a PCA integrates one chunk per slot between resets).
     adc_bits : int
         Width of an ADC code; must hold ``gamma * n_lanes`` counts.
     adc_latency : int
         Cycles from a ``pca_sample`` strobe to the matching ``adc_valid``; at least 1.
     symbols_per_cycle : int
-        S, bit slots carried per lane per clock cycle (the optical port is S x N bits wide).
+        S, slots carried per lane per clock cycle (the optical port is S x N bits wide). The one
+        parameter everything that depends on S reads; only S = 1 is built, and this class is
+        the one place that refuses more (issue 11).
     act_buffer_depth : int
         Words of ``n_lanes`` bits in each of the two activation buffer banks.
     wgt_buffer_depth : int
@@ -117,8 +119,8 @@ class XpuParams:
             _positive_int(key, getattr(self, key))
         if self.symbols_per_cycle != 1:
             raise PresetError(
-                f"symbols_per_cycle must be 1 for now (S > 1 is not implemented), "
-                f"not {self.symbols_per_cycle!r}"
+                f"symbols_per_cycle must be 1, not {self.symbols_per_cycle!r}: S > 1 is not "
+                f"built yet (issue 11: S slots per lane per cycle at a clock of bit rate / S)"
             )
         if (1 << self.adc_bits) - 1 < self.gamma * self.n_lanes:
             raise PresetError(
@@ -131,7 +133,7 @@ class XpuParams:
 
     @property
     def clock_hz(self) -> float:
-        """Clock frequency in Hz: bit rate / symbols per cycle."""
+        """Clock frequency in Hz: bit rate / S (a cycle carries S slots per lane)."""
         return self.bit_rate_bps / self.symbols_per_cycle
 
     def replace(self, **changes: Any) -> XpuParams:
