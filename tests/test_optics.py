@@ -20,7 +20,8 @@ from oxbnn.models.optics import (
 )
 
 PRESETS = ["oxbnn50", "oxbnn5"]
-# The published configurations the physics must reproduce (docs/design.md §1.5, docs/reference.md, Configurations).
+# The published configurations the physics must reproduce (docs/design.md §1.5;
+# docs/reference.md, Configurations).
 PUBLISHED = {"oxbnn50": (19, 14), "oxbnn5": (53, 5)}
 
 
