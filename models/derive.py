@@ -1,6 +1,6 @@
-"""Figures derived from a preset's physics: channel count N, gamma, and the XPU parameters.
+"""Figures derived from a preset's physics: lane count N, gamma, and the XPU parameters.
 
-N comes from the link budget (:func:`oxbnn.models.optics.max_channels`), gamma from the PCA's
+N comes from the link budget (:func:`oxbnn.models.optics.max_lanes`), gamma from the PCA's
 capacity at that N (:attr:`oxbnn.models.optics.Pca.gamma`). Both are derived, never written in a
 preset, so changing a physical coefficient changes them.
 """
@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from .configs import Preset, PresetError, XpuParams, load_preset
-from .optics import DwdmLink, Effects, Pca, max_channels, sensitivity_W
+from .optics import DwdmLink, Effects, Pca, max_lanes, sensitivity_W
 
 __all__ = ["OpticsDerivation", "derive_optics", "xpu_params"]
 
@@ -23,7 +23,7 @@ class OpticsDerivation:
     """The link and PCA of one preset at its derived channel count."""
 
     preset: Preset
-    n_channels: int
+    n_lanes: int
     link: DwdmLink
     pca: Pca
 
@@ -44,7 +44,7 @@ class OpticsDerivation:
         return {
             "preset": self.preset.name,
             "bit_rate_bps": self.preset.architecture.bit_rate_bps,
-            "n_channels": self.n_channels,
+            "n_lanes": self.n_lanes,
             "n_xpes": self.preset.architecture.n_xpes,
             "n_xpus": self.preset.architecture.n_xpus,
             "gamma": self.gamma,
@@ -82,7 +82,7 @@ def derive_optics(
     """Link budget -> N, then the PCA at N (calibrated for ``effects``, ideal by default)."""
     if isinstance(preset, str):
         preset = load_preset(preset)
-    n, _ = max_channels(preset)
+    n, _ = max_lanes(preset)
     link = DwdmLink(preset, n)
     return OpticsDerivation(
         preset,
@@ -106,26 +106,29 @@ def _compute_xpu_params(preset: Preset) -> XpuParams:
     if gamma < 1:
         raise PresetError(
             f"{preset.path}: the PCA holds {d.pca.capacity_counts} counts, fewer "
-            f"than one slot of N = {d.n_channels}; raise [pca] capacitance_F or "
+            f"than one slot of N = {d.n_lanes}; raise [pca] capacitance_F or "
             f"voltage_swing_V"
         )
-    if (1 << preset.pca.adc_bits) - 1 < gamma * d.n_channels:
+    if (1 << preset.pca.adc_bits) - 1 < gamma * d.n_lanes:
         raise PresetError(
             f"{preset.path}: [pca] adc_bits = {preset.pca.adc_bits} cannot hold "
-            f"gamma * N = {gamma * d.n_channels} counts"
+            f"gamma * N = {gamma * d.n_lanes} counts"
         )
-    return XpuParams(
-        n_lanes=d.n_channels,
-        n_xpes=a.n_xpes,
-        gamma=gamma,
-        adc_bits=preset.pca.adc_bits,
-        adc_latency=a.adc_latency_cycles,
-        symbols_per_cycle=a.symbols_per_cycle,
-        act_buffer_depth=a.act_buffer_depth_words,
-        wgt_buffer_depth=a.wgt_buffer_depth_words,
-        bit_rate_bps=a.bit_rate_bps,
-        name=preset.name,
-    )
+    try:
+        return XpuParams(
+            n_lanes=d.n_lanes,
+            n_xpes=a.n_xpes,
+            gamma=gamma,
+            adc_bits=preset.pca.adc_bits,
+            adc_latency=a.adc_latency_cycles,
+            symbols_per_cycle=a.symbols_per_cycle,
+            act_buffer_depth=a.act_buffer_depth_words,
+            wgt_buffer_depth=a.wgt_buffer_depth_words,
+            bit_rate_bps=a.bit_rate_bps,
+            name=preset.name,
+        )
+    except PresetError as exc:  # XpuParams does not know the file: name it here
+        raise PresetError(f"{preset.path}: [architecture] {exc}") from None
 
 
 @lru_cache(maxsize=32)

@@ -25,6 +25,7 @@ SHARED = {
     "accuracy-sweep": {"--preset", "--out", "--seed", "--json", "--sim"},
     "waves": {"--json"},
     "report": {"--out", "--json"},
+    "export": {"--preset", "--out"},
 }
 
 
@@ -106,7 +107,7 @@ def test_a_bad_preset_file_is_named_in_the_error(tmp_path, capsys):
 def test_json_is_one_object_and_nothing_else_on_stdout(capsys):
     assert main(["optics", "--no-plots", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)  # fails on anything printed besides it
-    assert isinstance(summary, dict) and summary["n_channels"] == 19
+    assert isinstance(summary, dict) and summary["n_lanes"] == 19
 
 
 def test_resolve_simulator(monkeypatch):

@@ -47,8 +47,8 @@ def _sub(pattern: str, repl: str) -> str:
             r"\[architecture\] n_xpes = 0 is out of range; expected >= 1",
         ),
         (
-            _sub(r"max_channels = \{ value = 120,", "max_channels = { value = 0,"),
-            r"\[architecture\] max_channels = 0 is out of range",
+            _sub(r"max_lanes = \{ value = 120,", "max_lanes = { value = 0,"),
+            r"\[architecture\] max_lanes = 0 is out of range",
         ),
         (
             _sub(r"^\[pca\]$", '[pca]\nbogus_key = { value = 1, unit = "1", source = "x" }'),
@@ -139,3 +139,17 @@ def test_xpu_params_validation(kwargs, message):
     base = {"n_lanes": 4, "n_xpes": 2, "gamma": 2, "adc_bits": 4}
     with pytest.raises(PresetError, match=message):
         XpuParams(**{**base, **kwargs})
+
+
+def test_preset_with_unbuilt_s_is_refused_naming_the_file(tmp_path):
+    """A preset may ask for S > 1 (the schema takes it); deriving its XPU names file and key."""
+    from oxbnn.models.derive import xpu_params
+
+    path = tmp_path / "s2.toml"
+    path.write_text(_sub(r"symbols_per_cycle = \{ value = 1,", "symbols_per_cycle = { value = 2,"))
+    preset = load_preset(str(path))
+    assert preset.architecture.symbols_per_cycle == 2
+    with pytest.raises(
+        PresetError, match=r"s2\.toml: \[architecture\] symbols_per_cycle must be 1"
+    ):
+        xpu_params(preset)

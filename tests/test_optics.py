@@ -16,7 +16,7 @@ from oxbnn.models.optics import (
     Pca,
     PcaBank,
     link_budget,
-    max_channels,
+    max_lanes,
 )
 
 PRESETS = ["oxbnn50", "oxbnn5"]
@@ -33,7 +33,7 @@ def derived(request):
 def test_truth_table_from_physics(derived):
     """Through-port power is bright for a == w and dark otherwise, neighbours random."""
     link = derived.link
-    n = link.n_channels
+    n = link.n_lanes
     rng = np.random.default_rng(7)
     for a in (0, 1):
         for w in (0, 1):
@@ -73,7 +73,7 @@ def test_crosstalk_penalty_grows_as_spacing_shrinks():
 
 def test_crosstalk_is_state_dependent(derived):
     link = derived.link
-    n = link.n_channels
+    n = link.n_lanes
     act = np.zeros((3, n), dtype=int)
     wgt = np.zeros((3, n), dtype=int)
     # lane 1 bright (s = 0) in all three rows; its upper neighbour takes state 0, 1 or 2
@@ -88,7 +88,7 @@ def test_crosstalk_is_state_dependent(derived):
 @pytest.mark.parametrize("name", PRESETS)
 def test_link_budget_and_gamma_give_published_n(name):
     preset = load_preset(name)
-    n, budgets = max_channels(preset)
+    n, budgets = max_lanes(preset)
     n_pub, gamma_pub = PUBLISHED[name]
     assert n == n_pub
     assert budgets[n - 1].closes and not budgets[n].closes
@@ -103,9 +103,9 @@ def test_link_budget_and_gamma_give_published_n(name):
 def test_budget_responds_to_physics():
     """More laser power closes the budget for more channels; a lossier coupler for fewer."""
     preset = load_preset("oxbnn50")
-    n0, _ = max_channels(preset)
-    n_more, _ = max_channels(preset.replace("laser", power_per_wavelength_W=25e-3))
-    n_less, _ = max_channels(preset.replace("link", coupler_loss_dB=1.7))
+    n0, _ = max_lanes(preset)
+    n_more, _ = max_lanes(preset.replace("laser", power_per_wavelength_W=25e-3))
+    n_less, _ = max_lanes(preset.replace("link", coupler_loss_dB=1.7))
     assert n_more > n0 > n_less
     assert (
         link_budget(preset, 19).sensitivity_W > link_budget(load_preset("oxbnn5"), 19).sensitivity_W
@@ -121,8 +121,8 @@ def test_ideal_code_equals_popcount(name):
     checked = 0
     per_length = math.ceil(100_000 / d.gamma)
     for slots in range(1, d.gamma + 1):
-        act = rng.integers(0, 2, (per_length, slots, d.n_channels), dtype=np.uint8)
-        wgt = rng.integers(0, 2, (per_length, slots, d.n_channels), dtype=np.uint8)
+        act = rng.integers(0, 2, (per_length, slots, d.n_lanes), dtype=np.uint8)
+        wgt = rng.integers(0, 2, (per_length, slots, d.n_lanes), dtype=np.uint8)
         r = pca.integrate(act, wgt)
         expect = (act == wgt).sum(axis=(1, 2))
         bad = np.flatnonzero(r.codes != expect)
@@ -139,8 +139,8 @@ def test_bank_steps_match_batch_integration():
     pca = Pca(d.link, Effects.ideal())
     bank = PcaBank(pca, 3)
     rng = np.random.default_rng(3)
-    act = rng.integers(0, 2, (3, 5, d.n_channels))
-    wgt = rng.integers(0, 2, (3, 5, d.n_channels))
+    act = rng.integers(0, 2, (3, 5, d.n_lanes))
+    wgt = rng.integers(0, 2, (3, 5, d.n_lanes))
     for t in range(5):
         codes, sampled = bank.step(
             act[:, t], wgt[:, t], reset=np.full(3, t == 0), sample=np.full(3, t == 4)
@@ -151,7 +151,7 @@ def test_bank_steps_match_batch_integration():
 
 def test_saturation_is_reported_not_silently_clipped():
     d = derive_optics("oxbnn50")
-    n, gamma = d.n_channels, d.gamma
+    n, gamma = d.n_lanes, d.gamma
     ones = np.ones((1, gamma + 2, n), dtype=np.uint8)
     # Ideal integrator: the voltage passes the swing, the readout says so.
     r = Pca(d.link, Effects.ideal()).integrate(ones, ones)
@@ -193,7 +193,7 @@ def test_noise_statistics_match_analytic(effects):
     """
     d = derive_optics("oxbnn50")
     pca = Pca(d.link, effects, rng=np.random.default_rng(11))
-    n, slots, draws = d.n_channels, 4, 40_000
+    n, slots, draws = d.n_lanes, 4, 40_000
     ones_per_slot = np.array([0, 5, 19, 12])
     act = np.zeros((draws, slots, n), dtype=np.uint8)
     wgt = np.ones((draws, slots, n), dtype=np.uint8)
@@ -213,8 +213,8 @@ def test_physical_mode_counts_exactly_at_nominal_power():
         d = derive_optics(name)
         pca = Pca(d.link, Effects.physical(), rng=np.random.default_rng(5))
         rng = np.random.default_rng(6)
-        act = rng.integers(0, 2, (3000, d.gamma, d.n_channels))
-        wgt = rng.integers(0, 2, (3000, d.gamma, d.n_channels))
+        act = rng.integers(0, 2, (3000, d.gamma, d.n_lanes))
+        wgt = rng.integers(0, 2, (3000, d.gamma, d.n_lanes))
         r = pca.integrate(act, wgt)
         err = r.analog_codes - (act == wgt).sum(axis=(1, 2))
         assert np.abs(err).max() < 0.5, (name, np.abs(err).max())
@@ -235,7 +235,7 @@ def test_oxg_rejects_nothing_silently():
     preset = load_preset("oxbnn50")
     oxg = Oxg(preset.ring, preset.laser.center_wavelength_m)
     assert oxg.fwhm_m < oxg.fsr_m / 10
-    with pytest.raises(ValueError, match="n_channels must be a positive integer"):
+    with pytest.raises(ValueError, match="n_lanes must be a positive integer"):
         DwdmLink(preset, 0)
     with pytest.raises(ValueError, match="states has shape"):
         DwdmLink(preset, 4).lane_powers_W(np.zeros((2, 5), dtype=int))

@@ -19,7 +19,7 @@ from .options import add_json, add_out, add_preset, add_seed
 
 #: Units of the printed figures, by key suffix.
 _LABELS = [
-    ("n_channels", "N, lanes (wavelengths) per XPE (link budget)"),
+    ("n_lanes", "N, lanes (wavelengths) per XPE (link budget)"),
     ("gamma", "gamma, slots per PCA readout (capacity / N)"),
     ("adc_bits", "ADC bits"),
     ("bit_rate_bps", "bit rate [bit/s]"),
@@ -133,7 +133,7 @@ def plot_staircase(d: OpticsDerivation, path: Path, seed: int) -> Path:
     """PCA voltage over gamma slots of random chunks: ideal and physical, with ADC codes."""
     plt = _pyplot()
     rng = np.random.default_rng(seed)
-    n, gamma = d.n_channels, d.gamma
+    n, gamma = d.n_lanes, d.gamma
     act = rng.integers(0, 2, (gamma, n))
     wgt = rng.integers(0, 2, (gamma, n))
     ones = np.cumsum((act == wgt).sum(axis=1))

@@ -175,12 +175,18 @@ class Architecture:
     n_xpes: int = _p("1", 1, 4096, integer=True, doc="M, XPEs per XPU")
     n_xpus: int = _p("1", 1, 100000, integer=True, doc="X, XPUs per accelerator")
     bit_rate_bps: float = _p("bit/s", 0, 1e12, lo_open=True, doc="optical bit rate per lane")
-    symbols_per_cycle: int = _p("1", 1, 1, integer=True, doc="S, bit slots per clock cycle")
+    symbols_per_cycle: int = _p(
+        "1",
+        1,
+        1024,
+        integer=True,
+        doc="S, slots per lane per clock cycle (XpuParams says which S are built)",
+    )
     adc_latency_cycles: int = _p("cycle", 1, 64, integer=True, doc="sample to code")
     act_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
     wgt_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
-    max_channels: int = _p(
-        "1", 1, 1024, integer=True, doc="largest N the link-budget search may consider"
+    max_lanes: int = _p(
+        "1", 1, 1024, integer=True, doc="largest N (lanes) the link-budget search may consider"
     )
 
 

@@ -3,7 +3,7 @@
 Pure numpy, vectorised over lanes, XPEs and slots; no simulator imports. SI units throughout.
 """
 
-from .dwdm import DwdmLink, LinkBudget, link_budget, max_channels, sensitivity_W
+from .dwdm import DwdmLink, LinkBudget, link_budget, max_lanes, sensitivity_W
 from .oxg import Oxg, drive_state, xnor_from_states
 from .pca import Effects, Pca, PcaBank, Readout
 
@@ -14,7 +14,7 @@ __all__ = [
     "DwdmLink",
     "LinkBudget",
     "link_budget",
-    "max_channels",
+    "max_lanes",
     "sensitivity_W",
     "Effects",
     "Pca",

@@ -6,7 +6,7 @@ the power lane ``i`` delivers is
 
     P_i = P_in * prod_j T_j(lambda_i - lambda_res_j - s_j Δλ) * 10^(-N * through_loss / 10)
 
-where ``s_j`` is ring ``j``'s drive state. The factors ``j != i`` are the inter-channel crosstalk:
+where ``s_j`` is ring ``j``'s drive state. The factors ``j != i`` are the inter-lane crosstalk:
 they depend on what the neighbours are driven with (the Airy function is periodic, so rings one
 FSR away are included too). ``P_in`` is the laser line after the chip coupler, the 1:M splitter
 and the bus propagation loss.
@@ -14,7 +14,7 @@ and the bus propagation loss.
 The link budget asks, for each N, whether the worst-case eye of a lane (its '1' level with every
 neighbour in the state that hurts most, against its '0' level with every neighbour in the state
 that helps it most) still exceeds the photodetector's sensitivity at the bit rate, after the
-system margin. The largest N that does is the channel count.
+system margin. The largest N that does is the lane count N.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from ..configs import Preset, PresetError
 from .oxg import Oxg
 
-__all__ = ["DwdmLink", "LinkBudget", "sensitivity_W", "link_budget", "max_channels"]
+__all__ = ["DwdmLink", "LinkBudget", "sensitivity_W", "link_budget", "max_lanes"]
 
 
 def sensitivity_W(preset: Preset, bit_rate_bps: float | None = None) -> float:
@@ -48,29 +48,25 @@ def _db(x: float) -> float:
 
 @dataclass(frozen=True)
 class DwdmLink:
-    """One XPE's bus: ``n_channels`` OXGs, their laser lines and the losses before the PD.
+    """One XPE's bus: ``n_lanes`` OXGs, their laser lines and the losses before the PD.
 
     Parameters
     ----------
     preset : Preset
         Physical parameters (laser, ring, link, architecture).
-    n_channels : int
+    n_lanes : int
         N, gates (wavelengths) on the bus.
     spacing_m : float, optional
         Channel spacing in m; ``FSR / N`` when not given.
     """
 
     preset: Preset
-    n_channels: int
+    n_lanes: int
     spacing_m: float | None = None
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.n_channels, bool)
-            or not isinstance(self.n_channels, int)
-            or self.n_channels < 1
-        ):
-            raise PresetError(f"n_channels must be a positive integer, not {self.n_channels!r}")
+        if isinstance(self.n_lanes, bool) or not isinstance(self.n_lanes, int) or self.n_lanes < 1:
+            raise PresetError(f"n_lanes must be a positive integer, not {self.n_lanes!r}")
         if self.spacing_m is not None and not (self.spacing_m > 0):
             raise PresetError(f"spacing_m must be positive (m), not {self.spacing_m!r}")
 
@@ -83,19 +79,19 @@ class DwdmLink:
     @property
     def channel_spacing_m(self) -> float:
         """Spacing of the comb lines, in m."""
-        return self.oxg.fsr_m / self.n_channels if self.spacing_m is None else self.spacing_m
+        return self.oxg.fsr_m / self.n_lanes if self.spacing_m is None else self.spacing_m
 
     @cached_property
     def line_wavelengths_m(self) -> np.ndarray:
         """Laser line of each lane, in m, centred on the preset's centre wavelength."""
-        n = self.n_channels
+        n = self.n_lanes
         offsets = (np.arange(n) - (n - 1) / 2.0) * self.channel_spacing_m
         return self.preset.laser.center_wavelength_m + offsets
 
     @property
     def bus_length_m(self) -> float:
         """Waveguide length the light travels on chip: routing plus the ring array, in m."""
-        return self.preset.link.routing_length_m + self.n_channels * self.preset.ring.pitch_m
+        return self.preset.link.routing_length_m + self.n_lanes * self.preset.ring.pitch_m
 
     # ---------------------------------------------------------------- losses
     def loss_breakdown_dB(self) -> dict[str, float]:
@@ -105,7 +101,7 @@ class DwdmLink:
             "coupler_dB": lk.coupler_loss_dB,
             "splitter_1_to_M_dB": _db(m) + lk.splitter_excess_loss_dB,
             "propagation_dB": lk.propagation_loss_dB_per_cm * self.bus_length_m * 100.0,
-            "ring_through_dB": self.n_channels * self.preset.ring.through_loss_dB,
+            "ring_through_dB": self.n_lanes * self.preset.ring.through_loss_dB,
         }
 
     @property
@@ -117,7 +113,7 @@ class DwdmLink:
 
     @property
     def _through_excess(self) -> float:
-        return 10.0 ** (-self.n_channels * self.preset.ring.through_loss_dB / 10.0)
+        return 10.0 ** (-self.n_lanes * self.preset.ring.through_loss_dB / 10.0)
 
     # ---------------------------------------------------------------- transmission
     @cached_property
@@ -133,7 +129,7 @@ class DwdmLink:
     def _log_table(self) -> np.ndarray:
         # (3N, N): row 3*j + s holds log T_j(lane i; s), so a one-hot of the states times this
         # matrix sums every ring's effect on every lane in one matrix product.
-        n = self.n_channels
+        n = self.n_lanes
         return np.log(self.transmission_table).transpose(0, 2, 1).reshape(3 * n, n)
 
     def lane_powers_W(
@@ -152,7 +148,7 @@ class DwdmLink:
             Multiplies the laser power (e.g. laser relative-intensity noise).
         """
         states = np.asarray(states)
-        n = self.n_channels
+        n = self.n_lanes
         if states.shape[-1:] != (n,):
             raise ValueError(f"states has shape {states.shape}; expected (..., {n})")
         base = self.input_power_W * self._through_excess
@@ -181,7 +177,7 @@ class DwdmLink:
         This is what a receiver calibrated on random traffic expects.
         """
         t = self.transmission_table
-        n = self.n_channels
+        n = self.n_lanes
         w = np.array([0.25, 0.5, 0.25])
         mean_neigh = t @ w  # (j, i)
         idx = np.arange(n)
@@ -194,7 +190,7 @@ class DwdmLink:
     def worst_case_levels_W(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-lane worst ('1', '0') levels over all neighbour states, in W."""
         t = self.transmission_table
-        n = self.n_channels
+        n = self.n_lanes
         idx = np.arange(n)
         lmin = np.log(t.min(axis=2))
         lmax = np.log(t.max(axis=2))
@@ -219,9 +215,9 @@ class DwdmLink:
 
 @dataclass(frozen=True)
 class LinkBudget:
-    """The link budget of one XPE at ``n_channels`` wavelengths; powers in W, ratios in dB."""
+    """The link budget of one XPE at ``n_lanes`` lanes; powers in W, ratios in dB."""
 
-    n_channels: int
+    n_lanes: int
     channel_spacing_m: float
     input_power_W: float
     eye_power_W: float
@@ -236,16 +232,16 @@ class LinkBudget:
         return self.margin_dB >= 0.0
 
 
-def link_budget(preset: Preset, n_channels: int, spacing_m: float | None = None) -> LinkBudget:
-    """Budget of one XPE's bus at ``n_channels`` lanes."""
-    link = DwdmLink(preset, n_channels, spacing_m)
+def link_budget(preset: Preset, n_lanes: int, spacing_m: float | None = None) -> LinkBudget:
+    """Budget of one XPE's bus at ``n_lanes`` lanes."""
+    link = DwdmLink(preset, n_lanes, spacing_m)
     one, zero = link.isolated_levels_W()
     penalty = link.crosstalk_penalty_dB
     sens = sensitivity_W(preset)
     margin_keep = preset.link.penalty_margin_dB
     margin = _db(one - zero) - penalty - _db(sens) - margin_keep if one > zero else -math.inf
     return LinkBudget(
-        n_channels,
+        n_lanes,
         link.channel_spacing_m,
         link.input_power_W,
         one - zero,
@@ -256,16 +252,16 @@ def link_budget(preset: Preset, n_channels: int, spacing_m: float | None = None)
     )
 
 
-def max_channels(preset: Preset) -> tuple[int, list[LinkBudget]]:
-    """Largest N whose link budget closes, and the budget of every N tried (1 .. max_channels).
+def max_lanes(preset: Preset) -> tuple[int, list[LinkBudget]]:
+    """Largest N whose link budget closes, and the budget of every N tried (1 .. max_lanes).
 
-    Raises :class:`PresetError` if not even one channel closes the budget.
+    Raises :class:`PresetError` if not even one lane closes the budget.
     """
-    budgets = [link_budget(preset, n) for n in range(1, preset.architecture.max_channels + 1)]
-    ok = [b.n_channels for b in budgets if b.closes]
+    budgets = [link_budget(preset, n) for n in range(1, preset.architecture.max_lanes + 1)]
+    ok = [b.n_lanes for b in budgets if b.closes]
     if not ok:
         raise PresetError(
-            f"{preset.path}: the link budget does not close even for one channel "
+            f"{preset.path}: the link budget does not close even for one lane "
             f"(margin {budgets[0].margin_dB:.1f} dB at N = 1); raise "
             f"[laser] power_per_wavelength_W or lower the losses"
         )

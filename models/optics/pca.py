@@ -129,7 +129,7 @@ class Pca:
         if self.effects.noisy and rng is None:
             raise ValueError("Pca: a noise effect is on, so pass a seeded numpy.random.Generator")
         self.rng = rng
-        self.n = link.n_channels
+        self.n = link.n_lanes
         if self.preset.pca.adc_bits < 1:
             raise PresetError("adc_bits must be positive")
 
