@@ -31,6 +31,10 @@ PAPER = {
     "area_mm2_authors": 4100.0,
 }
 
+#: The authors' simulator's laser power per wavelength, in W (docs/reference.md, "Device
+#: coefficients of the authors' simulator"): a reference the explanations compare with.
+AUTHORS_LASER_W = 1.274e-3
+
 
 def geomean(values: Iterable[float]) -> float:
     """Geometric mean of positive values."""
@@ -163,13 +167,14 @@ def explanations(
             f"power so that it grows with X^2 (docs/reference.md defects 1, 2); neither is "
             f"reproduced."
         )
-        laser_ratio = m.preset.laser.power_per_wavelength_W / 1.274e-3
+        laser_ratio = m.preset.laser.power_per_wavelength_W / AUTHORS_LASER_W
         if abs(laser_ratio - 1) > 0.01:
             out.append(
                 f"- **{m.label}, laser.** Each laser line carries {laser_ratio:.3g}x the "
-                f"authors' 1.274 mW, because the PCA must count gamma*N photo-charges without "
-                f"shot-noise errors (optics preset `{m.preset.optics_preset}`); the baselines "
-                f"keep the authors' value, which costs OXBNN FPS/W."
+                f"authors' {AUTHORS_LASER_W * 1e3:g} mW, because the PCA must count gamma*N "
+                f"photo-charges without shot-noise errors (optics preset "
+                f"`{m.preset.optics_preset}`); the baselines keep the authors' value, which "
+                f"costs OXBNN FPS/W."
             )
     for m in base:
         rs = [by_label[m.label][n] for n in nets]
