@@ -38,7 +38,9 @@ lowest class index (:func:`predict`).
 **Parameter file.** An ``.npz`` (zip of ``.npy``; no pickles) with, for each layer name ``L`` in
 :data:`LAYER_NAMES`: ``L_weights`` (``uint8`` 0/1, ``C_out x kh x kw x C_in``; an fc layer is
 ``C_out x 1 x 1 x K``), and for a bit layer ``L_thresholds`` (``int64``, ``(C_out,)``) and
-``L_flip`` (``bool``, ``(C_out,)``); ``input_levels`` (``int64``, ``(3,)``); and the training
+``L_flip`` (``bool``, ``(C_out,)``), each threshold in ``[-(K+1), K+1]`` as in a layer file
+(:func:`oxbnn.models.layer_io.check_thresholds`: the bounds already mean always / never);
+``input_levels`` (``int64``, ``(3,)``); and the training
 record (:class:`TrainingRecord`): ``seed``, ``epochs``, ``split_seed``, ``train_images``,
 ``train_correct``, ``test_images``, ``test_correct`` (``int64`` scalars), ``test_accuracy``,
 ``train_accuracy`` (``float64`` scalars, exactly ``correct / images``) and ``command`` (a unicode
@@ -61,6 +63,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .layer import LayerSpec
+from .layer_io import check_thresholds, read_npz
 from .network import NetworkLayer, flatten, golden_layer, run_network
 
 __all__ = [
@@ -313,6 +316,27 @@ def _weights_shape(spec: LayerSpec) -> tuple[int, int, int, int]:
     return (spec.out_channels, spec.kernel_h, spec.kernel_w, spec.in_channels)
 
 
+_DTYPES = {
+    "bits": np.dtype(np.uint8),
+    "int": np.dtype(np.int64),
+    "bool": np.dtype(np.bool_),
+    "float": np.dtype(np.float64),
+}
+
+
+def _check_meta(
+    source: str, key: str, dtype: np.dtype, shape: tuple[int, ...], expected: tuple, kind: str
+) -> None:
+    """Raise a named error unless ``shape == expected`` and ``dtype`` is of ``kind``."""
+    if shape != expected:
+        raise DigitsParamsError(f"{source}: {key} has shape {shape}; expected {expected}")
+    if kind == "str":
+        if dtype.kind != "U":
+            raise DigitsParamsError(f"{source}: {key} has dtype {dtype}; expected a string")
+    elif dtype != _DTYPES[kind]:
+        raise DigitsParamsError(f"{source}: {key} has dtype {dtype}; expected {_DTYPES[kind]}")
+
+
 def _check_array(
     source: str, key: str, value: object, shape: tuple[int, ...], kind: str
 ) -> np.ndarray:
@@ -322,19 +346,7 @@ def _check_array(
     ``"str"`` (unicode).
     """
     arr = np.asarray(value)
-    if arr.shape != shape:
-        raise DigitsParamsError(f"{source}: {key} has shape {arr.shape}; expected {shape}")
-    expected = {
-        "bits": np.dtype(np.uint8),
-        "int": np.dtype(np.int64),
-        "bool": np.dtype(np.bool_),
-        "float": np.dtype(np.float64),
-    }.get(kind)
-    if kind == "str":
-        if arr.dtype.kind != "U":
-            raise DigitsParamsError(f"{source}: {key} has dtype {arr.dtype}; expected a string")
-    elif arr.dtype != expected:
-        raise DigitsParamsError(f"{source}: {key} has dtype {arr.dtype}; expected {expected}")
+    _check_meta(source, key, arr.dtype, arr.shape, shape, kind)
     if kind == "bits" and arr.size and arr.max() > 1:
         raise DigitsParamsError(f"{source}: {key} holds {arr.max()}; weights must be bits 0/1")
     return arr
@@ -470,13 +482,40 @@ def _check_levels(source: str, levels: np.ndarray) -> None:
         )
 
 
-def _param_keys() -> list[str]:
-    keys = ["input_levels"]
+def _param_layout() -> dict[str, tuple[tuple[int, ...], str]]:
+    """``{key: (shape, kind)}`` of every key of the parameter file, in file order."""
+    layout: dict[str, tuple[tuple[int, ...], str]] = {"input_levels": ((len(INPUT_LEVELS),), "int")}
     for name, spec in zip(LAYER_NAMES, LAYERS, strict=True):
-        keys.append(f"{name}_weights")
+        layout[f"{name}_weights"] = (_weights_shape(spec), "bits")
         if spec.output == "bit":
-            keys += [f"{name}_thresholds", f"{name}_flip"]
-    return keys + list(_RECORD_INTS) + list(_RECORD_FLOATS) + ["command"]
+            layout[f"{name}_thresholds"] = ((spec.out_channels,), "int")
+            layout[f"{name}_flip"] = ((spec.out_channels,), "bool")
+    layout.update({key: ((), "int") for key in _RECORD_INTS})
+    layout.update({key: ((), "float") for key in _RECORD_FLOATS})
+    layout["command"] = ((), "str")
+    return layout
+
+
+def _param_keys() -> list[str]:
+    return list(_param_layout())
+
+
+def _check_headers(source: str, headers: Mapping[str, tuple[np.dtype, tuple[int, ...]]]) -> None:
+    """Keys, shapes and dtypes of a parameter file from its headers, before any data is read."""
+    layout = _param_layout()
+    missing = [key for key in layout if key not in headers]
+    if missing:
+        raise DigitsParamsError(f"{source}: missing key(s) {', '.join(missing)}")
+    unknown = sorted(set(headers) - set(layout))
+    if unknown:
+        raise DigitsParamsError(f"{source}: unknown key(s) {', '.join(unknown)}")
+    for key, (shape, kind) in layout.items():
+        if kind == "str" and headers[key][0].kind == "U" and headers[key][0].itemsize > 1 << 16:
+            raise DigitsParamsError(
+                f"{source}: {key} has dtype {headers[key][0]}; expected a string of at most "
+                f"{1 << 14} characters"
+            )
+        _check_meta(source, key, headers[key][0], headers[key][1], shape, kind)
 
 
 def load_params(path: str | Path | None = None) -> DigitsBnn:
@@ -497,25 +536,25 @@ def load_params(path: str | Path | None = None) -> DigitsBnn:
     DigitsParamsFileNotFound
         The file does not exist.
     DigitsParamsError
-        The file is not an ``.npz``, or a key is missing or unknown, or an array has the wrong
-        shape, dtype or values. The message names the file and the key.
+        The file is not an ``.npz`` (a ``.npy``, not a zip, a member that is not an array, two
+        members of one name, an object/pickled member: never unpickled), or a key is missing or
+        unknown, or an array has the wrong shape, dtype or values (bits not 0/1, a threshold
+        outside ``[-(K+1), K+1]``, an inconsistent training record). Keys, shapes and dtypes are
+        checked from the members' headers before any data is loaded
+        (:func:`oxbnn.models.layer_io.read_npz`). The message names the file and the key.
     """
     path = DEFAULT_PARAMS if path is None else Path(path)
     source = str(path)
+    if path.is_dir():
+        raise DigitsParamsError(f"{source}: is a folder, not a digits parameter file (.npz)")
     if not path.is_file():
         raise DigitsParamsFileNotFound(f"{source}: digits parameter file does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DigitsParamsError(f"{source}: not a readable .npz parameter file ({exc})") from exc
-    expected = _param_keys()
-    missing = [key for key in expected if key not in arrays]
-    if missing:
-        raise DigitsParamsError(f"{source}: missing key(s) {', '.join(missing)}")
-    unknown = sorted(set(arrays) - set(expected))
-    if unknown:
-        raise DigitsParamsError(f"{source}: unknown key(s) {', '.join(unknown)}")
+    arrays = read_npz(
+        path,
+        what="parameter file",
+        error=DigitsParamsError,
+        check=lambda headers, _load: _check_headers(source, headers),
+    )
 
     levels = arrays["input_levels"]
     _check_levels(source, levels)
@@ -528,7 +567,8 @@ def load_params(path: str | Path | None = None) -> DigitsBnn:
             flips.append(None)
             continue
         key = f"{name}_thresholds"
-        thresholds.append(_check_array(source, key, arrays[key], (spec.out_channels,), "int"))
+        thr = _check_array(source, key, arrays[key], (spec.out_channels,), "int")
+        thresholds.append(check_thresholds(source, key, thr, spec.k, DigitsParamsError))
         key = f"{name}_flip"
         flips.append(_check_array(source, key, arrays[key], (spec.out_channels,), "bool"))
 

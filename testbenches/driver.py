@@ -21,6 +21,7 @@ from ..models.tiling import MAX_KERNEL, PAD_MODES, TilingPlan, Widths, tiling_pl
 __all__ = [
     "encode_descriptor",
     "encode_thresholds",
+    "ThresholdError",
     "pack_bits",
     "act_tiles",
     "wgt_tiles",
@@ -90,21 +91,50 @@ def encode_descriptor(
     }
 
 
+class ThresholdError(ValueError):
+    """Thresholds or flips a threshold word cannot hold; the message names the value and why."""
+
+
 def encode_thresholds(
     thresholds: np.ndarray, flip: np.ndarray | None, spec: LayerSpec, xpu: XpuParams
 ) -> list[dict[str, int]]:
-    """Threshold stream entries, clamped to ``[-K-1, K+1]`` (which keeps every comparison)."""
+    """Threshold stream entries, clamped to ``[-K-1, K+1]`` (which keeps every comparison).
+
+    Every threshold is checked on its exact integer value, before any cast, against the signed
+    range of the threshold word (``Widths.of(xpu).dot`` bits): a value the word cannot hold
+    (for example a uint64 of 2**63 or more, which a cast to int64 would wrap to a negative
+    number) raises :class:`ThresholdError` instead of being wrapped. Values inside the word's
+    range but beyond ``+-(K+1)`` are clamped, which keeps every comparison (every dot product
+    lies in ``[-K, K]``). Thresholds must be integers (bool and float arrays are refused) and
+    flips bool or integer 0/1.
+    """
     k = spec.k
-    thr = np.asarray(thresholds, dtype=np.int64).reshape(-1)
-    fl = np.zeros(thr.shape, bool) if flip is None else np.asarray(flip, bool).reshape(-1)
-    if thr.shape != (spec.out_channels,) or fl.shape != thr.shape:
-        raise ValueError(
+    width = Widths.of(xpu).dot
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    arr = np.asarray(thresholds)
+    if arr.dtype.kind not in "iuO":
+        raise ThresholdError(f"thresholds have dtype {arr.dtype}; expected integers")
+    values = arr.reshape(-1).tolist()  # exact Python ints: no wrap, no overflow
+    for i, t in enumerate(values):
+        if isinstance(t, bool) or not isinstance(t, int):
+            raise ThresholdError(f"thresholds[{i}] = {t!r}; expected an integer")
+        if not lo <= t <= hi:
+            raise ThresholdError(
+                f"thresholds[{i}] = {t} does not fit the {width}-bit signed threshold word of "
+                f"{xpu.name or 'this XPU'} ([{lo}, {hi}]); it is refused, not wrapped"
+            )
+    fl = np.zeros(len(values), bool) if flip is None else np.asarray(flip)
+    if fl.dtype.kind not in "biu" or ((fl != 0) & (fl != 1)).any():
+        raise ThresholdError(f"flip must be bool or integer 0/1, not {fl.dtype} {fl.tolist()}")
+    fl = fl.astype(bool).reshape(-1)
+    if len(values) != spec.out_channels or fl.shape != (len(values),):
+        raise ThresholdError(
             f"thresholds and flip must have shape ({spec.out_channels},), not "
-            f"{thr.shape} and {fl.shape}"
+            f"{arr.shape} and {fl.shape}"
         )
     return [
-        {"value": int(np.clip(t, -k - 1, k + 1)), "flip": int(x)}
-        for t, x in zip(thr, fl, strict=True)
+        {"value": min(max(t, -k - 1), k + 1), "flip": int(x)}
+        for t, x in zip(values, fl.tolist(), strict=True)
     ]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerSpec
 from oxbnn.models.layer_io import LayerData, LayerFileError, load_layer_file, save_layer_file
+from oxbnn.testbenches.driver import ThresholdError, encode_thresholds
 
 
 def _good(**over):
@@ -131,3 +133,29 @@ def test_save_refuses_unsupported_padding(tmp_path):
     )
     with pytest.raises(LayerFileError, match="only 'dark' padding"):
         save_layer_file(tmp_path / "x.npz", data)
+
+
+# The driver's own check, for library users (the threshold word is Widths.dot bits, signed).
+# The XPU below has N = 4 lanes and 1024-word weight banks: the longest vector is 4096 bits, so
+# the word holds +-4097 and needs 14 bits: [-8192, 8191].
+_XPU = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, max_out_channels=8)
+
+
+def test_encode_thresholds_refuses_what_the_word_cannot_hold():
+    spec = LayerSpec.fc(6, 2)
+    ok = encode_thresholds(np.array([8191, -8192]), None, spec, _XPU)
+    assert [e["value"] for e in ok] == [7, -7]  # clamped to +-(K+1), K = 6
+    for bad, match in [
+        (np.array([8192, 0]), r"thresholds\[0\] = 8192 does not fit the 14-bit signed"),
+        (np.array([0, -8193]), r"thresholds\[1\] = -8193 does not fit"),
+        (np.array([0, 2**63], np.uint64), r"thresholds\[1\] = 9223372036854775808 does not fit"),
+        (np.array([0, 2**70], object), r"thresholds\[1\] = 1180591620717411303424 does not"),
+        (np.array([0.0, 1.0]), r"thresholds have dtype float64; expected integers"),
+        (np.array([True, False]), r"thresholds have dtype bool"),
+        (np.array([0, "1"], object), r"thresholds\[1\] = '1'; expected an integer"),
+    ]:
+        with pytest.raises(ThresholdError, match=match):
+            encode_thresholds(bad, None, spec, _XPU)
+    with pytest.raises(ThresholdError, match="flip must be bool or integer 0/1"):
+        encode_thresholds(np.array([0, 1]), np.array([0, 2]), spec, _XPU)
+    assert [e["flip"] for e in encode_thresholds([0, 1], np.array([1, 0]), spec, _XPU)] == [1, 0]
