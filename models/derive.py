@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from .configs import Preset, PresetError, XpuParams, load_preset
 from .optics import DwdmLink, Effects, Pca, max_lanes, sensitivity_W
 
@@ -131,13 +133,24 @@ def _compute_xpu_params(preset: Preset) -> XpuParams:
         raise PresetError(f"{preset.path}: [architecture] {exc}") from None
 
 
-@lru_cache(maxsize=32)
-def _xpu_params_by_name(name: str) -> XpuParams:
-    return _compute_xpu_params(load_preset(name))
+@lru_cache(maxsize=64)
+def _cached_xpu_params(preset: Preset) -> XpuParams:
+    """:func:`_compute_xpu_params`, once per distinct preset (a frozen, hashable dataclass).
+
+    :func:`oxbnn.models.configs.load_preset_file` derives every preset it loads (its checks
+    are the derivation's), so the command that then asks for the XPU finds it here.
+    """
+    try:
+        with np.errstate(divide="raise", over="raise", invalid="raise"):
+            return _compute_xpu_params(preset)
+    except (ArithmeticError, FloatingPointError) as exc:  # values in range, physics out of it
+        raise PresetError(
+            f"{preset.path}: the optics cannot be derived from these coefficients ({exc})"
+        ) from None
 
 
 def xpu_params(preset: Preset | str) -> XpuParams:
     """The XPU parameters of a preset (name, path or loaded Preset), with N and gamma derived."""
     if isinstance(preset, Preset):
-        return _compute_xpu_params(preset)
-    return _xpu_params_by_name(preset)
+        return _cached_xpu_params(preset)
+    return _cached_xpu_params(load_preset(preset))

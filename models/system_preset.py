@@ -39,7 +39,7 @@ granularity ``gamma`` (1: every N-bit chunk is read out) and code width themselv
 from __future__ import annotations
 
 import dataclasses
-import tomllib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,9 +52,12 @@ from .configs import (
     XpuParams,
     _check_value,
     _p,
+    _show,
+    check_name,
     coefficient_rows,
     load_preset,
     parse_sections,
+    read_toml,
 )
 from .derive import xpu_params
 
@@ -209,6 +212,8 @@ _SECTIONS: dict[str, type] = {
     "electronics": SystemElectronics,
 }
 _META_KEYS = ("name", "label", "family", "optics_preset", "description")
+# A label: one line of printable text (it heads CSV columns and the summary's Markdown tables).
+_LABEL_RE = re.compile(r"[^\x00-\x1f\x7f|]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -435,13 +440,25 @@ def system_preset_names() -> list[str]:
 
 def load_system_preset(name: str | Path) -> SystemPreset:
     """Load a shipped system preset by name (case-insensitive, ``OXBNN_50`` works), or a file."""
+    text = str(name)
+    if not text.strip() or "\0" in text:
+        raise PresetError(
+            f"system preset {_show(text)}: expected one of {system_preset_names()} "
+            f"or a path to a .toml file"
+        )
     path = Path(name)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml":
         return load_system_preset_file(path)
-    key = str(name).strip().lower().replace("_", "").replace("-", "")
+    key = text.strip().lower().replace("_", "").replace("-", "")
     for candidate in system_preset_names():
         if candidate.replace("_", "") == key:
             return load_system_preset_file(SYSTEM_PRESET_DIR / f"{candidate}.toml")
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name too long for the file system, ...
+        raise PresetError(f"system preset {_show(text)}: {exc.strerror or exc}") from None
+    if exists:
+        return load_system_preset_file(path)
     raise PresetError(
         f"unknown system preset {str(name)!r}; expected one of {system_preset_names()} "
         f"or a path to a .toml file"
@@ -449,17 +466,13 @@ def load_system_preset(name: str | Path) -> SystemPreset:
 
 
 def load_system_preset_file(path: str | Path) -> SystemPreset:
-    """Read, check and freeze one system preset file; errors name the file and the key."""
+    """Read, check and freeze one system preset file; errors name the file and the key.
+
+    The file is read as :func:`oxbnn.models.configs.read_toml` reads an optics preset (UTF-8,
+    a BOM allowed, every failure one named error).
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PresetError(f"{path}: cannot read system preset file ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{path}: not valid TOML ({exc})") from None
-    return parse_system_preset(data, str(path), path=path)
+    return parse_system_preset(read_toml(path, "system preset"), str(path), path=path)
 
 
 def parse_system_preset(
@@ -484,9 +497,15 @@ def parse_system_preset(
     for key in _META_KEYS:
         if not isinstance(meta.get(key), str):
             raise PresetError(
-                f"{where}: [meta] {key} must be a string, not {meta.get(key)!r}"
+                f"{where}: [meta] {key} must be a string, not {_show(meta.get(key))}"
                 + (" (missing)" if key not in meta else "")
             )
+    check_name(where, "[meta] name", meta["name"])
+    if not _LABEL_RE.fullmatch(meta["label"]) or not meta["label"].strip():
+        raise PresetError(
+            f"{where}: [meta] label = {_show(meta['label'])} is not a valid label; expected "
+            f"1 to 64 printable characters on one line, without '|' (it heads report columns)"
+        )
     extra_meta = set(meta) - set(_META_KEYS)
     if extra_meta:
         raise PresetError(
@@ -517,7 +536,7 @@ def parse_system_preset(
 
 def _check_family(family: str, optics_preset: str, where: str) -> None:
     if family not in FAMILIES:
-        raise PresetError(f"{where}: [meta] family = {family!r}; expected one of {FAMILIES}")
+        raise PresetError(f"{where}: [meta] family = {_show(family)}; expected one of {FAMILIES}")
     if (family == "oxbnn") != bool(optics_preset):
         raise PresetError(
             f"{where}: [meta] optics_preset = {optics_preset!r}: an 'oxbnn' preset must name "

@@ -984,6 +984,22 @@ _FIELD_COLUMN = {
 }
 
 _SHAPE_RE = re.compile(r"^\(\s*(.*?)\s*,?\s*\)$")
+# A cell of an integer column: an optional sign and ASCII digits (no '_', no '1e3', no '3.0').
+_INT_RE = re.compile(r"^[+-]?[0-9]+$")
+
+#: Largest height, width or kernel size of a conv or pool row the CSV reader accepts (the XPU's
+#: descriptors describe at most 2^16 - 1, ``oxbnn.models.tiling.MAX_IMAGE_DIM``); it also bounds
+#: the stride and padding search (linear in the kernel).
+MAX_MAP_SIZE = 1 << 16
+#: Largest depth, filter count, Dense K or Dense output count the CSV reader accepts.
+MAX_COUNT = 1 << 24
+#: Largest workload CSV file, in bytes (a network of thousands of layers is well below 1 MB).
+MAX_CSV_BYTES = 64 << 20
+
+
+def _show(text: str, limit: int = 40) -> str:
+    """``repr(text)``, cut to ``limit`` characters, for error messages."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
 
 
 def _shape_text(*dims: int) -> str:
@@ -1062,15 +1078,26 @@ class _Row:
     def error(self, column: str, message: str) -> WorkloadError:
         return WorkloadError(f"{self.path}: row {self.line}, column {column!r}: {message}")
 
-    def int(self, column: str) -> int:
+    def int(self, column: str, limit: int | None = None) -> int:
+        """The cell as an integer in ``1 .. limit``; ``limit`` defaults to the column's bound.
+
+        Heights, widths and kernel sizes are bounded by :data:`MAX_MAP_SIZE`, every other count
+        by :data:`MAX_COUNT` (a Dense row passes :data:`MAX_COUNT` for its ``kernel_height``
+        = K and ``output_height`` = C_out).
+        """
+        if limit is None:
+            limit = MAX_COUNT if column.endswith(("depth", "count")) else MAX_MAP_SIZE
         text = self.cells[column]
-        try:
-            value = int(text)
-        except ValueError:
-            raise self.error(column, f"expected a positive integer, found {text!r}") from None
-        if value < 1:
-            raise self.error(column, f"expected a positive integer, found {value}")
-        return value
+        if not _INT_RE.match(text) or text.startswith("-") or not text.strip("+0"):
+            raise self.error(column, f"expected a positive integer, found {_show(text)}")
+        # Compare the digits before converting: int() of thousands of digits is refused by
+        # Python (and slow), and anything over 18 digits is over every bound.
+        if len(text.lstrip("+")) > 18 or int(text) > limit:
+            raise self.error(
+                column,
+                f"{_show(text)} is larger than the reader's bound of {limit} for this column",
+            )
+        return int(text)
 
     def shape(self, column: str, lengths: Iterable[int]) -> tuple[int, ...]:
         """The dimensions of a ``"(None, H, W, C)"`` shape string (batch entry dropped)."""
@@ -1095,22 +1122,43 @@ class _Row:
         if len(values) - batch not in lengths or any(v < 1 for v in values):
             raise self.error(
                 column,
-                f"expected a shape of {want} positive entries like {example}, found {text!r}",
+                f"expected a shape of {want} positive entries like {example}, found {_show(text)}",
             )
         return values[1:] if batch else values
 
 
+def _padding_range(
+    size: int, kernel: int, out: int, stride: int, max_padding: int
+) -> tuple[int, int]:
+    """The paddings ``p`` (``0 <= p <= max_padding``) giving ``out`` at ``stride``, as ``lo..hi``.
+
+    ``(size + 2 p - kernel) // stride + 1 == out`` holds exactly when ``(out - 1) stride <=
+    size + 2 p - kernel <= out stride - 1`` (which also keeps the window inside the padded
+    input, since ``out >= 1``): a closed form, so a stride costs O(1) whatever the kernel.
+    The range is empty when ``lo > hi``.
+    """
+    low = (out - 1) * stride + kernel - size  # least 2 p
+    high = out * stride - 1 + kernel - size  # largest 2 p
+    return max(0, -(-low // 2)), min(max_padding, high // 2)
+
+
 def _infer_stride_padding(
-    size: tuple[int, int], kernel: tuple[int, int], out: tuple[int, int]
+    size: tuple[int, ...], kernel: tuple[int, ...], out: tuple[int, ...]
 ) -> tuple[int, int] | None:
-    """The smallest stride, then smallest symmetric padding, giving ``out``; None if none does."""
+    """The smallest stride, then smallest symmetric padding, giving ``out``; None if none does.
+
+    Strides ``1 .. max(kernel, 2)`` and paddings ``0 .. max(kernel) - 1`` are considered; each
+    stride is solved in closed form (:func:`_padding_range`), so the search is linear in the
+    kernel (a kernel of 20000 is 20000 steps, not 4e8).
+    """
+    max_padding = max(kernel) - 1
     for stride in range(1, max(*kernel, 2) + 1):
-        for padding in range(max(kernel)):
-            if all(
-                s + 2 * padding >= k and _out_size(s, k, stride, padding) == o
-                for s, k, o in zip(size, kernel, out, strict=True)
-            ):
-                return stride, padding
+        lo, hi = 0, max_padding
+        for s, k, o in zip(size, kernel, out, strict=True):
+            dim_lo, dim_hi = _padding_range(s, k, o, stride, max_padding)
+            lo, hi = max(lo, dim_lo), min(hi, dim_hi)
+        if lo <= hi:
+            return stride, lo
     return None
 
 
@@ -1128,8 +1176,10 @@ def _parse_type(row: _Row) -> tuple[str, str | None]:
 
 
 def _parse_dense(row: _Row, name: str) -> WorkloadLayer:
-    kd, kh, kw = row.int("kernel_depth"), row.int("kernel_height"), row.int("kernel_width")
+    kd, kh, kw = (row.int(c, MAX_COUNT) for c in ("kernel_depth", "kernel_height", "kernel_width"))
     k = kd * kh * kw
+    if k > MAX_COUNT:
+        raise row.error("kernel_height", f"K = {k} is larger than the reader's bound {MAX_COUNT}")
     in_shape = row.shape("input_shape", (1, 3))
     if _prod(in_shape) != k:
         raise row.error(
@@ -1142,8 +1192,12 @@ def _parse_dense(row: _Row, name: str) -> WorkloadLayer:
         raise row.error(
             "tensor_shape", f"{row.cells['tensor_shape']} must hold K = {k} weights per output"
         )
-    oh, ow, od = row.int("output_height"), row.int("output_width"), row.int("output_depth")
+    oh, ow, od = (row.int(c, MAX_COUNT) for c in ("output_height", "output_width", "output_depth"))
     c_out = oh * ow * od
+    if c_out > MAX_COUNT:
+        raise row.error(
+            "output_height", f"{c_out} outputs is larger than the reader's bound {MAX_COUNT}"
+        )
     out_shape = row.shape("output_shape", (1, 3))
     if _prod(out_shape) != c_out:
         raise row.error(
@@ -1151,12 +1205,12 @@ def _parse_dense(row: _Row, name: str) -> WorkloadLayer:
             f"{row.cells['output_shape']} does not match output_height * output_width * "
             f"output_depth = {c_out}",
         )
-    count = row.int("tensor_count")
+    count = row.int("tensor_count", MAX_COUNT)
     if count not in (1, c_out):
         raise row.error("tensor_count", f"expected 1 or {c_out} for a Dense row, found {count}")
     # Authors' files carry stale input columns on Dense rows (module docstring): use them only
     # when they describe the flattened input.
-    ih, iw, ic = row.int("input_height"), row.int("input_width"), row.int("input_depth")
+    ih, iw, ic = (row.int(c, MAX_COUNT) for c in ("input_height", "input_width", "input_depth"))
     h, w, c = (ih, iw, ic) if ih * iw * ic == k else (1, 1, k)
     return _make_layer(row, name, "fc", h, w, c, 1, 1, c_out, h, w)
 
@@ -1264,6 +1318,81 @@ def _make_layer(row: _Row, *args: object) -> WorkloadLayer:
         raise row.error(_FIELD_COLUMN.get(exc.field or "", "name"), str(exc)) from exc
 
 
+def _read_csv_text(path: Path) -> str:
+    """The text of a workload CSV (UTF-8, a BOM allowed); a :class:`WorkloadError` otherwise."""
+    try:
+        if path.is_dir():
+            raise WorkloadError(f"{path}: is a directory; expected a workload CSV file")
+        size = path.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise WorkloadError(
+                f"{path}: {size} bytes is larger than a workload CSV may be ({MAX_CSV_BYTES} bytes)"
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WorkloadError(
+            f"{path}: cannot read the workload file ({exc.strerror or exc})"
+        ) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise WorkloadError(
+            f"{path}: row {line}: not a UTF-8 text file (byte "
+            f"{exc.start} is {data[exc.start : exc.start + 1]!r}); expected a CSV in the "
+            f"authors' layer format"
+        ) from None
+
+
+def _check_header(path: Path, line: int, header: list[str]) -> None:
+    """The first fifteen columns are :data:`CSV_HEADER`; a ``;`` or tab file is named as such."""
+    if len(header) == 1:
+        for delimiter, label in ((";", "semicolons"), ("\t", "tabs")):
+            if delimiter in header[0]:
+                raise WorkloadError(
+                    f"{path}: row {line} (header), column 1: the fields are separated by "
+                    f"{label}; expected commas (columns {', '.join(CSV_HEADER)})"
+                )
+    for i, column in enumerate(CSV_HEADER):
+        found = header[i] if i < len(header) else None
+        if found != column:
+            what = "is missing" if found is None else f"is {_show(found)}"
+            raise WorkloadError(
+                f"{path}: row {line} (header), column {i + 1}: expected {column!r}, "
+                f"but the column {what}"
+            )
+
+
+def _check_chains(
+    row: _Row, layer: WorkloadLayer, previous: WorkloadLayer, tensors: set[tuple[int, int]]
+) -> None:
+    """A row whose input is not the previous row's output must read some earlier tensor.
+
+    The format has no dataflow, so such a row is read as a branch input (``source = "-"``:
+    a ResNet shortcut, a ShuffleNet split, a concatenation); but its map must then have the
+    height and width of the network input or of an earlier layer's output, or of one of them
+    stored already padded by less than the kernel on each side (the authors' ResNet reads
+    ``114 x 114`` after a ``112 x 112`` output; Keras' asymmetric padding adds one row).
+    Channels are not checked (splits and concatenations change them). No layer kind makes a
+    map larger, so anything else is a row out of order or a wrong shape: refused, naming the
+    row and the input column.
+    """
+    margin = 2 * (max(layer.kernel_h, layer.kernel_w) - 1)
+    h, w = layer.in_h, layer.in_w
+    if any(0 <= h - th <= margin and 0 <= w - tw <= margin for th, tw in tensors):
+        return
+    column = (
+        "input_height" if not any(0 <= h - th <= margin for th, _ in tensors) else "input_width"
+    )
+    raise row.error(
+        column,
+        f"the input {h} x {w} x {layer.in_c} does not chain: it is not the previous row's "
+        f"output {' x '.join(map(str, previous.out_shape))}, and no earlier layer's output nor "
+        f"the network input has that height and width (nor one smaller by at most {margin}, "
+        f"the padding a {layer.kernel_h} x {layer.kernel_w} kernel allows)",
+    )
+
+
 def read_workload_csv(path: str | os.PathLike[str]) -> Network:
     """Read a network from a file in the authors' layer-CSV format.
 
@@ -1277,30 +1406,29 @@ def read_workload_csv(path: str | os.PathLike[str]) -> Network:
         For every malformed file, naming the file, the row and the column.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise WorkloadError(f"{path}: cannot read the workload file: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise WorkloadError(f"{path}: not a UTF-8 text file: {exc}") from exc
+    text = _read_csv_text(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     layers: list[WorkloadLayer] = []
+    names: set[str] = set()
+    # Spatial sizes (H, W) of the network input and of every layer output so far.
+    tensors: set[tuple[int, int]] = set()
     model: str | None = None
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over the csv module's limit, a stray quote
+            raise WorkloadError(
+                f"{path}: row {reader.line_num}, column 'model_name': not a CSV row ({exc})"
+            ) from None
         line = reader.line_num
         if not any(c.strip() for c in cells):
             continue
         if header is None:
             header = [c.strip() for c in cells]
-            for i, column in enumerate(CSV_HEADER):
-                found = header[i] if i < len(header) else None
-                if found != column:
-                    what = "is missing" if found is None else f"is {found!r}"
-                    raise WorkloadError(
-                        f"{path}: row {line} (header), column {i + 1}: expected {column!r}, "
-                        f"but the column {what}"
-                    )
+            _check_header(path, line, header)
             continue
         if len(cells) < len(CSV_HEADER):
             raise WorkloadError(
@@ -1314,13 +1442,20 @@ def read_workload_csv(path: str | os.PathLike[str]) -> Network:
             model = row.cells["model_name"]
         elif row.cells["model_name"] != model:
             raise row.error(
-                "model_name", f"{row.cells['model_name']!r} differs from {model!r} of the first row"
+                "model_name",
+                f"{_show(row.cells['model_name'])} differs from {_show(model)} of the first row",
             )
         layer = _parse_row(row, line)
         if layers and layer.in_shape != layers[-1].out_shape:
+            if layer.kind != "fc":
+                _check_chains(row, layer, layers[-1], tensors)
             layer = replace(layer, source="-")
-        if any(other.name == layer.name for other in layers):
-            raise row.error("name", f"the layer name {layer.name!r} is used twice")
+        if layer.name in names:
+            raise row.error("name", f"the layer name {_show(layer.name)} is used twice")
+        if not layers:
+            tensors.add(layer.in_shape[:2])
+        tensors.add(layer.out_shape[:2])
+        names.add(layer.name)
         layers.append(layer)
     if header is None:
         raise WorkloadError(f"{path}: row 1, column 'model_name': the file is empty (no header)")

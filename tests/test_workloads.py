@@ -639,9 +639,15 @@ def test_missing_file(tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 
-def random_layer(rng: np.random.Generator, i: int) -> WorkloadLayer:
+def random_layer(
+    rng: np.random.Generator, i: int, maps: list[tuple[int, int]] | None = None
+) -> WorkloadLayer:
+    """A random layer reading a random map, or one of ``maps`` (earlier outputs) if given."""
     kind = rng.choice(["conv", "grouped", "depthwise", "fc", "maxpool", "avgpool"])
-    h, w = int(rng.integers(1, 20)), int(rng.integers(1, 20))
+    if maps:
+        h, w = maps[int(rng.integers(len(maps)))]
+    else:
+        h, w = int(rng.integers(1, 20)), int(rng.integers(1, 20))
     kh, kw = int(rng.integers(1, min(h, 5) + 1)), int(rng.integers(1, min(w, 5) + 1))
     pad = int(rng.integers(0, max(kh, kw)))
     name = f"L{i}"
@@ -670,7 +676,13 @@ def random_layer(rng: np.random.Generator, i: int) -> WorkloadLayer:
 
 def test_random_layers_round_trip(tmp_path):
     rng = np.random.default_rng(SEED)
-    layers = [random_layer(rng, i) for i in range(200)]
+    # Every layer reads the map of the network input or of an earlier output (the reader
+    # refuses a map that comes from nowhere); channels and sources are random.
+    layers = [random_layer(rng, 0)]
+    maps = [layers[0].in_shape[:2], layers[0].out_shape[:2]]
+    for i in range(1, 200):
+        layers.append(random_layer(rng, i, maps))
+        maps.append(layers[-1].out_shape[:2])
     layers[0] = dataclasses.replace(layers[0], source="")
     net = Network("Random", layers[0].in_shape, f"seed {SEED}", tuple(layers))
     back = read_workload_csv(write_workload_csv(net, tmp_path / "rand.csv", layer_names=True))

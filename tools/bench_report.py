@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     # Cold start: forget every cache the evaluation fills.
     mapping.clear_cache()
     mapping._model_by_name.cache_clear()
-    derive._xpu_params_by_name.cache_clear()
+    derive._cached_xpu_params.cache_clear()
 
     spent = {"layer_cycles": 0.0}
     calls = {"layer_cycles": 0}

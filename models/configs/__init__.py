@@ -10,6 +10,12 @@ the field expects (so a value in mW cannot be read as W), that the value is of t
 inside its allowed range, and that a non-empty ``source`` is given. Any error names the file, the
 key, the value and what was expected, and is raised as :class:`PresetError`.
 
+Issue 10: the file is read by :func:`read_toml` (UTF-8, a BOM allowed; a directory, an empty,
+oversized or undecodable file, a key written twice are each one named error); ``[meta] name``
+must be a safe name (:data:`NAME_PATTERN`, :func:`check_name`) because it becomes part of file
+names; and :func:`load_preset_file` runs the derivation's checks (link budget, gamma, ADC bits,
+S) once, so every command refuses a preset the same way.
+
 :class:`XpuParams` is the plain description of one XPU's digital side that ``rtl`` is parametrised
 with; :func:`oxbnn.models.derive.xpu_params` builds it from a preset (N and gamma come from the
 optics), and tests build small ones directly.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +47,10 @@ __all__ = [
     "load_preset_file",
     "parse_sections",
     "coefficient_rows",
+    "check_name",
+    "read_toml",
+    "NAME_PATTERN",
+    "MAX_PRESET_BYTES",
 ]
 
 PRESET_DIR = Path(__file__).resolve().parent
@@ -47,6 +58,77 @@ PRESET_DIR = Path(__file__).resolve().parent
 
 class PresetError(ValueError):
     """A preset file or a parameter set is malformed; the message names file, key and value."""
+
+
+#: What a preset's ``[meta] name`` may be: it becomes part of file and folder names
+#: (``build/optics/<name>_oxg_spectra.png``, ``build/sim/<name>-...``, the Verilog top module),
+#: so it is a letter or digit, then at most 63 letters, digits, ``.``, ``_`` or ``-``, and never
+#: contains ``..``.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: Largest preset file, in bytes (a preset is a few kB; anything larger is not one).
+MAX_PRESET_BYTES = 1 << 20
+
+
+def check_name(where: str, key: str, value: Any) -> str:
+    """``value`` if it is a safe preset name (:data:`NAME_PATTERN`); a :class:`PresetError`
+    naming ``where`` and ``key`` otherwise."""
+    if not isinstance(value, str):
+        raise PresetError(f"{where}: {key} must be a string, not {_show(value)}")
+    if not NAME_PATTERN.fullmatch(value) or ".." in value:
+        raise PresetError(
+            f"{where}: {key} = {_show(value)} is not a valid name; expected a letter or digit "
+            f"then at most 63 letters, digits, '.', '_' or '-' (no '..'): it becomes part of "
+            f"file names"
+        )
+    return value
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The parsed TOML document of ``path`` (``what``: "preset", "system preset").
+
+    UTF-8 (a BOM is allowed), at most :data:`MAX_PRESET_BYTES`. Every failure (missing,
+    unreadable, a directory, empty, too large, not UTF-8, not TOML, a key written twice, nesting
+    too deep, an integer of thousands of digits) is one :class:`PresetError` naming the file
+    and what was expected.
+    """
+    where = str(path)
+    try:
+        if path.is_dir():
+            raise PresetError(f"{where}: is a directory; expected a {what} .toml file")
+        size = path.stat().st_size
+        if size > MAX_PRESET_BYTES:
+            raise PresetError(
+                f"{where}: {size} bytes is too large for a {what} file "
+                f"(at most {MAX_PRESET_BYTES} bytes)"
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PresetError(
+            f"{where}: cannot read {what} file ({exc.strerror or exc}); expected a .toml file"
+        ) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PresetError(
+            f"{where}: not a UTF-8 text file (byte {exc.start} is "
+            f"{data[exc.start : exc.start + 1]!r}); expected a {what} in TOML"
+        ) from None
+    if not text.strip():
+        raise PresetError(f"{where}: the file is empty; expected a {what} in TOML")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(
+            f"{where}: not valid TOML ({exc}); a key may be written only once"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of over 4300 digits
+        raise PresetError(f"{where}: not a usable TOML document ({_show(str(exc), 120)})") from None
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -186,7 +268,13 @@ class Architecture:
     act_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
     wgt_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
     max_lanes: int = _p(
-        "1", 1, 1024, integer=True, doc="largest N (lanes) the link-budget search may consider"
+        "1",
+        1,
+        256,
+        integer=True,
+        doc="largest N (lanes) the link-budget search may consider; the search costs about "
+        "N^3 (256: a few seconds; 1024 took 80 s), and 256 lines in one FSR is beyond any ring's "
+        "linewidth",
     )
 
 
@@ -208,7 +296,14 @@ class RingParams:
 
     radius_m: float = _p("m", 0.5e-6, 100e-6)
     group_index: float = _p("1", 1.0, 6.0)
-    loss_dB_per_cm: float = _p("dB/cm", 0, 100, doc="round-trip propagation loss in the ring")
+    loss_dB_per_cm: float = _p(
+        "dB/cm",
+        0,
+        100,
+        lo_open=True,
+        doc="round-trip propagation loss in the ring; > 0 (a lossless ring's through port is "
+        "exactly dark at resonance, and the link budget's crosstalk is taken in the log domain)",
+    )
     power_coupling_in: float = _p("1", 0, 1, lo_open=True, doc="kappa^2, bus to ring")
     power_coupling_drop: float = _p("1", 0, 1, lo_open=True, doc="kappa^2, ring to drop bus")
     shift_per_junction_m: float = _p(
@@ -336,38 +431,52 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str) -> Preset:
-    """Load a shipped preset by name, or a preset file by path."""
-    path = Path(name)
-    if path.suffix == ".toml" or path.exists():
-        return load_preset_file(path)
-    candidate = PRESET_DIR / f"{name}.toml"
-    if not candidate.exists():
+    """Load a shipped preset by name, or a preset file by path.
+
+    A name ending in ``.toml`` is a path; otherwise a shipped preset's name
+    (:func:`preset_names`) is the shipped preset, and any other existing path is read as a
+    preset file. Everything else is an unknown preset, named with the shipped ones.
+    """
+    if not isinstance(name, str) or not name.strip() or "\0" in name:
         raise PresetError(
-            f"unknown preset {name!r}; expected one of {preset_names()} or a path to a .toml file"
+            f"preset {_show(name)}: expected one of {preset_names()} or a path to a .toml file"
         )
-    return load_preset_file(candidate)
+    path = Path(name)
+    if path.suffix == ".toml":
+        return load_preset_file(path)
+    if name in preset_names():
+        return load_preset_file(PRESET_DIR / f"{name}.toml")
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name too long for the file system, ...
+        raise PresetError(f"preset {_show(name)}: {exc.strerror or exc}") from None
+    if exists:
+        return load_preset_file(path)
+    raise PresetError(
+        f"unknown preset {_show(name)}; expected one of {preset_names()} or a path to a .toml file"
+    )
 
 
 def _check_value(where: str, section: str, f: dataclasses.Field, value: Any) -> Any:
     meta = f.metadata
     key = f"[{section}] {f.name}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PresetError(f"{where}: {key} must be a number, not {value!r}")
+        raise PresetError(f"{where}: {key} must be a number, not {_show(value)}")
     if meta["integer"] and not isinstance(value, int):
-        raise PresetError(f"{where}: {key} must be an integer, not {value!r}")
-    if not math.isfinite(value):
+        raise PresetError(f"{where}: {key} must be an integer, not {_show(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
         raise PresetError(f"{where}: {key} must be finite, not {value!r}")
     lo, hi = meta["lo"], meta["hi"]
     if lo is not None and (value < lo or (meta["lo_open"] and value == lo)):
         bound = f"> {lo}" if meta["lo_open"] else f">= {lo}"
         raise PresetError(
-            f"{where}: {key} = {value!r} is out of range; expected {bound}"
+            f"{where}: {key} = {_show(value)} is out of range; expected {bound}"
             + (f" and <= {hi}" if hi is not None else "")
             + f" ({meta['unit']})"
         )
     if hi is not None and value > hi:
         raise PresetError(
-            f"{where}: {key} = {value!r} is out of range; expected <= {hi} ({meta['unit']})"
+            f"{where}: {key} = {_show(value)} is out of range; expected <= {hi} ({meta['unit']})"
         )
     return value
 
@@ -386,8 +495,13 @@ def parse_sections(
     sections: dict[str, Any] = {}
     for section, cls in schema.items():
         table = data.get(section)
-        if not isinstance(table, dict):
+        if table is None:
             raise PresetError(f"{where}: missing section [{section}]")
+        if not isinstance(table, dict):
+            raise PresetError(
+                f"{where}: [{section}] must be a table of keys, not {type(table).__name__} "
+                f"{_show(table)}"
+            )
         fields = {f.name: f for f in dataclasses.fields(cls)}
         extra = set(table) - set(fields)
         if extra:
@@ -408,11 +522,12 @@ def parse_sections(
                 raise PresetError(
                     f"{where}: {key} must be an inline table "
                     f'{{ value = ..., unit = "{f.metadata["unit"]}", '
-                    f'source = "..." }}, not {entry!r}'
+                    f'source = "..." }}, not {_show(entry)}'
                 )
             if entry["unit"] != f.metadata["unit"]:
                 raise PresetError(
-                    f"{where}: {key} has unit {entry['unit']!r}; expected {f.metadata['unit']!r}"
+                    f"{where}: {key} has unit {_show(entry['unit'])}; "
+                    f"expected {f.metadata['unit']!r}"
                 )
             if not isinstance(entry["source"], str) or not entry["source"].strip():
                 raise PresetError(f"{where}: {key} needs a non-empty 'source'")
@@ -424,27 +539,35 @@ def parse_sections(
 
 
 def load_preset_file(path: str | Path) -> Preset:
-    """Read, check and freeze one preset file. Raises :class:`PresetError` naming file and key."""
+    """Read, check and freeze one preset file. Raises :class:`PresetError` naming file and key.
+
+    Decision (issue 10): loading checks everything once, for every command, the derivation
+    included: a preset whose link budget never closes, whose PCA holds less than one slot of N
+    lanes (gamma = 0), whose ADC cannot hold gamma * N counts, or that asks for S > 1 (not
+    built) is refused here, with the message :func:`oxbnn.models.derive.xpu_params` gives, so
+    ``oxbnn optics``, ``export``, ``sim`` and every other command refuse it alike.
+    :meth:`Preset.replace` checks only the changed values (a sweep may move the laser power to
+    where the link does not close; it asks the derivation itself).
+    """
     path = Path(path)
     where = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PresetError(f"{where}: cannot read preset file ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{where}: not valid TOML ({exc})") from None
+    data = read_toml(path, "preset")
 
     meta = data.pop("meta", None)
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+    if not isinstance(meta, dict):
         raise PresetError(f"{where}: missing [meta] section with a string 'name'")
+    if "name" not in meta:
+        raise PresetError(f"{where}: missing [meta] section with a string 'name'")
+    name = check_name(where, "[meta] name", meta["name"])
     unknown_meta = set(meta) - {"name", "description"}
     if unknown_meta:
         raise PresetError(
             f"{where}: [meta] has unknown key(s) {sorted(unknown_meta)}; "
             f"expected 'name' and 'description'"
         )
+    description = meta.get("description", "")
+    if not isinstance(description, str):
+        raise PresetError(f"{where}: [meta] description must be a string, not {_show(description)}")
     unknown = set(data) - set(_SECTIONS)
     if unknown:
         raise PresetError(
@@ -454,11 +577,15 @@ def load_preset_file(path: str | Path) -> Preset:
 
     sections, units, sources = parse_sections(where, data, _SECTIONS)
 
-    return Preset(
-        name=meta["name"],
-        description=str(meta.get("description", "")),
+    preset = Preset(
+        name=name,
+        description=description,
         path=path,
         units=units,
         sources=sources,
         **sections,
     )
+    from ..derive import xpu_params  # derive imports this module
+
+    xpu_params(preset)  # the derivation's checks; cached, so a later call costs nothing
+    return preset
