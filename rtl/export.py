@@ -18,6 +18,7 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import data
 
+from ..models.atomic import write_text
 from ..models.configs import XpuParams
 from ..models.tiling import Widths
 from .host_if import descriptor_layout, result_layout, threshold_layout
@@ -89,6 +90,6 @@ def export(xpu: XpuParams, out_dir: str | Path, *, name: str | None = None) -> P
     top = name or top_name(xpu)
     dut = Xpu(xpu=xpu)
     path = out / f"{top}.v"
-    path.write_text(to_verilog(dut, name=top))
-    (out / f"{top}.json").write_text(json.dumps(describe(dut, name=top), indent=2) + "\n")
+    write_text(path, to_verilog(dut, name=top))
+    write_text(out / f"{top}.json", json.dumps(describe(dut, name=top), indent=2) + "\n")
     return path

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..models.atomic import write_text
 from ..models.configs import XpuParams
 from .cosim_top import Fields
 
@@ -106,7 +107,7 @@ def write_port_vcd(
         lines.append(f"0{clk}")
     if trace:
         lines.append(f"#{2 * (first_cycle + len(trace))}")
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     _write_gtkw(path.with_suffix(".gtkw"), path, sigs, n_xpes)
     return path
 
@@ -127,4 +128,4 @@ def _write_gtkw(path: Path, vcd: Path, sigs, n_xpes: int) -> None:
                     f"xpu.{sc}.{name}" + (f"[{width - 1}:0]" if width > 1 else ""),
                 ]
         lines += ["@1401200" if closed else "@1000200", f"-{title}"]
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")

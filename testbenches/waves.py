@@ -10,20 +10,37 @@ number, or a time with a unit (``120ns``, ``4.5us``) converted with the VCD's ti
 ``pca_sample``) is 1 (a vector is one bit per XPE), and pairs it with the ADC code that arrives
 on the matching ``adc_valid`` / ``adc_code`` signals, in order per XPE. The VCDs are those
 :mod:`oxbnn.testbenches.port_vcd` writes; any VCD with a clock can be read.
+
+What is refused, each with one :class:`WavesError` naming the file: a missing file, a folder, a
+device or pipe (reading one could block for ever), an empty file, a file over
+:data:`MAX_VCD_BYTES`, a binary file (an FST, LXT or any file with NUL bytes: convert it with
+``fst2vcd``), text that is not UTF-8, a file without ``$enddefinitions`` (not a VCD, or cut
+off in its header), a malformed or truncated body, a VCD without signals or without a clock
+with two rising edges, and a ``$timescale`` that is not ``1``, ``10`` or ``100`` of ``s``,
+``ms``, ``us``, ``ns``, ``ps`` or ``fs`` (the only ones the VCD format has, IEEE Std
+1364-2005 §18.2.3.5). Decision: a VCD without ``$timescale`` is read, but only in cycles (a
+time such as ``120ns`` is refused for it rather than read with a guessed unit).
 """
 
 from __future__ import annotations
 
 import bisect
 import fnmatch
+import math
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Trace", "WavesError", "events", "load_trace"]
+__all__ = ["MAX_VCD_BYTES", "TIME_UNITS", "Trace", "WavesError", "events", "load_trace"]
 
-_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "ps": 1e-12, "fs": 1e-15}
+#: Time units of a VCD's ``$timescale`` and of a time option (``120ns``), in seconds.
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "ps": 1e-12, "fs": 1e-15}
+#: The largest VCD read (the reader holds every value change in memory; port VCDs of the
+#: default 20,000-cycle window are a few hundred MB at most).
+MAX_VCD_BYTES = 2 * 2**30
+_HEAD_BYTES = 1 << 16
 
 
 class WavesError(ValueError):
@@ -55,19 +72,35 @@ class Trace:
         from vcdvcd import VCDVCD
 
         self.path = path
-        if not path.exists():
-            raise WavesError(f"{path}: no such VCD file")
+        self.timescale_s = _check_file(path)
         try:
-            vcd = VCDVCD(str(path), store_tvs=True)
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WavesError(
+                f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                f"{exc.start}); expected a text VCD file"
+            ) from None
+        except OSError as exc:
+            raise WavesError(f"{path}: cannot read the VCD file ({exc.strerror})") from None
+        except MemoryError:
+            raise WavesError(f"{path}: too large to read into memory") from None
+        try:  # from the text read here: vcdvcd leaves its own file open when it fails
+            vcd = VCDVCD(vcd_string=text, store_tvs=True)
+        except MemoryError:
+            raise WavesError(f"{path}: too large to read into memory") from None
         except Exception as exc:  # vcdvcd raises bare exceptions on malformed files
-            raise WavesError(f"{path}: not a readable VCD file ({exc})") from None
-        self.timescale_s = float(vcd.timescale.get("timescale", 1e-9))
+            raise WavesError(
+                f"{path}: malformed or truncated VCD ({type(exc).__name__}: {exc})"
+            ) from None
         self.signals: dict[str, _Sig] = {}
-        for name in vcd.signals:
-            s = vcd[name]
-            self.signals[name] = _Sig(name, int(s.size), list(s.tv))
+        try:
+            for name in vcd.signals:
+                s = vcd[name]
+                self.signals[name] = _Sig(name, int(s.size), list(s.tv))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise WavesError(f"{path}: malformed VCD declaration ({exc})") from None
         if not self.signals:
-            raise WavesError(f"{path}: the VCD holds no signals")
+            raise WavesError(f"{path}: the VCD declares no signals ($var)")
         self.clock = self._find_clock(clock)
         clk = self.signals[self.clock]
         self.edges = [
@@ -115,18 +148,96 @@ class Trace:
     def value(self, name: str, cycle: int) -> int | None:
         return _to_int(self.signals[name].at(self.sample_time(cycle)))
 
-    def cycle_of(self, text: str) -> int:
-        """A cycle number, or a time such as ``120ns`` converted to the cycle it falls in."""
-        m = re.fullmatch(r"\s*([0-9.]+)\s*([a-z]*)\s*", text)
+    def cycle_of(self, text: str, option: str = "--from") -> int:
+        """A cycle number, or a time such as ``120ns`` converted to the cycle it falls in.
+
+        ``option`` names the option that gave ``text`` in an error. A time before the first
+        edge is cycle 0; a cycle or time past the end is returned as is (callers clamp it).
+        """
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*", text)
         if not m:
-            raise WavesError(f"cannot read {text!r} as a cycle or a time like '120ns'")
+            raise WavesError(f"{option}: cannot read {text!r} as a cycle or a time like '120ns'")
         number, unit = m.groups()
         if not unit:
-            return int(float(number))
-        if unit not in _UNITS:
-            raise WavesError(f"unknown time unit {unit!r} in {text!r}; use one of {sorted(_UNITS)}")
-        t = float(number) * _UNITS[unit] / self.timescale_s
+            if "." in number:
+                raise WavesError(f"{option}: a cycle is an integer, not {text!r}")
+            return int(number)
+        if unit not in TIME_UNITS:
+            raise WavesError(
+                f"{option}: unknown time unit {unit!r} in {text!r}; "
+                f"expected one of {', '.join(TIME_UNITS)}"
+            )
+        if self.timescale_s is None:
+            raise WavesError(
+                f"{option} {text!r}: {self.path} has no $timescale; give cycles instead"
+            )
+        t = float(number) * TIME_UNITS[unit] / self.timescale_s
+        if not math.isfinite(t):
+            return len(self.edges)
+        if abs(t - round(t)) <= 1e-9 * max(1.0, abs(t)):  # 500fs / 10fs is 50, not 49.999...
+            t = float(round(t))
         return max(bisect.bisect_right(self.edges, t) - 1, 0)
+
+
+def _check_file(path: Path) -> float | None:
+    """Refuse what cannot be a readable text VCD; the ``$timescale`` in seconds (or ``None``)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise WavesError(f"{path}: no such VCD file") from None
+    except OSError as exc:
+        raise WavesError(f"{path}: cannot read the VCD file ({exc.strerror})") from None
+    except ValueError:  # a NUL character in the name
+        raise WavesError(f"{str(path)!r}: not a valid file name") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise WavesError(f"{path}: is a folder; expected a VCD file")
+    if not stat.S_ISREG(st.st_mode):
+        raise WavesError(f"{path}: not a regular file (a device or a pipe); expected a VCD file")
+    if st.st_size == 0:
+        raise WavesError(f"{path}: the file is empty; expected a VCD file")
+    if st.st_size > MAX_VCD_BYTES:
+        raise WavesError(
+            f"{path}: {st.st_size} bytes; oxbnn waves reads VCDs up to {MAX_VCD_BYTES} bytes "
+            "(trace a shorter window)"
+        )
+    try:
+        with path.open("rb") as f:
+            head = f.read(_HEAD_BYTES)
+            found = b"$enddefinitions" in head
+            tail = head[-32:]
+            while not found and b"\0" not in head:
+                block = f.read(1 << 20)
+                if not block:
+                    break
+                if b"\0" in block:
+                    head = block
+                    break
+                found = b"$enddefinitions" in tail + block
+                tail = block[-32:]
+    except OSError as exc:
+        raise WavesError(f"{path}: cannot read the VCD file ({exc.strerror})") from None
+    if b"\0" in head:
+        kind = "an FST trace" if path.suffix.lower() == ".fst" else "a binary file"
+        raise WavesError(
+            f"{path}: {kind} (NUL bytes); oxbnn waves reads text VCD files (convert an FST "
+            "with fst2vcd)"
+        )
+    if not found:
+        raise WavesError(
+            f"{path}: no $enddefinitions: not a VCD file, or one cut off in its header"
+        )
+    text = head.decode("utf-8", errors="replace")
+    if "$timescale" not in text:
+        return None
+    m = re.search(r"\$timescale\s+([0-9]+)\s*([A-Za-z]+)\s+\$end", text)
+    if not m or m.group(1) not in ("1", "10", "100") or m.group(2) not in TIME_UNITS:
+        shown = re.search(r"\$timescale(.{0,40}?)(\$end|$)", text, re.S)
+        value = " ".join((shown.group(1) if shown else "").split())
+        raise WavesError(
+            f"{path}: $timescale {value!r} is not a VCD timescale; expected 1, 10 or 100 "
+            f"followed by one of {', '.join(TIME_UNITS)}"
+        )
+    return int(m.group(1)) * TIME_UNITS[m.group(2)]
 
 
 def load_trace(path: str | Path, clock: str | None = None) -> Trace:
@@ -138,7 +249,7 @@ def events(trace: Trace, event: str, first: int, last: int) -> list[dict[str, An
     """Cycles where ``event`` signals pulse, paired per XPE with the ADC codes that follow."""
     strobes = trace.match([event])
     if not strobes:
-        raise WavesError(f"{trace.path}: no signal matches {event!r}")
+        raise WavesError(f"{trace.path}: --events {event!r} matches no signal; try --list")
     valids = trace.match(["adc_valid"])
     codes = trace.match(["adc_code"])
     rows: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from oxbnn.tools.cli import build_parser, main
@@ -79,8 +80,9 @@ def test_shared_defaults(command):
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
-        (["--seed", "-1"], r"argument --seed: expected a non-negative integer, not '-1'"),
-        (["--seed", "two"], r"argument --seed: expected a non-negative integer, not 'two'"),
+        (["--seed", "-1"], r"argument --seed: expected an integer in 0\.\.\d+, not '-1'"),
+        (["--seed", "two"], r"argument --seed: expected an integer in 0\.\.\d+, not 'two'"),
+        (["--seed", str(2**63)], r"argument --seed: expected an integer in 0\.\.\d+, not '9"),
         (["--preset", "oxbnn7"], r"argument --preset: unknown preset 'oxbnn7'"),
     ],
 )
@@ -138,13 +140,141 @@ def test_cosim_failure_is_one_line_with_its_cause(monkeypatch, capsys):
     assert err == ["oxbnn infer: error: layer0: cycle 12: XPU outputs ['done'] are not 0/1"]
 
 
-def test_other_runtime_errors_are_not_swallowed(monkeypatch):
-    """Only the co-simulation's named error is turned into a message; a bug still raises."""
+@pytest.mark.parametrize("error", [RuntimeError("a bug"), KeyError("k"), IndexError("i")])
+def test_other_errors_are_one_internal_error_line(monkeypatch, capsys, error):
+    """A defect (not the input's fault) is one line, exit 3, no traceback (tools/cli.py)."""
+    from oxbnn.tools import infer_cmd
+
+    def bug(args):
+        raise error
+
+    monkeypatch.delenv("OXBNN_TRACEBACK", raising=False)
+    monkeypatch.setattr(infer_cmd, "run", bug)
+    assert main(["infer", "--images", "1"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith(f"oxbnn infer: internal error: {type(error).__name__}: "), err
+    assert err.count("\n") == 1, err
+
+
+def test_internal_errors_raise_with_oxbnn_traceback(monkeypatch):
+    """OXBNN_TRACEBACK=1 lets a defect raise, for debugging."""
     from oxbnn.tools import infer_cmd
 
     def bug(args):
         raise RuntimeError("a bug")
 
+    monkeypatch.setenv("OXBNN_TRACEBACK", "1")
     monkeypatch.setattr(infer_cmd, "run", bug)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["infer", "--images", "1"])
+
+
+def test_memory_error_is_one_line(monkeypatch, capsys):
+    from oxbnn.tools import infer_cmd
+
+    def huge(args):
+        raise MemoryError
+
+    monkeypatch.setattr(infer_cmd, "run", huge)
+    assert main(["infer", "--images", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("oxbnn infer: error: out of memory") and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# oxbnn sim under back-pressure: the prediction is a lower bound (tools/sim_cmd.py docstring)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("measured", "predicted", "stalls", "is_bound", "match", "text"),
+    [
+        (100, 100, False, False, True, "equal"),
+        (101, 100, False, False, False, "DIFFERENT"),
+        (99, 100, False, False, False, "DIFFERENT"),
+        (150, 100, True, True, True, "lower bound: met"),
+        (100, 100, True, True, True, "lower bound: met"),
+        (99, 100, True, True, False, "lower bound: NOT met"),
+    ],
+)
+def test_cycle_verdict(measured, predicted, stalls, is_bound, match, text):
+    from oxbnn.tools.sim_cmd import cycle_verdict
+
+    v = cycle_verdict(measured, predicted, stalls=stalls)
+    assert (v.is_bound, v.match, v.text) == (is_bound, match, text)
+
+
+def _tiny_sim(monkeypatch, tmp_path, *, cycles_delta: int = 0):
+    """Make ``oxbnn sim`` run a tiny N = 4, M = 2 XPU in Amaranth's simulator (fast), on a small
+    layer file; ``cycles_delta`` is added to the measured count (to provoke a failed check)."""
+    from oxbnn.models import bnn
+    from oxbnn.models.derive import xpu_params
+    from oxbnn.models.layer import LayerSpec
+    from oxbnn.testbenches import cosim
+    from oxbnn.testbenches.pysim_harness import XpuHarness
+    from oxbnn.tools import sim_cmd
+
+    tiny = xpu_params("oxbnn50").replace(
+        n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=32, wgt_buffer_depth=32
+    )
+
+    class PysimCosim:
+        def __init__(self, xpu, sim):
+            self.xpu = xpu
+
+        def build(self):
+            return 0.0
+
+        def run(self, runs, *, optics, seed, **kw):
+            [res] = XpuHarness(self.xpu, optics=optics, seed=seed).run(runs)
+            out = res.as_dict()
+            out["cycles"] += cycles_delta
+            out["cycles_per_s"] = out["slots_per_s"] = 1.0
+            return [out]
+
+    monkeypatch.setattr(sim_cmd, "xpu_params", lambda preset: tiny)
+    monkeypatch.setattr(cosim, "Cosim", PysimCosim)
+    # A 1 x 1 convolution: one chunk per vector, so the XPEs make results faster than a host
+    # that takes one in a cycle with probability 0.3 can drain them.
+    spec = LayerSpec(
+        kind="conv", height=4, width=4, in_channels=3, out_channels=3, kernel_h=1, kernel_w=1
+    )
+    act, w, thr, flip = bnn.random_layer(np.random.default_rng(3), spec)
+    layer = tmp_path / "tiny.npz"
+    np.savez(layer, activations=act, weights=w, thresholds=thr, flip=flip)
+    return layer
+
+
+@pytest.mark.parametrize("probability", ["0.3", "1"])
+def test_sim_backpressure_prediction_is_a_met_lower_bound(
+    monkeypatch, tmp_path, capsys, probability
+):
+    layer = _tiny_sim(monkeypatch, tmp_path)
+    argv = ["sim", "--layer", str(layer), "--out", str(tmp_path), "--name", "r"]
+    assert main([*argv, "--ready-probability", probability]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["cycles_match"] is True
+    if probability == "1":
+        assert report["cycles_predicted_is_bound"] is False
+        assert report["cycles"] == report["cycles_predicted"]
+        assert "predicted (equal)" in out
+    else:
+        assert report["cycles_predicted_is_bound"] is True
+        assert report["cycles"] > report["cycles_predicted"], report  # the host did stall
+        assert "predicted (lower bound: met)" in out and "DIFFERENT" not in out
+    assert np.load(tmp_path / "r" / "outputs.npy").shape == (4, 4, 3)
+
+
+@pytest.mark.parametrize(("probability", "delta"), [("0.3", -10_000), ("1", 1)])
+def test_sim_exits_1_when_the_cycle_check_fails(monkeypatch, tmp_path, capsys, probability, delta):
+    """Below the bound under stalls, or any difference without them: exit 1, one error line."""
+    layer = _tiny_sim(monkeypatch, tmp_path, cycles_delta=delta)
+    argv = ["sim", "--layer", str(layer), "--out", str(tmp_path), "--name", "r"]
+    assert main([*argv, "--ready-probability", probability]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "oxbnn sim: error: " in captured.err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["cycles_match"] is False
+    assert ("lower bound: NOT met" if probability != "1" else "DIFFERENT") in captured.out

@@ -77,10 +77,11 @@ def test_table_window_in_cycles_and_time(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--signals", "nothing_like_this"], "no signal matches"),
+        (["--signals", "nothing_like_this"], "--signals nothing_like_this match no signal"),
         (["--clock", "ck"], "no clock signal 'ck'"),
-        (["--from", "soon"], "cannot read 'soon'"),
-        (["--from", "5", "--to", "2"], r"--to \(2\) is before --from \(5\)"),
+        (["--from", "soon"], r"argument --from: expected a cycle .* not 'soon'"),
+        (["--from", "5", "--to", "2"], r"--to 2 is before --from 5"),
+        (["--from", "50ps", "--to", "20ps"], r"--to 20ps \(cycle 2\) is before --from 50ps"),
     ],
 )
 def test_named_errors(tmp_path, capsys, args, message):

@@ -13,12 +13,20 @@ preset, a missing argument; the line ends with ``(see oxbnn <command> --help)``)
 failed returns 1, and so does a co-simulation that could not run (a ``CosimError``: its message
 carries the root cause, printed as one line). ``oxbnn --version`` prints ``oxbnn <version>``
 (the installed package's, :func:`importlib.metadata.version`) and exits 0.
+
+Decision (last resort): no exception reaches the user as a traceback. A ``MemoryError`` is one
+line, ``oxbnn <command>: error: out of memory ...``, exit 2 (an input too large for this
+machine). Any other exception is a defect of oxbnn, not of the input: it is one line,
+``oxbnn <command>: internal error: <type>: <message> (set OXBNN_TRACEBACK=1 for the
+traceback)``, with exit status 3; with ``OXBNN_TRACEBACK=1`` in the environment it is raised
+as is (for debugging).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from importlib import metadata
 from typing import NoReturn
@@ -77,15 +85,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"oxbnn {args.command}: interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
+    except MemoryError:
+        print(
+            f"oxbnn {args.command}: error: out of memory (an input is too large for this machine)",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as exc:
         # A co-simulation that could not run (build error, X on an output, a timeout): its
         # message carries the root cause. Imported here: the co-simulation pulls in cocotb.
         from ..testbenches.cosim import CosimError
 
-        if not isinstance(exc, CosimError):
+        if isinstance(exc, CosimError):
+            print(f"oxbnn {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        if os.environ.get("OXBNN_TRACEBACK") == "1":
             raise
-        print(f"oxbnn {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        text = " ".join(str(exc).split())
+        print(
+            f"oxbnn {args.command}: internal error: {type(exc).__name__}: {text} "
+            "(set OXBNN_TRACEBACK=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":

@@ -38,13 +38,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
+from ..models.atomic import save_npz, write_text
 from ..models.digits import TEST_IMAGES, check_test_images
-from .options import add_json, add_out, add_preset, add_seed, add_sim
+from .options import add_json, add_out, add_preset, add_seed, add_sim, run_name
 from .versions import COSIM_PACKAGES, tool_versions
 
 __all__ = ["register", "run"]
@@ -62,8 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_preset(p)
     p.add_argument(
         "--images",
-        type=int,
+        type=images_arg,
         default=TEST_IMAGES,
+        metavar="N",
         help=f"first N images of the test split (1..{TEST_IMAGES}; default all)",
     )
     p.add_argument("--optics", choices=["ideal", "physical"], default="ideal")
@@ -75,7 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="digits parameter file (.npz; default: the shipped models/digits_params.npz)",
     )
     add_sim(p)
-    p.add_argument("--name", default=None, help="run name (default: from preset, optics, seed)")
+    p.add_argument(
+        "--name",
+        type=run_name,
+        default=None,
+        help="run name, a folder under --out (default: from preset, optics, seed)",
+    )
     add_out(p, "infer")
     p.add_argument(
         "--waves",
@@ -88,10 +94,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def images_arg(text: str) -> int:
+    """argparse ``type=`` of ``--images``: the rule of
+    :func:`~oxbnn.models.digits.check_test_images` (1 .. the test split's size), while parsing."""
+    stripped = text.strip()
+    value: object = int(stripped) if re.fullmatch(r"[+-]?[0-9]{1,30}", stripped) else text
+    try:
+        return check_test_images(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..testbenches.inference import run_inference
 
-    check_test_images(args.images)
     name = args.name or f"digits-{Path(args.preset).stem}-{args.optics}-s{args.seed}-n{args.images}"
     out = args.out / name
     report, arrays = run_inference(
@@ -104,12 +120,12 @@ def run(args: argparse.Namespace) -> int:
         waves=out / "waves.vcd" if args.waves else None,
     )
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "logits.npz", **arrays)
+    save_npz(out / "logits.npz", **arrays)
     report["versions"] = tool_versions((*COSIM_PACKAGES, "scikit-learn"), simulator=args.sim)
     report["name"] = name
     report["logits_file"] = str(out / "logits.npz")
     report["report_file"] = str(out / "report.json")
-    (out / "report.json").write_text(json.dumps(report, indent=2))
+    write_text(out / "report.json", json.dumps(report, indent=2))
 
     if args.json:
         print(json.dumps(report, indent=2))

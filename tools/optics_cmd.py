@@ -7,12 +7,14 @@ the random chunks of the PCA staircase and its physical noise.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..models.atomic import write_bytes
 from ..models.derive import OpticsDerivation, derive_optics
 from ..models.optics import Effects, Pca
 from .options import add_json, add_out, add_preset, add_seed
@@ -68,10 +70,8 @@ def run(args: argparse.Namespace) -> int:
         out = args.out
         out.mkdir(parents=True, exist_ok=True)
         summary["plots"] = {
-            "spectra": str(plot_spectra(d, out / f"{d.preset.name}_oxg_spectra.png")),
-            "pca_staircase": str(
-                plot_staircase(d, out / f"{d.preset.name}_pca_staircase.png", args.seed)
-            ),
+            "spectra": str(plot_spectra(d, _plot_path(d, out, "oxg_spectra"))),
+            "pca_staircase": str(plot_staircase(d, _plot_path(d, out, "pca_staircase"), args.seed)),
         }
     summary["preset_file"] = str(d.preset.path)
     summary["sources"] = {row["key"]: row["source"] for row in d.preset.coefficients()}
@@ -88,6 +88,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_path(d: OpticsDerivation, out: Path, what: str) -> Path:
+    """``out/<preset name>_<what>.png``; refused when the name would leave ``out``."""
+    filename = f"{d.preset.name}_{what}.png"
+    if Path(filename).name != filename or "\\" in filename or filename.startswith("."):
+        raise ValueError(
+            f"{d.preset.path}: preset name {d.preset.name!r} cannot name a file in {out}; "
+            "expected letters, digits, '_', '-' or '.'"
+        )
+    return out / filename
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -97,11 +108,18 @@ def _pyplot() -> Any:
     return plt
 
 
+def save_png(fig: Any, path: Path, dpi: int = 120) -> Path:
+    """Write a matplotlib figure as a PNG atomically (rendered in memory, then renamed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return write_bytes(path, buf.getvalue())
+
+
 def _save(plt: Any, fig: Any, ax: Any, path: Path) -> Path:
     """Grid, tight layout, write the PNG and free the figure."""
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_png(fig, path)
     plt.close(fig)
     return path
 

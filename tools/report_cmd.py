@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import system
+from ..models.atomic import atomic_open, write_text
 from ..models.comparison import PAPER, explanations, geomean, ratios
 from ..models.configs import load_preset
 from ..models.energy import (
@@ -60,6 +61,7 @@ from ..models.mapping import AcceleratorModel, accelerator_model
 from ..models.system import NetworkResult
 from ..models.system_preset import ACCELERATORS, system_preset_names
 from ..models.workloads import NETWORKS, Network, get_network, read_workload_csv
+from .optics_cmd import save_png
 from .options import add_json, add_out
 
 __all__ = ["UNITS", "register", "run", "write_report"]
@@ -123,12 +125,27 @@ def run(args: argparse.Namespace) -> int:
     networks = [get_network(n) for n in names] + networks
     if not networks:
         raise ValueError("no network to evaluate: give --networks or --workload-csv")
-    seen: set[str] = set()
-    for net in networks:
+    # Results are keyed by network name and by accelerator name and label: a second entry
+    # with the same key would silently replace the first, so each must be given once.
+    seen: dict[str, str] = {}
+    for net, given in zip(networks, [*names, *args.workload_csv], strict=True):
         if net.name in seen:
-            raise ValueError(f"network {net.name!r} is given twice")
-        seen.add(net.name)
+            raise ValueError(
+                f"--networks/--workload-csv: network {net.name!r} is given twice "
+                f"({seen[net.name]} and {given}); give each network once"
+            )
+        seen[net.name] = given
     models = [accelerator_model(a) for a in args.accelerators]
+    for key in ("name", "label"):
+        first: dict[str, str] = {}
+        for m, given in zip(models, args.accelerators, strict=True):
+            value = getattr(m, key)
+            if value in first:
+                raise ValueError(
+                    f"--accelerators: {first[value]} and {given} are the same accelerator "
+                    f"({key} {value!r}); give each accelerator once"
+                )
+            first[value] = given
     data = write_report(models, networks, Path(args.out), plots=not args.no_plots)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -182,12 +199,12 @@ def write_report(
     _write_comparison(out / "comparison.csv", models, by_label, net_names)
     _write_ratios(out / "ratios.csv", figures)
     _write_coefficients(out / "coefficients.csv", models)
-    (out / "report.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_text(out / "report.json", json.dumps(data, indent=2) + "\n")
     if plots:
         _plots(out, models, by_label, net_names)
-    (out / "summary.md").write_text(
+    write_text(
+        out / "summary.md",
         _summary(models, networks, by_label, unbound_by_label, figures, data, plots),
-        encoding="utf-8",
     )
     return data
 
@@ -220,7 +237,7 @@ def _fmt(x: float) -> str:
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
         for row in rows:
@@ -441,7 +458,7 @@ def _plots(
         ax.legend(fontsize=8, ncol=len(labels), loc="upper center", bbox_to_anchor=(0.5, -0.08))
         ax.grid(axis="y", which="both", alpha=0.3)
         fig.tight_layout()
-        fig.savefig(out / fname, dpi=120)
+        save_png(fig, out / fname)
         plt.close(fig)
 
     cols = min(2, len(nets))
@@ -463,7 +480,7 @@ def _plots(
     handles, names = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=6, fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(out / "energy_breakdown.png", dpi=120)
+    save_png(fig, out / "energy_breakdown.png")
     plt.close(fig)
 
 

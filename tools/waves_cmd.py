@@ -11,6 +11,12 @@ follows. With ``--json`` the output is one JSON object: ``{"vcd", "clock", "sign
 ``--list`` (a list of ``{"signal", "width"}``), ``{"vcd", "clock", "event", "from_cycle",
 "to_cycle", "events"}`` for ``--events``, and ``{"vcd", "clock", "signals", "rows"}`` for the
 table.
+
+Options are checked while parsing (:mod:`oxbnn.tools.options`): ``--from``/``--to`` are cycles
+in 0 .. 2**62 or times with a known unit, ``--max-rows`` is in 1 .. :data:`MAX_ROWS`. Decisions:
+``--to`` before ``--from`` is an error (for two cycles before the file is read, for times once
+the timescale is known), and so is a ``--from`` past the file's last cycle; a ``--to`` past it
+is clamped to the last cycle, so a huge window on a small file prints what there is, at once.
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ import json
 from pathlib import Path
 
 from ..testbenches.waves import WavesError, events, load_trace
-from .options import add_json
+from .options import add_json, cycle_or_time, int_range
 
-__all__ = ["register", "run"]
+__all__ = ["MAX_ROWS", "register", "run"]
+
+#: The most rows ``--max-rows`` may ask for.
+MAX_ROWS = 1_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,8 +50,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="glob patterns or substrings of signal names (default: the ports of "
         "the optical interface)",
     )
-    p.add_argument("--from", dest="start", default="0", help="first cycle (or a time: 120ns)")
-    p.add_argument("--to", dest="stop", default=None, help="last cycle (or a time)")
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=cycle_or_time,
+        default="0",
+        metavar="CYCLE",
+        help="first cycle (or a time: 120ns; default 0)",
+    )
+    p.add_argument(
+        "--to",
+        dest="stop",
+        type=cycle_or_time,
+        default=None,
+        metavar="CYCLE",
+        help="last cycle (or a time; default the file's last cycle)",
+    )
     p.add_argument(
         "--events",
         default=None,
@@ -52,11 +75,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clock", default=None, help="clock signal name (default: clk)")
     p.add_argument("--list", action="store_true", help="list the signals in the file")
     add_json(p)
-    p.add_argument("--max-rows", type=int, default=200, help="cap on table rows (default 200)")
+    p.add_argument(
+        "--max-rows",
+        type=int_range(1, MAX_ROWS),
+        default=200,
+        metavar="N",
+        help=f"cap on table rows, 1..{MAX_ROWS} (default 200)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.stop is not None and args.start.strip().isdigit() and args.stop.strip().isdigit():
+        if int(args.stop) < int(args.start):
+            raise WavesError(f"--to {args.stop} is before --from {args.start}")
     trace = load_trace(args.vcd, args.clock)
     if args.list:
         rows = [{"signal": n, "width": s.width} for n, s in trace.signals.items()]
@@ -67,14 +99,18 @@ def run(args: argparse.Namespace) -> int:
             for r in rows:
                 print(f"{r['width']:>5}  {r['signal']}")
         return 0
-    first = trace.cycle_of(args.start)
-    last = (
-        trace.n_cycles - 1
-        if args.stop is None
-        else min(trace.cycle_of(args.stop), trace.n_cycles - 1)
-    )
-    if last < first:
-        raise WavesError(f"--to ({last}) is before --from ({first})")
+    first = trace.cycle_of(args.start, "--from")
+    stop = trace.n_cycles - 1 if args.stop is None else trace.cycle_of(args.stop, "--to")
+    if first > trace.n_cycles - 1:
+        raise WavesError(
+            f"--from {args.start} (cycle {first}) is past the last cycle of {trace.path} "
+            f"(cycle {trace.n_cycles - 1})"
+        )
+    if stop < first:
+        raise WavesError(
+            f"--to {args.stop} (cycle {stop}) is before --from {args.start} (cycle {first})"
+        )
+    last = min(stop, trace.n_cycles - 1)
     if args.events:
         rows = events(trace, args.events, first, last)
         if args.json:
@@ -101,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     patterns = args.signals or ["*pca_sample*", "*pca_reset*", "*adc_valid*", "*adc_code*"]
     names = trace.match(patterns)
     if not names:
-        raise WavesError(f"{trace.path}: no signal matches {patterns}; try --list")
+        what = f"--signals {' '.join(args.signals)}" if args.signals else "the default signals"
+        raise WavesError(f"{trace.path}: {what} match no signal; try --list")
     last = min(last, first + args.max_rows - 1)
     table = [{"cycle": c, **{n: trace.value(n, c) for n in names}} for c in range(first, last + 1)]
     if args.json:
