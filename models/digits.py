@@ -62,6 +62,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .atomic import atomic_open
 from .layer import LayerSpec
 from .layer_io import check_thresholds, read_npz
 from .network import NetworkLayer, flatten, golden_layer, run_network
@@ -599,7 +600,7 @@ def save_params(net: DigitsBnn, path: str | Path) -> Path:
     """Write ``net`` (with its record) as a deterministic ``.npz``.
 
     The zip entries are written in a fixed order with a fixed timestamp, so equal parameters give
-    equal bytes. Parent folders are created.
+    equal bytes. Parent folders are created; the file is written atomically.
 
     Parameters
     ----------
@@ -617,7 +618,7 @@ def save_params(net: DigitsBnn, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: Mapping[str, np.ndarray] = net.to_arrays()
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with atomic_open(path, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
         for key in _param_keys():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.asarray(arrays[key]), allow_pickle=False)
