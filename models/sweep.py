@@ -41,23 +41,38 @@ of images whose prediction / all logits equal the golden model's), ``wrong_reado
 γ N / 2 counts, times the noise scale), ``photoelectrons_per_count``, ``images``, ``seed``,
 ``wall_s``.
 
-:class:`SweepCsv` writes a sweep's rows, one flushed row per finished point, so an interrupted
-sweep keeps the points it finished.
+**Resuming.** A sweep's CSV is append-only (:class:`SweepCsv`): every row carries the key of
+its run (:class:`RunKey`: preset content, XPU, parameter file, images, seed, effects, code
+version) and of its point (:func:`point_key`, the exact knob value), and is flushed to disk as
+its point finishes. A rerun with the same key reuses the finished points instead of computing
+them; a run with another key appends its own rows beside the old ones, which stay. The columns
+of the CSV are ``run_key`` and ``point_key``, then the point's as above.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
+import hashlib
+import io
+import json
 import math
+import os
+import signal
+import subprocess
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from .accuracy import OpticalPoint, forward_optical
+from .atomic import write_text
 from .configs import Preset, XpuParams
 from .digits import DigitsBnn, predict
 from .optics import DwdmLink, Effects, Pca
@@ -65,16 +80,27 @@ from .optics.pca import ELEMENTARY_CHARGE_C
 
 __all__ = [
     "ADC_BITS_MIN",
+    "KEY_COLUMNS",
     "NOISE_SCALE_MAX",
     "POWER_SPAN_DB",
     "SWEEPS",
+    "RunKey",
     "SweepCsv",
+    "SweepCsvError",
     "SweepError",
     "SweepPoint",
+    "array_digest",
     "attenuated",
+    "code_version",
     "evaluate_point",
     "format_value",
+    "git_commit",
     "noise_columns",
+    "parse_value",
+    "point_key",
+    "preset_digest",
+    "run_key",
+    "sources_digest",
     "sweep_points",
 ]
 
@@ -215,8 +241,160 @@ def evaluate_point(
 
 
 # ----------------------------------------------------------------------------------------------
+# The key of a run
+# ----------------------------------------------------------------------------------------------
+
+
+def _digest(obj: Any) -> str:
+    """SHA-256 of ``obj`` as canonical JSON (sorted keys; floats as ``repr``, exact)."""
+    text = json.dumps(obj, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def preset_digest(preset: Preset) -> str:
+    """SHA-256 of every value of ``preset`` that the physics reads.
+
+    Its sections' fields, not the file's bytes: a comment, a unit text or a source edited in the
+    file does not change a point, a changed coefficient does (and so does a preset file with
+    another path but the same values: it is the same preset). The name is not part of it: the
+    name picks the output folder and is a component of the key of its own.
+    """
+    skip = {"name", "description", "path", "units", "sources"}
+    values = {
+        f.name: dataclasses.asdict(getattr(preset, f.name))
+        for f in dataclasses.fields(preset)
+        if f.name not in skip
+    }
+    return _digest(values)
+
+
+def sources_digest() -> str:
+    """SHA-256 of the sources of :mod:`oxbnn.models` (every ``.py`` file, with its path).
+
+    Everything that computes a point (the network, the fast path, the optics, the presets'
+    loader, this module) lives in that package; the commands only present the results.
+    """
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout the sources come from, or ``None`` (no git, not a checkout)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def code_version() -> dict[str, Any]:
+    """The code that computes a point: package and numpy versions, the models' sources hash.
+
+    Decision: the key holds the hash of the sources (:func:`sources_digest`), always, rather
+    than the git commit: a commit does not see the uncommitted edits a researcher reruns after
+    (the points would be reused although the code changed), and it changes with every edit of a
+    test or a document (the points would be recomputed although nothing that computes them
+    changed). The commit, when there is one, is recorded beside the key (``git_commit``) for
+    provenance only. numpy's version is in the key because the noise draws are numpy's.
+    """
+    try:
+        package = metadata.version("oxbnn")
+    except metadata.PackageNotFoundError:
+        package = None
+    return {
+        "package": package,
+        "numpy": np.__version__,
+        "models_sources_sha256": sources_digest(),
+    }
+
+
+def array_digest(*arrays: np.ndarray) -> str:
+    """SHA-256 of arrays' dtypes, shapes and bytes (the images, labels, parameters of a run)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """Everything that determines the points of a run, and its short name ``key``.
+
+    ``components`` (JSON-able): the preset's name and :func:`preset_digest`, the XPU, the
+    digits parameter file's SHA-256, the test images (count and SHA-256 of the binarised images
+    and labels), the seed, the optics effects of the points and :func:`code_version`. Two runs
+    with the same components compute the same points, bit for bit; ``key`` is the first 16 hex
+    digits of their SHA-256. The number of points per sweep is not a component: a point is
+    identified by its knob value (:func:`point_key`), so a rerun with more points reuses the
+    ones the two runs share.
+    """
+
+    components: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return _digest(self.components)[:16]
+
+
+def run_key(
+    preset: Preset,
+    xpu: XpuParams,
+    *,
+    params_sha256: str,
+    data_sha256: str,
+    images: int,
+    seed: int,
+    effects: Effects,
+) -> RunKey:
+    """The :class:`RunKey` of a run (see there); ``effects`` are those of its points."""
+    return RunKey(
+        {
+            "preset": preset.name,
+            "preset_sha256": preset_digest(preset),
+            "xpu": dataclasses.asdict(xpu),
+            "params_sha256": params_sha256,
+            "images": images,
+            "data_sha256": data_sha256,
+            "seed": seed,
+            "effects": dataclasses.asdict(effects),
+            "code": code_version(),
+        }
+    )
+
+
+def point_key(point: SweepPoint) -> str:
+    """The identity of a point in its sweep: its first knob column's exact value (``repr``)."""
+    return repr(next(iter(point.columns.values())))
+
+
+# ----------------------------------------------------------------------------------------------
 # The CSV file
 # ----------------------------------------------------------------------------------------------
+
+
+class SweepCsvError(SweepError):
+    """A sweep CSV that cannot be appended to (not UTF-8, a foreign header, a corrupt row)."""
+
+
+#: Columns the sweep CSV adds before a point's own: the run's key and the point's key.
+KEY_COLUMNS = ("run_key", "point_key")
+#: Result columns a reused row must hold as numbers in 0..1 (the plot and the summary use them).
+_FRACTIONS = ("accuracy", "accuracy_ideal", "wrong_readout_fraction")
 
 
 def format_value(value: Any) -> Any:
@@ -224,22 +402,86 @@ def format_value(value: Any) -> Any:
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
-class SweepCsv:
-    """One sweep's CSV file, written a row at a time (a context manager).
+def parse_value(text: str) -> Any:
+    """A CSV field back as the value it was written from: bool, int, float, else the text."""
+    if text in ("True", "False"):
+        return text == "True"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
 
-    The file is created anew; the header is the keys of the first row; every row is flushed as
-    it is written, so an interrupted sweep leaves the points it finished. Floats are written
-    with :func:`format_value`.
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a row is written, so a row is written whole or not at all.
+
+    A signal that arrives meanwhile is delivered when the row is on disk.
+    """
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    except (AttributeError, OSError, ValueError):  # no POSIX signal masks here
+        old = None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+class SweepCsv:
+    """One sweep's CSV file: append-only, keyed by run and point (a context manager).
+
+    Entering reads the file if there is one: its rows of ``run.key`` become :attr:`finished`
+    (point key -> row as read, values parsed with :func:`parse_value`); the rows of other runs
+    stay in the file untouched and are counted in :attr:`other_runs`. :meth:`write` appends one
+    row (``run_key``, ``point_key``, then the point's columns) and flushes it to disk, with
+    Ctrl-C and SIGTERM held, so an interrupted sweep keeps every point it finished and no row
+    is ever cut by a signal. Nothing is ever rewritten except in one case: a last line left
+    partial by a killed run (no final newline, or another number of fields than the header) is
+    dropped, the file rewritten atomically without it and ``log`` told. Anything else that is
+    wrong with the file (not UTF-8, a header without the key and knob columns, a corrupt row
+    that is not the last, a row of this run whose accuracy is not a fraction) is a
+    :class:`SweepCsvError` naming the file and the line; the file is left as it is. Extra
+    columns (added by hand, say) and a BOM are accepted; appended rows leave extra columns empty.
+    A row of this run seen twice (two runs writing one folder at once) is used once; ``log``
+    says so.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file (created, with its folder, at the first :meth:`write`).
+    run : RunKey
+        The run whose points are reused and written.
+    knob_columns : sequence of str
+        The sweep's knob columns (:attr:`SweepPoint.columns`): an existing file must have them.
+    log : callable, optional
+        Receives one line per message (dropped line, duplicates); default: discard.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        run: RunKey,
+        knob_columns: Sequence[str],
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = Path(path)
-        self._fh: IO[str] | None = None
-        self._writer: csv.DictWriter | None = None
+        self.run = run
+        self.knob_columns = tuple(knob_columns)
+        self.log = log or (lambda _text: None)
+        #: Rows of this run already in the file, by point key, values parsed.
+        self.finished: dict[str, dict[str, Any]] = {}
+        #: Run key -> number of rows of the other runs in the file.
+        self.other_runs: dict[str, int] = {}
+        self.header: list[str] | None = None
+        self._open = False
 
     def __enter__(self) -> SweepCsv:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "w", newline="")
+        self._read()
+        self._open = True
         return self
 
     def __exit__(
@@ -248,16 +490,137 @@ class SweepCsv:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        self._open = False
 
-    def write(self, row: dict[str, Any]) -> None:
-        """Append ``row`` (the header first, from the first row's keys) and flush."""
-        if self._fh is None:
+    # -- reading ---------------------------------------------------------------------------
+
+    def _fail(self, line: int | None, why: str) -> NoReturn:
+        where = f"{self.path}" + (f", line {line}" if line else "")
+        raise SweepCsvError(
+            f"{where}: {why}; the file is left as it is: move it away or choose another --out"
+        )
+
+    def _read(self) -> None:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            self._fail(None, "is a folder, expected a sweep CSV file")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self._fail(None, f"is not UTF-8 text (byte {exc.start} of {len(data)})")
+        whole, partial = text, ""
+        if text and not text.endswith("\n"):
+            cut = text.rfind("\n") + 1
+            whole, partial = text[:cut], text[cut:]
+            if "\r" in partial:  # a killed run cuts one line of ours; ours end in "\n" only
+                self._fail(
+                    whole.count("\n") + 1, "lines that end in a bare CR, not a sweep CSV of oxbnn"
+                )
+        reader = csv.reader(io.StringIO(whole, newline=""))
+        lines: list[tuple[int, list[str]]] = []
+        try:
+            for fields in reader:
+                if fields:  # blank lines are nobody's row
+                    lines.append((reader.line_num, fields))
+        except csv.Error as exc:
+            self._fail(reader.line_num, f"is not a CSV file ({exc})")
+        if not lines:
+            ours = ",".join((*KEY_COLUMNS, *self.knob_columns))
+            if partial and not (ours.startswith(partial) or partial.startswith(ours + ",")):
+                self._fail(1, f"one line {partial[:40]!r}, not the header of a sweep CSV")
+            if partial:
+                self.log(f"{self.path}: dropped its header {partial!r}, cut by an interrupted run")
+                self._rewrite([])
+            return
+        (_, header), body = lines[0], lines[1:]
+        missing = [c for c in (*KEY_COLUMNS, *self.knob_columns, *_FRACTIONS) if c not in header]
+        if missing:
+            self._fail(
+                1,
+                f"the header lacks the column(s) {', '.join(missing)} (expected a sweep CSV of "
+                f"this version of oxbnn, keyed by {' and '.join(KEY_COLUMNS)})",
+            )
+        if len(set(header)) != len(header):
+            self._fail(1, "the header names a column twice")
+        drop: list[str] = []  # what a killed run left partial: dropped once the rest is good
+        if body and len(body[-1][1]) != len(header):
+            line, fields = body.pop()
+            drop.append(f"line {line} ({len(fields)} of {len(header)} fields): {fields}")
+        if partial:
+            drop.append(f"line {whole.count(chr(10)) + 1} (no final newline): {partial!r}")
+        twice = 0
+        for line, fields in body:
+            if len(fields) != len(header):
+                self._fail(line, f"{len(fields)} fields, the header has {len(header)}")
+            row = dict(zip(header, fields, strict=True))
+            if row["run_key"] != self.run.key:
+                self.other_runs[row["run_key"]] = self.other_runs.get(row["run_key"], 0) + 1
+                continue
+            if row["point_key"] in self.finished:
+                twice += 1
+                continue
+            self.finished[row["point_key"]] = self._parsed(line, row)
+        self.header = header
+        for what in drop:
+            self.log(f"{self.path}: dropped {what[:120]}, left partial by an interrupted run")
+        if drop:
+            self._rewrite([header] + [f for _, f in body])
+        if twice:
+            self.log(f"{self.path}: {twice} repeated row(s) of run {self.run.key} used once")
+
+    def _parsed(self, line: int, row: dict[str, str]) -> dict[str, Any]:
+        out = {k: parse_value(v) for k, v in row.items() if k not in KEY_COLUMNS}
+        for column in self.knob_columns:
+            value = out[column]
+            if isinstance(value, str) or not math.isfinite(value):
+                self._fail(line, f"column {column} is {row[column]!r}, expected a finite number")
+        for column in _FRACTIONS:
+            value = out[column]
+            if isinstance(value, str) or isinstance(value, bool) or not 0 <= value <= 1:
+                self._fail(line, f"column {column} is {row[column]!r}, expected a number in 0..1")
+        return out
+
+    def _rewrite(self, keep: list[list[str]]) -> None:
+        """Rewrite the file (atomically) as ``keep``: without the lines a killed run cut."""
+        buf = io.StringIO(newline="")
+        csv.writer(buf, lineterminator="\n").writerows(keep)
+        write_text(self.path, buf.getvalue())
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, point: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Append the row of point key ``point``; returns it as a reader gets it back.
+
+        The header (:data:`KEY_COLUMNS`, then the row's keys) is written first into a new file.
+        """
+        if not self._open:
             raise SweepError(f"{self.path}: SweepCsv.write outside its 'with' block")
-        if self._writer is None:
-            self._writer = csv.DictWriter(self._fh, fieldnames=list(row))
-            self._writer.writeheader()
-        self._writer.writerow({k: format_value(v) for k, v in row.items()})
-        self._fh.flush()
+        if point in self.finished:
+            raise SweepError(f"{self.path}: point {point} of run {self.run.key} is already there")
+        full = {"run_key": self.run.key, "point_key": point, **row}
+        new = self.header is None
+        header = list(full) if new else self.header
+        extra = [k for k in full if k not in header]
+        if extra:
+            self._fail(1, f"the header lacks the column(s) {', '.join(extra)} of this version")
+        buf = io.StringIO(newline="")
+        writer = csv.DictWriter(buf, fieldnames=header, restval="", lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerow({k: format_value(v) for k, v in full.items()})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _signals_held(), open(self.path, "a", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.header = header
+        back = {
+            k: parse_value(str(format_value(full[k])) if k in full else "")
+            for k in header
+            if k not in KEY_COLUMNS
+        }
+        self.finished[point] = back
+        return back

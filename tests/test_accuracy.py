@@ -1,5 +1,7 @@
 """Tests of the fast path (models/accuracy.py), the sweeps (models/sweep.py), ``oxbnn
 accuracy-sweep`` (tools/sweep_cmd.py) and its co-simulation check (testbenches/inference.py).
+Resuming interrupted sweeps, the sweep CSV's bad contents and the command's bad options are
+tests/test_sweep_resume.py.
 
 With ideal optics the fast path must be the golden model, bit for bit; its readout packing must be
 the XPU's (directed cases from the cycle model's micro-cases); the sweep must give the ideal
@@ -31,7 +33,7 @@ from oxbnn.models.derive import xpu_params
 from oxbnn.models.digits import load_params, load_split, predict
 from oxbnn.models.layer import LayerSpec
 from oxbnn.models.optics import DwdmLink, Effects, Pca
-from oxbnn.models.sweep import SWEEPS, SweepCsv, SweepError, evaluate_point, sweep_points
+from oxbnn.models.sweep import SWEEPS, SweepError, evaluate_point, sweep_points
 from oxbnn.testbenches.inference import check_cosim
 from oxbnn.tools.cli import main
 
@@ -258,39 +260,6 @@ def test_sweep_cli_writes_csv_and_png(tmp_path, capsys):
         assert (out / f"accuracy_vs_{sweep}.png").stat().st_size > 1000
     assert (out / "accuracy_sweeps.png").exists() and (out / "summary.json").exists()
     assert summary["images"] == 6 and set(summary["sweeps"]) == set(SWEEPS)
-
-
-def test_an_interrupted_sweep_keeps_its_finished_rows(tmp_path):
-    path = tmp_path / "sub" / "sweep.csv"
-    with pytest.raises(KeyboardInterrupt), SweepCsv(path) as table:
-        table.write({"attenuation_dB": 0.0, "accuracy": 0.9472222222222222, "images": 360})
-        # Flushed row by row: the file holds the first row before the sweep goes on.
-        assert path.read_text().splitlines() == ["attenuation_dB,accuracy,images", "0,0.947222,360"]
-        table.write({"attenuation_dB": 5.0, "accuracy": 0.5, "images": 360})
-        raise KeyboardInterrupt
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert [(r["attenuation_dB"], r["accuracy"]) for r in rows] == [("0", "0.947222"), ("5", "0.5")]
-    with pytest.raises(SweepError, match="outside its 'with' block"):
-        table.write({"attenuation_dB": 10.0})
-
-
-@pytest.mark.parametrize(
-    "args, pattern",
-    [
-        (["--images", "0"], "--images must be in 1..360"),
-        (["--images", "361"], "--images must be in 1..360"),
-        (["--sweeps", "laser_power,colour"], "unknown sweep 'colour'"),
-        (["--points", "1"], "--points must be an integer >= 2"),
-        (["--check-db", "0,x"], "--check-db must be a comma-separated list"),
-        (["--params", "does/not/exist.npz"], "digits parameter file does not exist"),
-    ],
-)
-def test_sweep_cli_named_errors(tmp_path, capsys, args, pattern):
-    rc = main(["accuracy-sweep", "--out", str(tmp_path), *args])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2
-    assert err[-1].startswith("oxbnn accuracy-sweep: error:") and pattern in err[-1]
 
 
 # ----------------------------------------------------------------------------------------------
