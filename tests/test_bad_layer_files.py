@@ -10,7 +10,7 @@ the simulator build. The raw-zip helpers here are shared with ``test_bad_param_f
 from __future__ import annotations
 
 import io
-import time
+import tracemalloc
 import warnings
 import zipfile
 from pathlib import Path
@@ -303,9 +303,7 @@ def no_build(monkeypatch):
 @pytest.mark.parametrize(("build", "fragments"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_layer_file_is_one_named_line(tmp_path, capsys, no_build, build, fragments):
     path = build(tmp_path / "bad layer.npz")
-    t0 = time.perf_counter()
     rc = main(["sim", "--layer", str(path), "--out", str(tmp_path / "out")])
-    wall = time.perf_counter() - t0
     err = capsys.readouterr().err
     assert rc == 2, err
     assert "Traceback" not in err
@@ -315,7 +313,6 @@ def test_bad_layer_file_is_one_named_line(tmp_path, capsys, no_build, build, fra
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     assert "allow_pickle=True" not in lines[0]
-    assert wall < 2.0
     assert not no_build and not (tmp_path / "out").exists()
 
 
@@ -330,14 +327,17 @@ def test_huge_declared_member_is_refused_fast_without_allocating(tmp_path, capsy
     ]
     path = write_zip(tmp_path / "huge.npz", members, deflate=True)
     assert path.stat().st_size < 100_000
-    t0 = time.perf_counter()
-    rc = main(["sim", "--layer", str(path), "--out", str(tmp_path / "out")])
-    wall = time.perf_counter() - t0
+    tracemalloc.start()
+    try:
+        rc = main(["sim", "--layer", str(path), "--out", str(tmp_path / "out")])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
     assert f"'activations' declares shape {shape}" in err and str(path) in err
     assert f"at most {MAX_MEMBER_BYTES} bytes" in err
-    assert wall < 0.5, wall
+    assert peak < 64 << 20, f"{peak} bytes allocated: the declared member was loaded"
 
 
 def test_a_layer_too_big_for_the_xpu_stops_before_the_build(tmp_path, capsys, no_build):

@@ -9,7 +9,7 @@ documented layout (conv K = 27, fc K = 512, 32 channels), not from the loader.
 
 from __future__ import annotations
 
-import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -201,9 +201,7 @@ def _infer(tmp_path: Path, params: Path) -> int:
 @pytest.mark.parametrize(("build", "fragments"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_param_file_is_one_named_line(tmp_path, capsys, no_build, build, fragments):
     path = build(tmp_path / "bad params.npz")
-    t0 = time.perf_counter()
     rc = _infer(tmp_path, path)
-    wall = time.perf_counter() - t0
     err = capsys.readouterr().err
     assert rc == 2, err
     assert "Traceback" not in err
@@ -213,7 +211,7 @@ def test_bad_param_file_is_one_named_line(tmp_path, capsys, no_build, build, fra
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     assert "allow_pickle=True" not in lines[0]
-    assert wall < 2.0 and not no_build
+    assert not no_build
 
 
 def test_huge_declared_member_is_refused_without_allocating(tmp_path):
@@ -221,10 +219,14 @@ def test_huge_declared_member_is_refused_without_allocating(tmp_path):
     from the headers, at once (every known key has one exact shape, which bounds its size)."""
     data = header_only((1 << 31,), np.uint8, bytes(1 << 16))
     path = write_zip(tmp_path / "p.npz", [*members(), ("junk.npy", data)])
-    t0 = time.perf_counter()
-    with pytest.raises(DigitsParamsError, match="unknown key.*junk"):
-        load_params(path)
-    assert time.perf_counter() - t0 < 0.5
+    tracemalloc.start()
+    try:
+        with pytest.raises(DigitsParamsError, match="unknown key.*junk"):
+            load_params(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"{peak} bytes allocated: the declared member was loaded"
     assert (1 << 31) > MAX_MEMBER_BYTES
 
 
