@@ -135,6 +135,7 @@ from pathlib import Path
 from typing import NamedTuple, NoReturn
 
 from .layer import LayerError, LayerSpec
+from .userfile import read_text
 
 __all__ = [
     "CSV_HEADER",
@@ -1320,28 +1321,14 @@ def _make_layer(row: _Row, *args: object) -> WorkloadLayer:
 
 def _read_csv_text(path: Path) -> str:
     """The text of a workload CSV (UTF-8, a BOM allowed); a :class:`WorkloadError` otherwise."""
-    try:
-        if path.is_dir():
-            raise WorkloadError(f"{path}: is a directory; expected a workload CSV file")
-        size = path.stat().st_size
-        if size > MAX_CSV_BYTES:
-            raise WorkloadError(
-                f"{path}: {size} bytes is larger than a workload CSV may be ({MAX_CSV_BYTES} bytes)"
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise WorkloadError(
-            f"{path}: cannot read the workload file ({exc.strerror or exc})"
-        ) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise WorkloadError(
-            f"{path}: row {line}: not a UTF-8 text file (byte "
-            f"{exc.start} is {data[exc.start : exc.start + 1]!r}); expected a CSV in the "
-            f"authors' layer format"
-        ) from None
+    return read_text(
+        path,
+        what="workload CSV",
+        expected="a CSV in the authors' layer format",
+        max_bytes=MAX_CSV_BYTES,
+        error=WorkloadError,
+        name_line=True,
+    )
 
 
 def _check_header(path: Path, line: int, header: list[str]) -> None:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..userfile import read_text
+
 __all__ = [
     "PresetError",
     "XpuParams",
@@ -98,27 +100,13 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
     and what was expected.
     """
     where = str(path)
-    try:
-        if path.is_dir():
-            raise PresetError(f"{where}: is a directory; expected a {what} .toml file")
-        size = path.stat().st_size
-        if size > MAX_PRESET_BYTES:
-            raise PresetError(
-                f"{where}: {size} bytes is too large for a {what} file "
-                f"(at most {MAX_PRESET_BYTES} bytes)"
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PresetError(
-            f"{where}: cannot read {what} file ({exc.strerror or exc}); expected a .toml file"
-        ) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PresetError(
-            f"{where}: not a UTF-8 text file (byte {exc.start} is "
-            f"{data[exc.start : exc.start + 1]!r}); expected a {what} in TOML"
-        ) from None
+    text = read_text(
+        path,
+        what=f"{what} file",
+        expected=f"a {what} .toml file",
+        max_bytes=MAX_PRESET_BYTES,
+        error=PresetError,
+    )
     if not text.strip():
         raise PresetError(f"{where}: the file is empty; expected a {what} in TOML")
     try:
