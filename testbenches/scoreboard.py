@@ -32,7 +32,36 @@ from ..models.configs import XpuParams
 from .env import LayerResult
 from .stimulus import LayerRun
 
-__all__ = ["LayerCheck", "assert_layers", "check_layer"]
+__all__ = ["CycleVerdict", "LayerCheck", "assert_layers", "check_layer", "cycle_verdict"]
+
+
+@dataclass(frozen=True)
+class CycleVerdict:
+    """The cycle part of a run's check: under stalls the prediction is a lower bound.
+
+    Attributes
+    ----------
+    is_bound : bool
+        The prediction is a lower bound (the run had back-pressure or stalls).
+    match : bool
+        ``measured >= predicted`` when ``is_bound``, else ``measured == predicted``.
+    text : str
+        The summary's words: ``equal``, ``DIFFERENT``, ``lower bound: met`` or
+        ``lower bound: NOT met``.
+    """
+
+    is_bound: bool
+    match: bool
+    text: str
+
+
+def cycle_verdict(measured: int, predicted: int, *, stalls: bool) -> CycleVerdict:
+    """Measured cycles against the cycle model's no-stall count; ``stalls``: the run had any."""
+    if stalls:
+        met = measured >= predicted
+        return CycleVerdict(True, met, "lower bound: met" if met else "lower bound: NOT met")
+    equal = measured == predicted
+    return CycleVerdict(False, equal, "equal" if equal else "DIFFERENT")
 
 
 @dataclass(frozen=True)
@@ -59,15 +88,21 @@ class LayerCheck:
     cycles: int
     cycles_predicted: int
     problems: tuple[str, ...]
+    stalls: bool = False
 
     @property
     def match_golden(self) -> bool:
         return self.output_errors == 0
 
     @property
+    def cycle_verdict(self) -> CycleVerdict:
+        """Measured cycles against the cycle model (:func:`cycle_verdict`)."""
+        return cycle_verdict(self.cycles, self.cycles_predicted, stalls=self.stalls)
+
+    @property
     def cycles_match(self) -> bool:
-        """The measured count equals the cycle model's (false under stalls, which add cycles)."""
-        return self.cycles == self.cycles_predicted
+        """Equal to the cycle model's count, or, under stalls, not below it."""
+        return self.cycle_verdict.match
 
     @property
     def bit_error_rate(self) -> float:
@@ -127,12 +162,18 @@ def check_layer(
 
     predicted = timing.layer_cycles(spec, xpu, run.mem)
     cycles = int(_field(got, "cycles"))
-    if not run.stalls:
-        if cycles != predicted.total:
-            problems.append(
-                f"{name}: done in cycle {cycles}, models/timing predicts {predicted.total} "
-                f"({predicted})"
-            )
+    verdict = cycle_verdict(cycles, predicted.total, stalls=run.stalls)
+    if not verdict.match and verdict.is_bound:
+        problems.append(
+            f"{name}: done in cycle {cycles} under stalls, before the no-stall prediction "
+            f"{predicted.total}"
+        )
+    elif not verdict.match:
+        problems.append(
+            f"{name}: done in cycle {cycles}, models/timing predicts {predicted.total} "
+            f"({predicted})"
+        )
+    if not run.stalls:  # stalls move the strobes: only the no-stall schedule is predicted
         for what, measured, model in (
             ("pca_sample", _field(got, "sample_cycles"), timing.sample_cycles),
             ("pca_reset", _field(got, "reset_cycles"), timing.reset_cycles),
@@ -140,11 +181,6 @@ def check_layer(
             problem = _first_difference(name, what, measured, model(spec, xpu, run.mem))
             if problem:
                 problems.append(problem)
-    elif cycles < predicted.total:
-        problems.append(
-            f"{name}: done in cycle {cycles} under stalls, before the no-stall prediction "
-            f"{predicted.total}"
-        )
     if ideal:
         if _field(got, "error"):
             problems.append(f"{name}: the XPU flagged an unexpected ADC code")
@@ -159,6 +195,7 @@ def check_layer(
         cycles=cycles,
         cycles_predicted=predicted.total,
         problems=tuple(problems),
+        stalls=run.stalls,
     )
 
 

@@ -199,7 +199,7 @@ def test_memory_error_is_one_line(monkeypatch, capsys):
     ],
 )
 def test_cycle_verdict(measured, predicted, stalls, is_bound, match, text):
-    from oxbnn.tools.sim_cmd import cycle_verdict
+    from oxbnn.testbenches.scoreboard import cycle_verdict
 
     v = cycle_verdict(measured, predicted, stalls=stalls)
     assert (v.is_bound, v.match, v.text) == (is_bound, match, text)

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"cycles: RTL {got.cycles}, models/timing {predicted.total} "
-        f"({'equal' if check.cycles_match else 'DIFFERENT'}); outputs "
+        f"({check.cycle_verdict.text}); outputs "
         f"{'bit-exact' if check.match_golden else 'WRONG'} against models/bnn"
     )
     for problem in check.problems:

@@ -7,7 +7,7 @@ writes ``outputs.npy`` and ``report.json`` under ``build/sim/<name>/`` (and ``wa
 
 Report fields (units in the names where they have one): ``cycles`` (measured), ``cycles_predicted``
 (:func:`oxbnn.models.timing.layer_cycles`, the no-stall count), ``cycles_predicted_is_bound``
-and ``cycles_match`` (:func:`cycle_verdict`), ``clock_hz``,
+and ``cycles_match`` (:func:`oxbnn.testbenches.scoreboard.cycle_verdict`), ``clock_hz``,
 ``simulated_time_s`` (cycles at that clock), ``match_golden`` (every output equals
 :mod:`oxbnn.models.bnn`; with physical optics the golden model is still the reference),
 ``bit_error_rate`` (wrong output bits / output bits; for an integer layer, wrong outputs /
@@ -45,7 +45,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -158,35 +157,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@dataclass(frozen=True)
-class CycleVerdict:
-    """The cycle part of a run's check (the decision is in the module docstring).
-
-    Attributes
-    ----------
-    is_bound : bool
-        The prediction is a lower bound (the run had back-pressure or stalls).
-    match : bool
-        ``measured >= predicted`` when ``is_bound``, else ``measured == predicted``.
-    text : str
-        The summary's words: ``equal``, ``DIFFERENT``, ``lower bound: met`` or
-        ``lower bound: NOT met``.
-    """
-
-    is_bound: bool
-    match: bool
-    text: str
-
-
-def cycle_verdict(measured: int, predicted: int, *, stalls: bool) -> CycleVerdict:
-    """Measured cycles against the cycle model's no-stall count; ``stalls``: the run had any."""
-    if stalls:
-        met = measured >= predicted
-        return CycleVerdict(True, met, "lower bound: met" if met else "lower bound: NOT met")
-    equal = measured == predicted
-    return CycleVerdict(False, equal, "equal" if equal else "DIFFERENT")
-
-
 def check_waves_window(first: int, last: int) -> None:
     """Refuse a ``--waves-from``/``--waves-to`` window that is reversed or too long."""
     if last < first:
@@ -277,7 +247,7 @@ def _run(args: argparse.Namespace) -> int:
     output = res["output"]
     save_npy(out / "outputs.npy", output)
     check = check_layer(xpu, layer_run, res, optics=args.optics)
-    verdict = cycle_verdict(res["cycles"], predicted.total, stalls=layer_run.stalls)
+    verdict = check.cycle_verdict
     report: dict[str, Any] = {
         "name": name,
         "preset": xpu.name,
