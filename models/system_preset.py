@@ -58,6 +58,7 @@ from .configs import (
     load_preset,
     parse_sections,
     read_toml,
+    resolve_preset_path,
 )
 from .derive import xpu_params
 
@@ -440,29 +441,14 @@ def system_preset_names() -> list[str]:
 
 def load_system_preset(name: str | Path) -> SystemPreset:
     """Load a shipped system preset by name (case-insensitive, ``OXBNN_50`` works), or a file."""
-    text = str(name)
-    if not text.strip() or "\0" in text:
-        raise PresetError(
-            f"system preset {_show(text)}: expected one of {system_preset_names()} "
-            f"or a path to a .toml file"
-        )
-    path = Path(name)
-    if path.suffix == ".toml":
-        return load_system_preset_file(path)
-    key = text.strip().lower().replace("_", "").replace("-", "")
-    for candidate in system_preset_names():
-        if candidate.replace("_", "") == key:
-            return load_system_preset_file(SYSTEM_PRESET_DIR / f"{candidate}.toml")
-    try:
-        exists = path.exists()
-    except OSError as exc:  # a name too long for the file system, ...
-        raise PresetError(f"system preset {_show(text)}: {exc.strerror or exc}") from None
-    if exists:
-        return load_system_preset_file(path)
-    raise PresetError(
-        f"unknown system preset {str(name)!r}; expected one of {system_preset_names()} "
-        f"or a path to a .toml file"
+    path = resolve_preset_path(
+        name,
+        what="system preset",
+        names=system_preset_names(),
+        shipped_dir=SYSTEM_PRESET_DIR,
+        key=lambda n: n.strip().lower().replace("_", "").replace("-", ""),
     )
+    return load_system_preset_file(path)
 
 
 def load_system_preset_file(path: str | Path) -> SystemPreset:

@@ -46,6 +46,7 @@ __all__ = [
     "PRESET_DIR",
     "preset_names",
     "load_preset",
+    "resolve_preset_path",
     "load_preset_file",
     "parse_sections",
     "coefficient_rows",
@@ -418,30 +419,38 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
-def load_preset(name: str) -> Preset:
-    """Load a shipped preset by name, or a preset file by path.
+def resolve_preset_path(
+    name: object, *, what: str, names: list[str], shipped_dir: Path, key=lambda n: n
+) -> Path:
+    """The file a ``--preset``-style text names: one rule for optics and system presets.
 
-    A name ending in ``.toml`` is a path; otherwise a shipped preset's name
-    (:func:`preset_names`) is the shipped preset, and any other existing path is read as a
-    preset file. Everything else is an unknown preset, named with the shipped ones.
+    A name ending in ``.toml`` is a path; otherwise a shipped preset whose ``key`` equals the
+    name's ``key`` is that preset's file, and any other existing path is read as a file.
+    Everything else is a :class:`PresetError` naming ``what`` and the shipped ``names``.
     """
-    if not isinstance(name, str) or not name.strip() or "\0" in name:
-        raise PresetError(
-            f"preset {_show(name)}: expected one of {preset_names()} or a path to a .toml file"
-        )
-    path = Path(name)
+    expected = f"expected one of {names} or a path to a .toml file"
+    text = str(name) if isinstance(name, (str, Path)) else None
+    if text is None or not text.strip() or "\0" in text:
+        raise PresetError(f"{what} {_show(name)}: {expected}")
+    path = Path(text)
     if path.suffix == ".toml":
-        return load_preset_file(path)
-    if name in preset_names():
-        return load_preset_file(PRESET_DIR / f"{name}.toml")
+        return path
+    for candidate in names:
+        if key(candidate) == key(text):
+            return shipped_dir / f"{candidate}.toml"
     try:
         exists = path.exists()
     except OSError as exc:  # a name too long for the file system, ...
-        raise PresetError(f"preset {_show(name)}: {exc.strerror or exc}") from None
+        raise PresetError(f"{what} {_show(text)}: {exc.strerror or exc}") from None
     if exists:
-        return load_preset_file(path)
-    raise PresetError(
-        f"unknown preset {_show(name)}; expected one of {preset_names()} or a path to a .toml file"
+        return path
+    raise PresetError(f"unknown {what} {_show(text)}; {expected}")
+
+
+def load_preset(name: str) -> Preset:
+    """Load a shipped preset by name, or a preset file by path (:func:`resolve_preset_path`)."""
+    return load_preset_file(
+        resolve_preset_path(name, what="preset", names=preset_names(), shipped_dir=PRESET_DIR)
     )
 
 
