@@ -207,6 +207,19 @@ class XpuParams:
         """Clock frequency in Hz: bit rate / S (a cycle carries S slots per lane)."""
         return self.bit_rate_bps / self.symbols_per_cycle
 
+    @property
+    def adc_channels(self) -> int:
+        """A, ADC code channels per XPE: the most readouts one XPE can sample in one cycle.
+
+        A vector starts at slot 0 of a cycle and its chunk k is in slot ``k mod S``; it is
+        sampled after every γ-th chunk and after its last one. A window of S consecutive chunks
+        holds at most ``ceil(S / γ)`` γ-th chunks, or, if it ends the vector, at most
+        ``ceil((S - 1) / γ) + 1`` samples; never more than S. The j-th sample of a cycle (in
+        slot order) is converted on channel j (docs/design.md §3). S = 1 gives one channel.
+        """
+        s, g = self.symbols_per_cycle, self.gamma
+        return min(s, max(-(-s // g), -(-(s - 1) // g) + 1))
+
     def replace(self, **changes: Any) -> XpuParams:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -254,6 +267,13 @@ class Architecture:
         doc="S, slots per lane per clock cycle (XpuParams says which S are built)",
     )
     adc_latency_cycles: int = _p("cycle", 1, 64, integer=True, doc="sample to code")
+    target_node_nm: float = _p(
+        "nm",
+        3,
+        1000,
+        doc="CMOS node the digital back end is built in; `oxbnn timing` scales the critical "
+        "path it measures in the synthesis library to this node (oxbnn.models.technology)",
+    )
     act_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
     wgt_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
     max_lanes: int = _p(
