@@ -152,9 +152,6 @@ OPTICS_CASES: dict[str, Case] = {
         value(OPTICS, "power_per_wavelength_W", "1e-9"),
         ("link budget", "[laser] power_per_wavelength_W"),
     ),
-    "s-2": (
-        "a.toml", value(OPTICS, "symbols_per_cycle", "2"), ("[architecture] symbols_per_cycle",)
-    ),
 }  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from oxbnn.models.configs import PRESET_DIR, PresetError, XpuParams, load_preset, preset_names
+from oxbnn.models.derive import xpu_params
 
 
 def test_shipped_presets_share_keys_and_have_sources():
@@ -129,10 +130,6 @@ def test_override_is_validated():
         ({"gamma": 0}, "gamma must be a positive integer, not 0"),
         ({"n_lanes": 4.0}, "n_lanes must be a positive integer, not 4.0"),
         ({"adc_bits": 3}, r"adc_bits = 3 cannot hold gamma \* n_lanes = 8 counts"),
-        (
-            {"symbols_per_cycle": 2},
-            r"symbols_per_cycle must be 1, not 2: S > 1 is not built yet \(issue 11",
-        ),
     ],
 )
 def test_xpu_params_validation(kwargs, message):
@@ -141,12 +138,12 @@ def test_xpu_params_validation(kwargs, message):
         XpuParams(**{**base, **kwargs})
 
 
-def test_preset_with_unbuilt_s_is_refused_naming_the_file(tmp_path):
-    """A preset may ask for S > 1 (the schema takes it); loading it derives its XPU, which
-    refuses S > 1 naming the file and the key (the same refusal for every command)."""
+def test_preset_s_sets_the_clock_and_the_adc_channels(tmp_path):
+    """S = 2 in the preset: the XPU carries two slots per cycle at half the bit rate; with
+    gamma >= 2 a cycle holds at most two samples (one gamma-th chunk and a vector's last)."""
     path = tmp_path / "s2.toml"
     path.write_text(_sub(r"symbols_per_cycle = \{ value = 1,", "symbols_per_cycle = { value = 2,"))
-    with pytest.raises(
-        PresetError, match=r"s2\.toml: \[architecture\] symbols_per_cycle must be 1"
-    ):
-        load_preset(str(path))
+    xpu = xpu_params(load_preset(str(path)))
+    assert xpu.symbols_per_cycle == 2
+    assert xpu.clock_hz == 25e9
+    assert xpu.adc_channels == 2

@@ -271,8 +271,8 @@ def _elaborated(component):
 def test_bad_parameters_are_named():
     with pytest.raises(PresetError, match="gamma must be a positive integer, not 0"):
         XpuParams(n_lanes=4, n_xpes=2, gamma=0, adc_bits=4)
-    with pytest.raises(PresetError, match="S > 1 is not"):
-        XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, symbols_per_cycle=2)
+    with pytest.raises(ValueError, match="one slot per cycle"):
+        Xpu(xpu=XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, symbols_per_cycle=2))
     with pytest.raises(PresetError, match="adc_bits"):
         XpuParams(n_lanes=16, n_xpes=2, gamma=2, adc_bits=4)
     with pytest.raises(TypeError, match="xpu must be an XpuParams"):

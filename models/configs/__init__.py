@@ -149,8 +149,7 @@ class XpuParams:
         Cycles from a ``pca_sample`` strobe to the matching ``adc_valid``; at least 1.
     symbols_per_cycle : int
         S, slots carried per lane per clock cycle (the optical port is S x N bits wide). The one
-        parameter everything that depends on S reads; only S = 1 is built, and this class is
-        the one place that refuses more (issue 11).
+        parameter everything that depends on S reads.
     act_buffer_depth : int
         Words of ``n_lanes`` bits in each of the two activation buffer banks.
     wgt_buffer_depth : int
@@ -188,11 +187,6 @@ class XpuParams:
             "max_out_channels",
         ):
             _positive_int(key, getattr(self, key))
-        if self.symbols_per_cycle != 1:
-            raise PresetError(
-                f"symbols_per_cycle must be 1, not {self.symbols_per_cycle!r}: S > 1 is not "
-                f"built yet (issue 11: S slots per lane per cycle at a clock of bit rate / S)"
-            )
         if (1 << self.adc_bits) - 1 < self.gamma * self.n_lanes:
             raise PresetError(
                 f"adc_bits = {self.adc_bits} cannot hold gamma * n_lanes = "
@@ -560,8 +554,7 @@ def load_preset_file(path: str | Path) -> Preset:
 
     Decision (issue 10): loading checks everything once, for every command, the derivation
     included: a preset whose link budget never closes, whose PCA holds less than one slot of N
-    lanes (gamma = 0), whose ADC cannot hold gamma * N counts, or that asks for S > 1 (not
-    built) is refused here, with the message :func:`oxbnn.models.derive.xpu_params` gives, so
+    lanes (gamma = 0), or whose ADC cannot hold gamma * N counts is refused here, with the message :func:`oxbnn.models.derive.xpu_params` gives, so
     ``oxbnn optics``, ``export``, ``sim`` and every other command refuse it alike.
     :meth:`Preset.replace` checks only the changed values (a sweep may move the laser power to
     where the link does not close; it asks the derivation itself).
