@@ -554,7 +554,8 @@ def load_preset_file(path: str | Path) -> Preset:
 
     Decision (issue 10): loading checks everything once, for every command, the derivation
     included: a preset whose link budget never closes, whose PCA holds less than one slot of N
-    lanes (gamma = 0), or whose ADC cannot hold gamma * N counts is refused here, with the message :func:`oxbnn.models.derive.xpu_params` gives, so
+    lanes (gamma = 0), or whose ADC cannot hold gamma * N counts is refused here, with the
+    message :func:`oxbnn.models.derive.xpu_params` gives, so
     ``oxbnn optics``, ``export``, ``sim`` and every other command refuse it alike.
     :meth:`Preset.replace` checks only the changed values (a sweep may move the laser power to
     where the link does not close; it asks the derivation itself).
