@@ -14,10 +14,12 @@ of an output, order ``(ky, kx, c)``, ``K`` bits, is cut into ``L = ceil(K / N)``
 ``K``, or dark padding of a convolution) is driven dark, act 1 / weight 0, whose XNOR is 0. A
 readout integrates a run of at most γ chunks: the PCA is reset with the first chunk of every run
 of γ and sampled with the last one (and with the vector's last chunk), so a vector has
-``ceil(L / γ)`` readouts. A chunk that needs more activation words than the two read ports give
-in a cycle takes :func:`oxbnn.models.tiling.chunk_cycles` issue cycles; the cycles before its
-emission are dark slots on the port, and when they fall between the reset and the sample of a
-readout the PCA integrates them too. They are mirrored here as all-dark slots.
+``ceil(L / γ)`` readouts. A cycle carries S slots (``XpuParams.symbols_per_cycle``): chunk ``j``
+is in slot ``j mod S`` of beat ``j // S``. A beat whose chunks need more activation words than
+the slot engines read in a cycle takes :func:`oxbnn.models.tiling.beat_cycles` issue cycles;
+the cycles before it leaves are dark slots on the port, and so are the slots after a vector's
+last chunk. When they fall between the reset and the sample of a readout the PCA integrates
+them too; they are mirrored here as all-dark slots.
 
 A pooled layer is read out at every output position; the XPU skips the last row or column of
 an odd output, which the pool drops anyway, so only the readout counts can differ there.
@@ -57,7 +59,7 @@ from .digits import DigitsBnn, predict
 from .layer import LayerSpec
 from .network import NetworkLayer, flatten, run_network
 from .optics import DwdmLink, Effects, Pca
-from .tiling import chunk_cycles
+from .tiling import beat_cycles
 
 __all__ = [
     "AccuracyError",
@@ -155,24 +157,29 @@ class OpticalPoint:
 def readout_slots(spec: LayerSpec, xpu: XpuParams) -> tuple[NDArray[np.intp], ...]:
     """The slots of each readout of one vector, as chunk indices (``L`` for a dark slot).
 
-    Readout ``r`` integrates chunks ``[r γ, min((r + 1) γ, L))``. Its first slot is its first
-    chunk (the reset comes with it); every later chunk ``k`` is preceded by
-    ``chunk_cycles[k] - 1`` dark slots, the issue cycles in which the gearbox was still
-    collecting that chunk's words.
+    Readout ``r`` integrates chunks ``[r γ, min((r + 1) γ, L))`` and every slot between its
+    first chunk's (the reset comes with it) and its last chunk's, in time order. Beat ``b`` of
+    the vector (:func:`oxbnn.models.tiling.beat_cycles`) spends its first ``beat_cycles[b] -
+    1`` cycles dark (the slot engines still collecting words; S dark slots each), then carries
+    chunks ``b S .. b S + S - 1`` in its S slots (those past ``L`` dark).
 
     Returns
     -------
     tuple of ndarray of intp
         One per readout; entries in ``0 .. L`` where ``L = ceil(K / N)`` means a dark slot.
     """
-    cycles = chunk_cycles(spec, xpu)
-    n_chunks = len(cycles)
+    s = xpu.symbols_per_cycle
+    beats = np.asarray(beat_cycles(spec, xpu), dtype=np.int64)
+    n_chunks = -(-spec.k // xpu.n_lanes)
+    emit = np.cumsum(beats) - 1  # cycle of each beat, from the vector's first cycle
+    timeline = np.full(int(emit[-1] + 1) * s, n_chunks, dtype=np.intp)
+    k = np.arange(n_chunks)
+    where = emit[k // s] * s + k % s
+    timeline[where] = k
     out = []
     for first in range(0, n_chunks, xpu.gamma):
-        slots = [first]
-        for k in range(first + 1, min(first + xpu.gamma, n_chunks)):
-            slots += [n_chunks] * (cycles[k] - 1) + [k]
-        out.append(np.asarray(slots, dtype=np.intp))
+        last = min(first + xpu.gamma, n_chunks) - 1
+        out.append(timeline[where[first] : where[last] + 1].copy())
     return tuple(out)
 
 
@@ -185,7 +192,7 @@ def _readout_groups(
     Readouts of one group differ only by their first chunk, so they are integrated in one call;
     the chunk indices have shape ``(readouts of the group, slots)``.
     """
-    dark = len(chunk_cycles(spec, xpu))
+    dark = -(-spec.k // xpu.n_lanes)
     groups: dict[tuple[int, ...], list[tuple[int, NDArray[np.intp]]]] = {}
     for r, s in enumerate(readout_slots(spec, xpu)):
         relative = tuple(-1 if int(c) == dark else int(c - s[0]) for c in s)

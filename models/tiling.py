@@ -56,7 +56,9 @@ __all__ = [
     "MAX_IMAGE_DIM",
     "MAX_KERNEL",
     "PAD_MODE_BITS",
-    "READS_PER_CYCLE",
+    "READS_PER_SLOT",
+    "chunk_reads",
+    "beat_cycles",
     "POOL_FACTOR",
     "POOL_SUBJOBS",
     "DATAFLOWS",
@@ -74,8 +76,9 @@ PAD_MODE_BITS = max(PAD_MODES.values()).bit_length()
 MAX_IMAGE_DIM = (1 << IMAGE_DIM_BITS) - 1
 #: Largest kernel height/width the descriptor can describe.
 MAX_KERNEL = (1 << KERNEL_BITS) - 1
-#: Activation words each XPE can read per cycle (two read ports per XPE).
-READS_PER_CYCLE = 2
+#: Activation words each slot engine of an XPE reads per cycle (three read ports per slot and
+#: XPE: a chunk of N bits touches at most three words unless the pixels are thinner than N / 2).
+READS_PER_SLOT = 3
 #: Side of the pooling window (2 x 2 OR max-pool, stride 2): output positions per unit side.
 POOL_FACTOR = 2
 #: Sub-jobs of one pooled unit (its 2 x 2 window).
@@ -248,12 +251,18 @@ class TilingPlan:
     pairs: tuple[tuple[int, int], ...]
     wgt_loads: tuple[int, ...]
     threshold_words: int
-    chunk_cycles: tuple[int, ...] = field(repr=False)
+    beat_cycles: tuple[int, ...] = field(repr=False)
+
+    @property
+    def beats(self) -> int:
+        """Cycles' worth of slots one vector fills, ``ceil(chunks / S)``: beat b carries chunks
+        ``b S .. b S + S - 1`` (those past the vector's end are dark)."""
+        return len(self.beat_cycles)
 
     @property
     def vector_cycles(self) -> int:
         """Issue cycles of one vector (job), ``T_v``."""
-        return sum(self.chunk_cycles)
+        return sum(self.beat_cycles)
 
     @property
     def act_loads(self) -> tuple[int, ...]:
@@ -420,23 +429,48 @@ def tiling_plan(
         pairs=pairs,
         wgt_loads=wgt_loads,
         threshold_words=spec.out_channels if spec.output == "bit" else 0,
-        chunk_cycles=chunk_cycles(spec, xpu),
+        beat_cycles=beat_cycles(spec, xpu),
     )
 
 
-def chunk_cycles(spec: LayerSpec, xpu: XpuParams) -> tuple[int, ...]:
-    """Issue cycles of each of the ``ceil(K/N)`` chunks of one vector (closed form per chunk).
+def chunk_reads(spec: LayerSpec, xpu: XpuParams) -> np.ndarray:
+    """Words of the im2col vector each of its ``ceil(K/N)`` chunks touches (int64 array).
 
-    See :mod:`oxbnn.models.timing` (vector schedule): chunk ``k`` needs ``n_k = idx(e_k - 1) -
-    idx(e_{k-1} - 1)`` new words and takes ``max(1, ceil(n_k / READS_PER_CYCLE))`` cycles; at most
-    one chunk leaves in a cycle (S = 1: a cycle is one slot, ``XpuParams.symbols_per_cycle``).
+    Word ``j`` of a vector covers bits ``[(j // W_p) C + (j % W_p) N, ...)`` (``W_p`` words per
+    pixel, the last one ``C - (W_p - 1) N`` bits), so bit ``b`` lies in word ``idx(b) = (b // C)
+    W_p + (b % C) // N``; chunk ``k`` covers bits ``[k N, e_k)`` with ``e_k = min((k + 1) N, K)``
+    and touches ``idx(e_k - 1) - idx(k N) + 1`` words. A word that straddles two chunks is read
+    for each of them (each slot engine builds its own chunk).
     """
     n, c, k = xpu.n_lanes, spec.in_channels, spec.k
     wp = -(-c // n)
     chunks = -(-k // n)
-    ends = np.minimum(np.arange(1, chunks + 1, dtype=np.int64) * n, k)
-    last_bits = ends - 1
-    idx = (last_bits // c) * wp + (last_bits % c) // n
-    new_words = np.diff(idx, prepend=-1)
-    cycles = np.maximum(1, -(-new_words // READS_PER_CYCLE))
-    return tuple(int(x) for x in cycles)
+    first = np.arange(chunks, dtype=np.int64) * n
+    last = np.minimum(first + n, k) - 1
+
+    def idx(b: np.ndarray) -> np.ndarray:
+        return (b // c) * wp + (b % c) // n
+
+    return idx(last) - idx(first) + 1
+
+
+def chunk_cycles(spec: LayerSpec, xpu: XpuParams) -> np.ndarray:
+    """Cycles a slot engine needs to read each chunk: ``ceil(reads / READS_PER_SLOT)``."""
+    return -(-chunk_reads(spec, xpu) // READS_PER_SLOT)
+
+
+def beat_cycles(spec: LayerSpec, xpu: XpuParams) -> tuple[int, ...]:
+    """Issue cycles of each beat of one vector (the vector schedule of :mod:`oxbnn.models.timing`).
+
+    A vector of ``L = ceil(K/N)`` chunks is ``ceil(L / S)`` beats; beat ``b`` puts chunks ``b S
+    .. b S + S - 1`` on the S slots of one cycle, slot engine ``s`` building chunk ``b S + s``.
+    The engines read in lock-step and the beat leaves when its slowest chunk is complete, so a
+    beat takes the largest :func:`chunk_cycles` of its chunks (one cycle unless a pixel is
+    thinner than about N / 2, e.g. a first layer with C = 3).
+    """
+    cycles = chunk_cycles(spec, xpu)
+    s = xpu.symbols_per_cycle
+    beats = -(-len(cycles) // s)
+    padded = np.ones(beats * s, dtype=np.int64)
+    padded[: len(cycles)] = cycles
+    return tuple(int(x) for x in padded.reshape(beats, s).max(axis=1))

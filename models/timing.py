@@ -10,9 +10,8 @@ Counting convention
 Cycle 0 is the cycle in which the host holds ``start`` high (the descriptor is latched at the end
 of it). The layer's count is the index of the cycle in which ``done`` is high. Everything is in
 clock cycles of ``xpu.clock_hz = bit_rate / S``: a cycle carries S slots per lane (S =
-``xpu.symbols_per_cycle``; :attr:`CycleBreakdown.slots` is the count in slots). Only S = 1 is
-built (``XpuParams`` refuses more, issue 11), so the schedule below puts one chunk on an XPE's
-lanes per cycle.
+``xpu.symbols_per_cycle``; :attr:`CycleBreakdown.slots` is the count in slots). Strobes are
+given per slot: slot ``s`` of cycle ``t`` is slot index ``t S + s``.
 
 The schedule the RTL follows (docs/design.md §4)
 ------------------------------------------------
@@ -26,22 +25,24 @@ consecutive units of one band, and a job is one vector on every XPE of a group.
 **Tiling plan**: see :mod:`oxbnn.models.tiling` (bands, weight tiles, the walk and the
 load order).
 
-**Vector (job) schedule** (:func:`chunk_cycles`). One vector is ``L = ceil(K/N)`` chunks, packed
-from the pixel words by a bit packer (gearbox): every cycle the sequencer reads *up to two* words
-per XPE, but only as many as the current chunk still needs (reads are demand driven, so no word
-of the next chunk is read early); a chunk is emitted in the cycle its last bits arrive. A chunk
-that needs ``n`` new words therefore takes ``max(1, ceil(n / 2))`` issue cycles. Word ``j`` of a
-vector starts at bit ``(j // W_p) * C + (j % W_p) * N`` (``W_p`` words per pixel), so the number
-of new words chunk ``k`` needs is ``idx(e_k - 1) - idx(e_{k-1} - 1)`` with ``e_k = min((k+1) N,
-K)`` and ``idx(b) = (b // C) * W_p + (b % C) // N``. When ``ceil(C/N) >= 2`` or ``2 C >= N`` every
-chunk needs at most two words and a vector takes exactly ``L`` cycles; thinner layers (``C < N /
-2``, e.g. a first layer with C = 3) are read bound. Jobs follow each other with no bubble.
+**Vector (job) schedule** (:func:`~oxbnn.models.tiling.beat_cycles`). One vector is ``L =
+ceil(K/N)`` chunks in ``ceil(L/S)`` *beats*: beat ``b`` puts chunks ``b S .. b S + S - 1`` on
+the S slots of one cycle (chunk ``b S + s`` in slot ``s``; slots past the vector's end are dark,
+and the next vector starts at slot 0 of its own cycle). Each XPE has S *slot engines*; engine
+``s`` builds chunk ``b S + s`` from the words of the im2col vector it touches
+(:func:`~oxbnn.models.tiling.chunk_reads`: word ``j`` starts at bit ``(j // W_p) * C + (j % W_p)
+* N``, ``W_p`` words per pixel), reading up to three of them per cycle
+(:data:`~oxbnn.models.tiling.READS_PER_SLOT`), so chunk ``k`` takes ``ceil(reads_k / 3)`` cycles
+and a beat, whose engines run in lock-step, the largest of its chunks. A chunk touches at most
+three words unless the pixels are thinner than about ``N / 2`` (``C = 3`` first layers are read
+bound), so a vector normally takes ``ceil(L/S)`` cycles. Jobs follow each other with no bubble.
 
-**Pipeline.** A chunk read in issue cycle ``t`` is on the optical port in cycle ``t + 2``
-(:data:`ISSUE_TO_PORT_CYCLES`: the tile buffers' read and the gearbox's output register);
+**Pipeline.** A beat whose last reads issue in cycle ``t`` is on the optical port in cycle ``t +
+2`` (:data:`ISSUE_TO_PORT_CYCLES`: the tile buffers' read and the gearbox's output register);
 ``pca_reset`` comes with the first chunk of every run of γ chunks and ``pca_sample`` with the last
-one and with the last chunk of the vector. The code of a sample in cycle ``P`` arrives in ``P +
-adc_latency``; the result of a unit enters the result FIFO then and is offered on the result
+one and with the last chunk of the vector, each in the slot of its chunk. The codes of the
+samples of port cycle ``P`` (one ADC channel per sample of the cycle,
+``XpuParams.adc_channels``) arrive in ``P + adc_latency``; the result of a unit enters the result FIFO then and is offered on the result
 stream in ``P + adc_latency + 1`` (:data:`CODE_TO_RESULT_CYCLES`); ``done`` is high one cycle
 after the last result is accepted (:data:`RESULT_TO_DONE_CYCLES`). These constants restate the
 RTL's latencies (this model does not import the RTL); ``tests/test_latencies.py`` measures each
@@ -108,8 +109,8 @@ __all__ = [
     "CycleBreakdown",
     "layer_cycles",
     "seconds",
-    "sample_cycles",
-    "reset_cycles",
+    "sample_slots",
+    "reset_slots",
     "RUN_START_CYCLE",
     "ISSUE_TO_PORT_CYCLES",
     "CODE_TO_RESULT_CYCLES",
@@ -274,48 +275,52 @@ def seconds(
     return layer_cycles(spec, xpu, mem, dataflow=dataflow).seconds
 
 
-def _strobe_cycles(
+def _strobe_slots(
     spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None, which: str, dataflow: str
 ) -> np.ndarray:
-    """Cycles of one PCA strobe (S = 1: one slot, so one strobe bit, per cycle)."""
+    """Slot indices (``cycle * S + slot``) of one PCA strobe, ascending."""
     bd = layer_cycles(spec, xpu, mem, dataflow=dataflow)
     plan = bd.plan
-    ends = np.cumsum(plan.chunk_cycles)  # issue cycles through chunk k, from the job start
+    s = xpu.symbols_per_cycle
     k = np.arange(plan.chunks)
     if which == "sample":
         mask = ((k + 1) % xpu.gamma == 0) | (k == plan.chunks - 1)
     else:
         mask = k % xpu.gamma == 0
-    offsets = ends[mask] - 1  # a chunk is emitted in the issue cycle of its last read
+    k = k[mask]
+    # A beat leaves in the issue cycle of its last reads; chunk k is in beat k // S, slot k % S.
+    beat_end = np.cumsum(plan.beat_cycles) - 1
+    offsets = (beat_end[k // s] + ISSUE_TO_PORT_CYCLES) * s + k % s
     tv = plan.vector_cycles
     out = []
     for p, start in enumerate(bd.pair_starts):
-        jobs = np.arange(plan.pair_jobs(p), dtype=np.int64) * tv + start
+        jobs = (np.arange(plan.pair_jobs(p), dtype=np.int64) * tv + start) * s
         out.append((jobs[:, None] + offsets[None, :]).reshape(-1))
-    return np.concatenate(out) + ISSUE_TO_PORT_CYCLES
+    return np.concatenate(out)
 
 
-def sample_cycles(
+def sample_slots(
     spec: LayerSpec,
     xpu: XpuParams,
     mem: MemoryModel | None = None,
     *,
     dataflow: str = "weight_broadcast",
 ) -> np.ndarray:
-    """Cycles (from the start strobe) in which ``pca_sample`` is high, ascending.
+    """Slot indices (``t * S + s``: slot s of cycle t, from the start strobe) in which
+    ``pca_sample`` is high, ascending.
 
     All XPEs work in lock-step, so the list is the same for every XPE (an idle XPE of a partial
     group is strobed too; its lanes are dark).
     """
-    return _strobe_cycles(spec, xpu, mem, "sample", dataflow)
+    return _strobe_slots(spec, xpu, mem, "sample", dataflow)
 
 
-def reset_cycles(
+def reset_slots(
     spec: LayerSpec,
     xpu: XpuParams,
     mem: MemoryModel | None = None,
     *,
     dataflow: str = "weight_broadcast",
 ) -> np.ndarray:
-    """Cycles (from the start strobe) in which ``pca_reset`` is high, ascending (every XPE)."""
-    return _strobe_cycles(spec, xpu, mem, "reset", dataflow)
+    """Slot indices (``t * S + s``) in which ``pca_reset`` is high, ascending (every XPE)."""
+    return _strobe_slots(spec, xpu, mem, "reset", dataflow)

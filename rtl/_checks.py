@@ -35,14 +35,6 @@ def xpu_params(component: object, value: object) -> XpuParams:
     """``value`` if it is an :class:`XpuParams`, else a TypeError."""
     if not isinstance(value, XpuParams):
         raise _fail(component, TypeError(f"xpu must be an XpuParams, not {type(value).__name__}"))
-    if value.symbols_per_cycle != 1:
-        raise _fail(
-            component,
-            ValueError(
-                f"symbols_per_cycle = {value.symbols_per_cycle}: this RTL carries one slot per "
-                "cycle (S = 1) only"
-            ),
-        )
     return value
 
 

@@ -8,21 +8,23 @@ Positions are placed at the start of a filter (XPE e on unit e, through a chain 
 steps computed once per layer) and advance by M units per group, with constants the driver put
 in the descriptor, so the datapath has no multiplier or divider.
 
-Per issue cycle the sequencer names up to two words of the vector (the same for every XPE,
-which work in lock-step): their kernel row/column, their offset in the band and their bit count.
-Each XPE checks whether its tap lies in the image (else the word is padding), reads the word
-through its two read ports, and its :class:`~oxbnn.rtl.gearbox.Gearbox` packs the words into
-chunks. A lane without a valid bit is driven dark (act 1, weight 0).
+Per issue cycle each of the S slot engines of the sequencer names up to
+:data:`~oxbnn.models.tiling.READS_PER_SLOT` words of its chunk (the same for every XPE, which
+work in lock-step): their kernel row/column, their offset in the band, the lane they land on and
+the bits they give. Each XPE checks whether a word's tap lies in the image (else the word is
+padding), reads it through its own read port, and one :class:`~oxbnn.rtl.gearbox.Gearbox` per
+slot packs the words into that slot's chunk. A lane without a valid bit is driven dark (act 1,
+weight 0).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Elaboratable, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
-from ..models.tiling import IMAGE_DIM_BITS, PAD_MODES, Widths
+from ..models.tiling import IMAGE_DIM_BITS, PAD_MODES, READS_PER_SLOT, Widths
 from ._checks import fixed_latency, xpu_params
 from .gearbox import Gearbox, gearbox_control_layout
 from .host_if import descriptor_layout
@@ -32,12 +34,13 @@ __all__ = ["AddressGen", "issue_layout", "word_layout"]
 
 
 def word_layout(xpu: XpuParams) -> data.StructLayout:
-    """One word of the vector named by the sequencer in an issue cycle.
+    """One word a slot engine names in an issue cycle (the same for every XPE).
 
     ``row``: input row of the tap relative to the XPE's window origin plus the band's first
     window row (signed); ``col``: input column relative to the window origin; ``offset``: the
     band's base offset + the sub-job's offset + the tap's word offset (signed, modular);
-    ``bits``: the word's bit count (N, or the pixel's remainder for its last word).
+    ``shift``: the lane of the chunk its first used bit lands on; ``placed``: how many of its
+    bits go into the chunk (0 unless ``take``).
     """
     w = Widths.of(xpu)
     return data.StructLayout(
@@ -46,7 +49,8 @@ def word_layout(xpu: XpuParams) -> data.StructLayout:
             "row": signed(w.geometry),
             "col": signed(w.geometry),
             "offset": signed(w.offset),
-            "bits": range(xpu.n_lanes + 1),
+            "shift": range(xpu.n_lanes),
+            "placed": range(xpu.n_lanes + 1),
         }
     )
 
@@ -56,18 +60,20 @@ def issue_layout(xpu: XpuParams) -> data.StructLayout:
 
     ``pos_init`` / ``pos_advance`` move the XPEs' units at the end of the cycle (to units 0..M-1,
     or by M). ``band_rows``: unit rows of the current band (an XPE whose unit row is not below
-    it is idle; at most ``rows_per_band``, a descriptor dimension). ``have``: bits of the current
-    chunk already held; ``emit``: the chunk is complete this cycle; ``last``: it is the vector's
-    last chunk.
+    it is idle; at most ``rows_per_band``, a descriptor dimension). ``word[s R + i]``: word i of
+    slot engine s (R = :data:`~oxbnn.models.tiling.READS_PER_SLOT`); ``skip[s]``: bits of engine
+    s's first word that belong to the previous chunk (nonzero only in a beat's first cycle).
+    ``emit``: the beat is complete this cycle; ``last``: it is the vector's last beat.
     """
+    ss = xpu.symbols_per_cycle
     return data.StructLayout(
         {
             "issue": 1,
             "pos_init": 1,
             "pos_advance": 1,
             "band_rows": unsigned(IMAGE_DIM_BITS),
-            "word": data.ArrayLayout(word_layout(xpu), 2),
-            "have": range(xpu.n_lanes),
+            "word": data.ArrayLayout(word_layout(xpu), ss * READS_PER_SLOT),
+            "skip": data.ArrayLayout(range(xpu.n_lanes), ss),
             "emit": 1,
             "last": 1,
         }
@@ -131,11 +137,12 @@ class AddressGen(wiring.Component):
     """Per-XPE addresses, padding checks and bit packing; drives the optical port's data lanes.
 
     Pipeline: the sequencer's issue control in cycle t (stage I) sets the read addresses; the
-    words arrive from the tile buffers' synchronous read ports in t + 1 (stage D, with the weight
-    word; this block's stage-D registers hold the control for that one cycle) and are packed; an
-    emitted chunk is on ``act`` / ``wgt`` after the gearbox's output register, in t +
-    :attr:`latency`, together with ``active`` and, after a vector's last chunk, its ``kv``
-    (``K_valid``: the bits that count). In a cycle without a chunk every lane is dark.
+    words arrive from the tile buffers' synchronous read ports in t + 1 (stage D, with the
+    weight words; this block's stage-D registers hold the control for that one cycle) and are
+    packed, one :class:`~oxbnn.rtl.gearbox.Gearbox` per XPE and slot; an emitted beat is on
+    ``act`` / ``wgt`` after the gearboxes' output registers, in t + :attr:`latency`, together
+    with ``active`` and, after a vector's last beat, its ``kv`` (``K_valid``: the bits that
+    count). In a cycle without a beat every lane of every slot is dark.
 
     Parameters
     ----------
@@ -145,12 +152,14 @@ class AddressGen(wiring.Component):
     -------
     desc : In(descriptor_layout(xpu))
     ctl : In(issue_layout(xpu))
-    rd_addr : Out(ArrayLayout(act_addr, 2 M))
-        Read port ``2 e + i`` carries word ``i`` of XPE ``e`` (an offset into the bank).
-    rd_data : In(ArrayLayout(N, 2 M))
-    wgt_word : In(N)
-        The weight chunk, in stage D.
-    act, wgt : Out(ArrayLayout(N, M))
+    rd_addr : Out(ArrayLayout(act_addr, R S M))
+        Read port ``(e S + s) R + i`` carries word ``i`` of slot engine ``s`` of XPE ``e``
+        (an offset into the bank; R = :data:`~oxbnn.models.tiling.READS_PER_SLOT`).
+    rd_data : In(ArrayLayout(N, R S M))
+    wgt_word : In(ArrayLayout(N, S))
+        The weight chunk of each slot, in stage D.
+    act, wgt : Out(ArrayLayout(S N, M))
+        The optical port's lanes, slot ``s`` in bits ``s N .. s N + N - 1``.
     kv : Out(ArrayLayout(count, M))
     active : Out(M)
         XPE e has a unit in this group.
@@ -159,16 +168,17 @@ class AddressGen(wiring.Component):
     def __init__(self, *, xpu: XpuParams):
         self._xpu = xpu_params(self, xpu)
         w = Widths.of(xpu)
-        n, mm = xpu.n_lanes, xpu.n_xpes
+        n, mm, ss = xpu.n_lanes, xpu.n_xpes, xpu.symbols_per_cycle
+        ports = READS_PER_SLOT * ss * mm
         super().__init__(
             {
                 "desc": In(descriptor_layout(xpu)),
                 "ctl": In(issue_layout(xpu)),
-                "rd_addr": Out(data.ArrayLayout(w.act_addr, 2 * mm)),
-                "rd_data": In(data.ArrayLayout(n, 2 * mm)),
-                "wgt_word": In(n),
-                "act": Out(data.ArrayLayout(n, mm)),
-                "wgt": Out(data.ArrayLayout(n, mm)),
+                "rd_addr": Out(data.ArrayLayout(w.act_addr, ports)),
+                "rd_data": In(data.ArrayLayout(n, ports)),
+                "wgt_word": In(data.ArrayLayout(n, ss)),
+                "act": Out(data.ArrayLayout(ss * n, mm)),
+                "wgt": Out(data.ArrayLayout(ss * n, mm)),
                 "kv": Out(data.ArrayLayout(w.count, mm)),
                 "active": Out(mm),
             }
@@ -180,14 +190,14 @@ class AddressGen(wiring.Component):
 
     @fixed_latency
     def latency(cls) -> int:
-        """Issue cycle of a chunk's last read -> cycle the chunk is on ``act`` / ``wgt``: the
+        """Issue cycle of a beat's last reads -> cycle the beat is on ``act`` / ``wgt``: the
         buffers' read latency (stage I -> D) plus the gearbox's output register (D -> P)."""
         return TileBuffer.read_latency + Gearbox.latency
 
     def elaborate(self, platform):
         m = Module()
         xpu = self._xpu
-        n, mm = xpu.n_lanes, xpu.n_xpes
+        n, mm, ss, rr = xpu.n_lanes, xpu.n_xpes, xpu.symbols_per_cycle, READS_PER_SLOT
         w = Widths.of(xpu)
         d = self.desc
         ctl = self.ctl
@@ -197,25 +207,25 @@ class AddressGen(wiring.Component):
 
         chain = m.submodules.chain = _UnitChain(xpu, d)
 
-        # Shared gearbox control: computed in stage I, registered into stage D.
-        gb_d = Signal(gearbox_control_layout(n))
-        bits_d = Signal(data.ArrayLayout(range(n + 1), 2))
-        take = [ctl.word[i].take & ctl.issue for i in range(2)]
-        shift1 = ctl.have + ctl.word[0].bits
-        m.d.sync += [
-            gb_d.shift[0].eq(ctl.have),
-            gb_d.shift[1].eq(shift1),
-            gb_d.emit.eq(ctl.issue & ctl.emit),
-            gb_d.last.eq(ctl.last),
-            gb_d.mask[0].eq(Mux(take[0], ((1 << ctl.word[0].bits) - 1) << ctl.have, 0)),
-            gb_d.mask[1].eq(Mux(take[1], ((1 << ctl.word[1].bits) - 1) << shift1, 0)),
-            bits_d[0].eq(ctl.word[0].bits),
-            bits_d[1].eq(ctl.word[1].bits),
-        ]
+        # Shared gearbox control of each slot engine: computed in stage I, registered into D.
+        gb_d = [Signal(gearbox_control_layout(n, rr), name=f"gb{s}_d") for s in range(ss)]
+        placed_d = Signal(data.ArrayLayout(range(n + 1), ss * rr))
+        for s in range(ss):
+            m.d.sync += [gb_d[s].emit.eq(ctl.issue & ctl.emit), gb_d[s].skip.eq(ctl.skip[s])]
+            for i in range(rr):
+                word = ctl.word[s * rr + i]
+                take = word.take & ctl.issue
+                m.d.sync += [
+                    gb_d[s].shift[i].eq(word.shift),
+                    gb_d[s].mask[i].eq(Mux(take, ((1 << word.placed) - 1) << word.shift, 0)),
+                    placed_d[s * rr + i].eq(Mux(take, word.placed, 0)),
+                ]
+        last_d = Signal()
+        m.d.sync += last_d.eq(ctl.last)
         fill = Mux(d.pad_mode == PAD_MODES["+1"], all_lanes, 0)
         pad_counts = d.pad_mode != PAD_MODES["dark"]
 
-        wgt_p = Signal(n)
+        wgt_p = Signal(data.ArrayLayout(n, ss))
         m.d.sync += wgt_p.eq(self.wgt_word)
         active_d = Signal(mm)
         for e in range(mm):
@@ -243,36 +253,42 @@ class AddressGen(wiring.Component):
             active = pos.uy < ctl.band_rows
             m.d.sync += active_d[e].eq(active)
 
-            real_d = Signal(2, name=f"real{e}")
-            count_d = Signal(2, name=f"count{e}")
-            for i in range(2):
-                iy = pos.iy + ctl.word[i].row
-                ix = pos.ix + ctl.word[i].col
+            real_d = Signal(ss * rr, name=f"real{e}")
+            count_d = Signal(ss * rr, name=f"count{e}")
+            for j in range(ss * rr):
+                word = ctl.word[j]
+                take = word.take & ctl.issue
+                iy = pos.iy + word.row
+                ix = pos.ix + word.col
                 inside = active & (iy >= 0) & (iy < d.height) & (ix >= 0) & (ix < d.width)
-                m.d.comb += self.rd_addr[2 * e + i].eq(pos.base + ctl.word[i].offset)
+                m.d.comb += self.rd_addr[e * ss * rr + j].eq(pos.base + word.offset)
                 m.d.sync += [
-                    real_d[i].eq(take[i] & inside),
-                    count_d[i].eq(take[i] & active & (inside | pad_counts)),
+                    real_d[j].eq(take & inside),
+                    count_d[j].eq(take & active & (inside | pad_counts)),
                 ]
 
-            # Stage D: substitute padding, pack, accumulate K_valid; the gearbox registers the
-            # chunk onto the port (stage P).
-            gb = m.submodules[f"gearbox{e}"] = Gearbox(n_lanes=n)
-            m.d.comb += gb.ctl.eq(gb_d)
-            for i in range(2):
-                m.d.comb += [
-                    gb.word[i].eq(Mux(real_d[i], self.rd_data[2 * e + i], fill)),
-                    gb.count[i].eq(count_d[i]),
-                ]
+            # Stage D: substitute padding, pack, accumulate K_valid; the gearboxes register the
+            # chunks onto the port (stage P).
+            act_slots, wgt_slots = [], []
+            for s in range(ss):
+                gb = m.submodules[f"gearbox{e}_{s}"] = Gearbox(n_lanes=n, words=rr)
+                m.d.comb += gb.ctl.eq(gb_d[s])
+                for i in range(rr):
+                    j = s * rr + i
+                    m.d.comb += [
+                        gb.word[i].eq(Mux(real_d[j], self.rd_data[e * ss * rr + j], fill)),
+                        gb.count[i].eq(count_d[j]),
+                    ]
+                act_slots.append(gb.chunk | ~gb.lanes)
+                wgt_slots.append(wgt_p[s] & gb.lanes)
             kv_acc = Signal(w.count, name=f"kv_acc{e}")
-            kv_sum = kv_acc + Mux(count_d[0], bits_d[0], 0) + Mux(count_d[1], bits_d[1], 0)
-            with m.If(gb_d.emit & gb_d.last):
+            kv_sum = kv_acc
+            for j in range(ss * rr):
+                kv_sum = kv_sum + Mux(count_d[j], placed_d[j], 0)
+            with m.If(gb_d[0].emit & last_d):
                 m.d.sync += [self.kv[e].eq(kv_sum), kv_acc.eq(0)]
             with m.Else():
                 m.d.sync += kv_acc.eq(kv_sum)
-            m.d.comb += [
-                self.act[e].eq(gb.chunk | ~gb.lanes),
-                self.wgt[e].eq(wgt_p & gb.lanes),
-            ]
+            m.d.comb += [self.act[e].eq(Cat(*act_slots)), self.wgt[e].eq(Cat(*wgt_slots))]
         m.d.sync += self.active.eq(active_d)
         return m

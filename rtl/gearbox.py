@@ -1,4 +1,4 @@
-"""Bit packer of one XPE: pixel words in, N-bit im2col chunks out."""
+"""Bit packer of one slot of one XPE: pixel words in, one N-bit im2col chunk out."""
 
 from __future__ import annotations
 
@@ -11,34 +11,36 @@ from ._checks import fixed_latency, positive_int
 __all__ = ["Gearbox", "gearbox_control_layout"]
 
 
-def gearbox_control_layout(n_lanes: int) -> data.StructLayout:
-    """Control shared by the gearboxes of all XPEs (they run in lock-step).
+def gearbox_control_layout(n_lanes: int, words: int) -> data.StructLayout:
+    """Control of one slot's gearbox, shared by that slot of every XPE (they run in lock-step).
 
-    ``shift[i]`` is the lane where word ``i`` lands (``have`` and ``have + bits[0]``); ``mask[i]``
-    is ``(2**bits[i] - 1) << shift[i]``, zero if word ``i`` is not taken this cycle (3N bits, as
-    up to N - 1 held bits plus two words fit in 3N - 1 lanes). ``emit`` sends the low N lanes out;
-    ``last`` marks the vector's last chunk, after which nothing is held.
+    ``skip``: the low bits of word 0 that belong to the previous chunk (dropped; nonzero only in
+    the first cycle of a chunk). ``shift[i]``: the lane where word ``i``'s first used bit lands.
+    ``mask[i]``: ``(2**placed[i] - 1) << shift[i]``, the lanes word ``i`` fills, zero if it is
+    not taken (never beyond lane N - 1: bits past the chunk belong to the next slot's chunk).
+    ``emit``: the chunk is complete and goes out.
     """
     n = n_lanes
     return data.StructLayout(
         {
-            "shift": data.ArrayLayout(range(2 * n), 2),
-            "mask": data.ArrayLayout(3 * n, 2),
+            "skip": range(n),
+            "shift": data.ArrayLayout(range(n), words),
+            "mask": data.ArrayLayout(n, words),
             "emit": 1,
-            "last": 1,
         }
     )
 
 
 class Gearbox(wiring.Component):
-    """Packs up to two pixel words per cycle into N-bit chunks, with a valid bit per lane.
+    """Packs up to ``words`` pixel words per cycle into one N-bit chunk, with a valid bit per lane.
 
-    Contract: the controller only feeds bits the current chunk needs, so fewer than N bits are
-    held between cycles; in a cycle with ``ctl.emit`` the held bits plus the new words' bits fill
-    the chunk (all N lanes, or the vector's remainder for the last chunk). Word ``i`` contributes
-    its low ``bits[i]`` bits (``ctl.mask[i]``) at lane ``ctl.shift[i]``; its lanes are valid iff
-    ``count[i]`` (a word from padding with ``pad = "dark"``, or of an idle XPE, is not). The
-    caller substitutes the pad value into ``word[i]`` for ``"+1"`` / ``"-1"`` padding.
+    Contract: in a cycle with ``ctl.emit`` the held bits plus the new words' bits fill the chunk
+    (all N lanes, or the vector's remainder for its last chunk). Word ``i`` contributes the bits
+    ``ctl.mask[i]`` selects after it is shifted to lane ``ctl.shift[i]`` (word 0 first drops its
+    low ``ctl.skip`` bits); its lanes are valid iff ``count[i]`` (a word from padding with ``pad
+    = "dark"``, or of an idle XPE, is not). The caller substitutes the pad value into
+    ``word[i]`` for ``"+1"`` / ``"-1"`` padding. A chunk that needs more words than one cycle
+    reads (a read-bound layer) is held between cycles until it is complete.
 
     The chunk of a cycle with ``ctl.emit`` is on ``chunk`` / ``lanes`` in the next cycle
     (:attr:`latency` = 1); after a cycle without ``emit``, ``lanes`` is 0. Throughput: one chunk
@@ -47,24 +49,27 @@ class Gearbox(wiring.Component):
     Parameters
     ----------
     n_lanes : int
+    words : int
+        Words read per cycle (:data:`oxbnn.models.tiling.READS_PER_SLOT`).
 
     Members
     -------
-    ctl : In(gearbox_control_layout(n_lanes))
-    word : In(ArrayLayout(n_lanes, 2))
-    count : In(2)
+    ctl : In(gearbox_control_layout(n_lanes, words))
+    word : In(ArrayLayout(n_lanes, words))
+    count : In(words)
     chunk : Out(n_lanes)
     lanes : Out(n_lanes)
         Lane-valid mask of ``chunk``.
     """
 
-    def __init__(self, *, n_lanes: int):
+    def __init__(self, *, n_lanes: int, words: int):
         self._n = positive_int(self, "n_lanes", n_lanes)
+        self._words = positive_int(self, "words", words)
         super().__init__(
             {
-                "ctl": In(gearbox_control_layout(n_lanes)),
-                "word": In(data.ArrayLayout(n_lanes, 2)),
-                "count": In(2),
+                "ctl": In(gearbox_control_layout(n_lanes, words)),
+                "word": In(data.ArrayLayout(n_lanes, words)),
+                "count": In(words),
                 "chunk": Out(n_lanes),
                 "lanes": Out(n_lanes),
             }
@@ -73,6 +78,10 @@ class Gearbox(wiring.Component):
     @property
     def n_lanes(self) -> int:
         return self._n
+
+    @property
+    def words(self) -> int:
+        return self._words
 
     @fixed_latency
     def latency(cls) -> int:
@@ -88,20 +97,19 @@ class Gearbox(wiring.Component):
         held_lanes = Signal(n)
         # Expressions, not named signals: each is used in one register update, and the
         # simulator would re-run this block once per level of named combinational signals.
-        placed = (
-            held
-            | ((self.word[0] << ctl.shift[0]) & ctl.mask[0])
-            | ((self.word[1] << ctl.shift[1]) & ctl.mask[1])
-        )
-        placed_lanes = (
-            held_lanes | Mux(self.count[0], ctl.mask[0], 0) | Mux(self.count[1], ctl.mask[1], 0)
-        )
+        placed = held
+        placed_lanes = held_lanes
+        for i in range(self._words):
+            word = (self.word[i] >> ctl.skip) if i == 0 else self.word[i]
+            placed = placed | (((word << ctl.shift[i]) & ctl.mask[i])[:n])
+            placed_lanes = placed_lanes | Mux(self.count[i], ctl.mask[i], 0)
         with m.If(ctl.emit):
-            m.d.sync += [self.chunk.eq(placed[:n]), self.lanes.eq(placed_lanes[:n])]
-            with m.If(ctl.last):
-                m.d.sync += [held.eq(0), held_lanes.eq(0)]
-            with m.Else():
-                m.d.sync += [held.eq(placed[n : 2 * n]), held_lanes.eq(placed_lanes[n : 2 * n])]
+            m.d.sync += [
+                self.chunk.eq(placed),
+                self.lanes.eq(placed_lanes),
+                held.eq(0),
+                held_lanes.eq(0),
+            ]
         with m.Else():
-            m.d.sync += [self.lanes.eq(0), held.eq(placed[:n]), held_lanes.eq(placed_lanes[:n])]
+            m.d.sync += [self.lanes.eq(0), held.eq(placed), held_lanes.eq(placed_lanes)]
         return m

@@ -26,6 +26,7 @@ from ._checks import fixed_latency, xpu_params
 
 __all__ = [
     "descriptor_layout",
+    "slot_origin_layout",
     "threshold_layout",
     "result_layout",
     "HostIf",
@@ -59,6 +60,10 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
         ``unit_wrap_base``, ``base0``: the same for one unit, used to place XPE e on unit e.
         ``out_channels``, ``filters_per_tile``, ``wgt_tile_words``, ``wgt_last_tile_words``,
         ``wgt_tiles``, ``wgt_loads``: the weight walk.
+        ``slot_start[s]`` (:func:`slot_origin_layout`): where chunk s starts, the first chunk of
+        slot engine s in every vector. ``jump_ky``, ``jump_kx``, ``jump_cw``, ``jump_bw``,
+        ``jump_off``: the digits of S N bits (``divmod`` by C, then by N and by ``kernel_w``),
+        and the offset change without carries, which the engines add per beat.
 
     Widths: the descriptor limits (``IMAGE_DIM_BITS``, ``KERNEL_BITS``, ``PAD_MODE_BITS`` of
     :mod:`oxbnn.models.tiling`), the buffer depths and ``max_out_channels``, and the fields of
@@ -116,6 +121,30 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "wgt_last_tile_words": wd,
             "wgt_tiles": chan,
             "wgt_loads": unsigned(w.wgt_loads),
+            "slot_start": data.ArrayLayout(slot_origin_layout(xpu), xpu.symbols_per_cycle),
+            "jump_ky": kernel,
+            "jump_kx": kernel,
+            "jump_cw": ad,
+            "jump_bw": range(n),
+            "jump_off": off,
+        }
+    )
+
+
+@lru_cache(maxsize=64)
+def slot_origin_layout(xpu: XpuParams) -> data.StructLayout:
+    """Where a chunk starts in the im2col vector: kernel tap ``ky``, ``kx``; word ``cw`` of the
+    pixel and bit ``bw`` in it; ``off``, the word's offset from the window origin in the band
+    (signed, modular: ``pixel * words_per_pixel + cw + ky * row_skip``)."""
+    xpu = _check_xpu(xpu)
+    w = Widths.of(xpu)
+    return data.StructLayout(
+        {
+            "ky": unsigned(KERNEL_BITS),
+            "kx": unsigned(KERNEL_BITS),
+            "cw": range(xpu.act_buffer_depth + 1),
+            "bw": range(xpu.n_lanes),
+            "off": signed(w.offset),
         }
     )
 

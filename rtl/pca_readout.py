@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -18,15 +18,15 @@ __all__ = ["PcaReadout", "sample_layout", "PcaReadoutModel"]
 def sample_layout(xpu: XpuParams) -> data.StructLayout:
     """What the readout learns in the port cycle of a chunk (stage P).
 
-    ``sample``: the PCAs are sampled at the end of this slot. ``last``: it is the vector's last
-    chunk (``kv`` is then its ``K_valid``). ``unit_first`` / ``unit_last``: first / last sub-job
+    ``sample``: the S-bit mask of the slots at whose end the PCAs are sampled. ``last``: it is
+    the vector's last beat (``kv`` is then its ``K_valid``). ``unit_first`` / ``unit_last``: first / last sub-job
     of a unit (for pooling; both for a layer without pooling). ``active``: XPEs with a unit.
     ``threshold``: the filter's threshold entry. ``int_output`` / ``pool``: from the descriptor.
     """
     w = Widths.of(xpu)
     return data.StructLayout(
         {
-            "sample": 1,
+            "sample": xpu.symbols_per_cycle,
             "last": 1,
             "unit_first": 1,
             "unit_last": 1,
@@ -42,14 +42,17 @@ def sample_layout(xpu: XpuParams) -> data.StructLayout:
 class PcaReadout(wiring.Component):
     """Adds each XPE's ADC codes over a vector and turns the sum into the output.
 
-    The ``port`` description of a sampled slot in cycle P is delayed internally by
-    ``adc_latency`` cycles to meet the codes, which arrive in P + ``adc_latency`` with
-    ``adc_valid``. Per XPE, codes are summed until the vector's last one; then
+    The ``port`` description of a port cycle P with samples is delayed internally by
+    ``adc_latency`` cycles to meet the codes, which arrive in P + ``adc_latency``: the j-th
+    sample of the cycle (in slot order) on ADC channel j, with ``adc_valid`` bit j (A =
+    ``XpuParams.adc_channels`` channels per XPE). Per XPE, codes are summed until the vector's
+    last one; then
     ``dot = 2 * count - K_valid`` and ``bit = dot >= threshold`` (``dot <= threshold`` if
     ``flip``). With pooling the bits of a unit's four sub-jobs are ORed. When a unit is complete
     its result enters a FIFO of ``depth`` words, offered on ``result`` :attr:`code_to_result`
     cycles after its last code (:attr:`latency` = ``adc_latency + code_to_result`` cycles after
-    the sample). An ``adc_valid`` that does not match a sample sets the sticky ``error``.
+    the sample). ``adc_valid`` channels that do not match the cycle's samples set the sticky
+    ``error``.
 
     Parameters
     ----------
@@ -60,8 +63,8 @@ class PcaReadout(wiring.Component):
     Members
     -------
     port : In(sample_layout(xpu))
-    adc_valid : In(M)
-    adc_code : In(ArrayLayout(adc_bits, M))
+    adc_valid : In(ArrayLayout(A, M))
+    adc_code : In(ArrayLayout(ArrayLayout(adc_bits, A), M))
     result : Out(stream.Signature(result_layout(xpu)))
     error : Out(1)
     clear : In(1)
@@ -76,8 +79,10 @@ class PcaReadout(wiring.Component):
         super().__init__(
             {
                 "port": In(sample_layout(xpu)),
-                "adc_valid": In(xpu.n_xpes),
-                "adc_code": In(data.ArrayLayout(xpu.adc_bits, xpu.n_xpes)),
+                "adc_valid": In(data.ArrayLayout(xpu.adc_channels, xpu.n_xpes)),
+                "adc_code": In(
+                    data.ArrayLayout(data.ArrayLayout(xpu.adc_bits, xpu.adc_channels), xpu.n_xpes)
+                ),
                 "result": Out(stream.Signature(result_layout(xpu))),
                 "error": Out(1),
                 "clear": In(1),
@@ -123,14 +128,18 @@ class PcaReadout(wiring.Component):
         res = Signal(layout)
         m.d.comb += [
             fifo.w_data.eq(res),
-            fifo.w_en.eq(at.sample & at.last & at.unit_last),
+            fifo.w_en.eq(at.sample.any() & at.last & at.unit_last),
             self.result.valid.eq(fifo.r_rdy),
             self.result.payload.eq(fifo.r_data),
             fifo.r_en.eq(self.result.ready),
         ]
 
+        # The channels a cycle's samples use: a thermometer code of their count.
+        a = xpu.adc_channels
+        count = sum(at.sample[i] for i in range(xpu.symbols_per_cycle))
+        expect = Cat(*(count > c for c in range(a)))
         mismatch = Signal()
-        m.d.comb += mismatch.eq(self.adc_valid != at.sample.replicate(mm))
+        m.d.comb += mismatch.eq(Cat(*(self.adc_valid[e] != expect for e in range(mm))).any())
         with m.If(self.clear):
             m.d.sync += self.error.eq(0)
         with m.Elif(mismatch):
@@ -142,7 +151,10 @@ class PcaReadout(wiring.Component):
             pooled = Signal(name=f"pooled{e}")
             # Expressions rather than named signals (the simulator re-runs a block once per
             # level of named combinational signals).
-            total = (acc + Mux(self.adc_valid[e], self.adc_code[e], 0))[: w.count]
+            total = acc
+            for c in range(a):
+                total = total + Mux(self.adc_valid[e][c], self.adc_code[e][c], 0)
+            total = total[: w.count]
             dot = (total << 1) - at.kv[e]
             bit = Mux(thr.flip, dot <= thr.value, dot >= thr.value)
             out_bit = Mux(at.unit_first, bit, bit | pooled)
@@ -150,7 +162,7 @@ class PcaReadout(wiring.Component):
                 res.bits[e].eq(at.active[e] & ~at.int_output & out_bit),
                 res.dots[e].eq(Mux(at.active[e] & ~at.pool, dot, 0)),
             ]
-            with m.If(at.sample):
+            with m.If(at.sample.any()):
                 m.d.sync += acc.eq(Mux(at.last, 0, total))
                 with m.If(at.last):
                     m.d.sync += pooled.eq(out_bit)

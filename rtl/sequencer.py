@@ -18,36 +18,42 @@ Three walkers run concurrently:
   FIFO is sure to have room for the unit (credits); once started, a job runs to its end without
   a stall, and the next job can start in the cycle after.
 
-Inside a job the sequencer packs the vector: every cycle it names up to two words per XPE
-(``take``), only as many as the current chunk still needs, and says whether the chunk is complete
-(``emit``). It raises ``pca_reset`` on the first chunk of every run of γ chunks and
-``pca_sample`` on the last one and on the vector's last chunk.
+Inside a job the sequencer walks the vector in *beats* of S chunks (beat b: chunk b S + s on
+slot s; S = ``XpuParams.symbols_per_cycle``). Slot engine s (shared by all XPEs, which work in
+lock-step) knows where its chunk starts in the im2col vector and names, per cycle, up to
+:data:`~oxbnn.models.tiling.READS_PER_SLOT` words per XPE (``take``), only as many as its chunk
+still needs, with the lane each lands on (``shift``) and the bits it gives (``placed``); the
+beat leaves (``emit``) when every engine's chunk is complete. ``pca_reset`` comes with the
+first chunk of every run of γ chunks and ``pca_sample`` with the last one and with the vector's
+last chunk, each in its chunk's slot.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
-from ..models.tiling import POOL_SUBJOBS, Widths
+from ..models.tiling import POOL_SUBJOBS, READS_PER_SLOT, Widths
 from ._checks import fixed_latency, positive_int, xpu_params
 from .address_gen import issue_layout
 from .host_if import descriptor_layout
 
 __all__ = ["Sequencer", "meta_layout"]
 
-#: Metadata of an issue cycle that travels with the chunk to the port and the readout.
-meta_layout = data.StructLayout(
-    {
-        "reset": 1,  # pca_reset with this chunk
-        "sample": 1,  # pca_sample with this chunk
-        "last": 1,  # the vector's last chunk
-        "unit_first": 1,  # first sub-job of a unit
-        "unit_last": 1,  # last sub-job of a unit: its result is complete with this vector
-    }
-)
+
+def meta_layout(xpu: XpuParams) -> data.StructLayout:
+    """Metadata of an issue cycle that travels with its beat to the port and the readout."""
+    return data.StructLayout(
+        {
+            "reset": xpu.symbols_per_cycle,  # pca_reset mask (bit s: slot s); 0 without emit
+            "sample": xpu.symbols_per_cycle,  # pca_sample mask; 0 without emit
+            "last": 1,  # the vector's last beat
+            "unit_first": 1,  # first sub-job of a unit
+            "unit_last": 1,  # last sub-job of a unit: its result is complete with this vector
+        }
+    )
 
 
 class Sequencer(wiring.Component):
@@ -81,9 +87,10 @@ class Sequencer(wiring.Component):
     thr_ready : In(1)
     ctl : Out(issue_layout(xpu))
         Stage I control of the address generator.
-    meta : Out(meta_layout)
-        Stage I metadata, meaningful in a cycle with ``ctl.emit``.
-    wgt_addr : Out(range(wgt_buffer_depth))
+    meta : Out(meta_layout(xpu))
+        Stage I metadata of the beat (its strobe masks are zero unless ``ctl.emit``).
+    wgt_addr : Out(ArrayLayout(range(wgt_buffer_depth), S))
+        Weight word of slot s's chunk.
     thr_addr : Out(range(max_out_channels))
     popped : In(1)
         The host took a result this cycle.
@@ -108,8 +115,8 @@ class Sequencer(wiring.Component):
                 "wgt_release": Out(1),
                 "thr_ready": In(1),
                 "ctl": Out(issue_layout(xpu)),
-                "meta": Out(meta_layout),
-                "wgt_addr": Out(w.wgt_addr),
+                "meta": Out(meta_layout(xpu)),
+                "wgt_addr": Out(data.ArrayLayout(w.wgt_addr, xpu.symbols_per_cycle)),
                 "thr_addr": Out(range(max(2, xpu.max_out_channels))),
                 "popped": In(1),
                 "done": Out(1),
@@ -225,42 +232,60 @@ class Sequencer(wiring.Component):
         )
         unit_start = issue & ~in_job & (sub == 0)
 
-        # ------------------------------------------------------------------------ chunk schedule
-        k = Signal.like(d.chunks)
-        g = Signal(range(max(2, xpu.gamma)))
-        have = Signal(range(n))
-        ky = Signal(unsigned(w.kernel))
-        kx = Signal(unsigned(w.kernel))
-        cw = Signal.like(d.words_per_pixel)
-        woff = Signal(unsigned(w.offset))
+        # ------------------------------------------------------------------------- beat schedule
+        # A vector is ceil(L / S) beats; beat b puts chunk b S + s on slot s. Slot engine s keeps
+        # the start of its chunk (tap row/column ky/kx, word cw of the pixel, bit bw in that
+        # word, word offset in the band) and jumps S N bits per beat with the descriptor's
+        # mixed-radix constants; beat 0 starts from the descriptor's ``slot_start``.
+        ss, rr, gamma = xpu.symbols_per_cycle, READS_PER_SLOT, xpu.gamma
+        kb = Signal.like(d.chunks)  # chunk in slot 0 of the current beat
+        gph = Signal(range(max(2, gamma)))  # kb mod gamma
+        in_beat = Signal()  # a later issue cycle of a read-bound beat
+        fresh = kb == 0
+        wp_last = d.words_per_pixel - 1
+        r_bits = d.last_word_bits
 
         def step(ky, kx, cw, off):
             """The word after (ky, kx, cw) at offset ``off``."""
-            pixel_end = cw + 1 == d.words_per_pixel
+            pixel_end = cw == wp_last
             row_end = pixel_end & (kx + 1 == d.kernel_w)
             return (
                 Mux(row_end, ky + 1, ky)[: w.kernel],
                 Mux(pixel_end, Mux(row_end, 0, kx + 1), kx)[: w.kernel],
-                Mux(pixel_end, 0, cw + 1)[: len(cw)],
+                Mux(pixel_end, 0, cw + 1)[: len(d.words_per_pixel)],
                 (off + 1 + Mux(row_end, d.row_skip, 0))[: w.offset],
             )
 
         def bits_of(cw):
-            return Mux(cw + 1 == d.words_per_pixel, d.last_word_bits, n)
+            return Mux(cw == wp_last, r_bits, n)
 
-        ky1, kx1, cw1, off1 = step(ky, kx, cw, woff)
-        ky2, kx2, cw2, off2 = step(ky1, kx1, cw1, off1)
+        def jump(ky, kx, cw, bw, off):
+            """The start of the chunk S chunks (S N bits) later: mixed-radix addition of
+            the descriptor's ``jump_*`` digits (bit, word, pixel, kernel column, kernel row)."""
+            bw1 = bw + d.jump_bw
+            c1 = bw1 >= n
+            bw1 = Mux(c1, bw1 - n, bw1)
+            cw1 = cw + d.jump_cw + c1
+            pc = (cw1 > wp_last) | ((cw1 == wp_last) & (bw1 >= r_bits))
+            bw2 = bw1 - r_bits
+            borrow = bw2 < 0
+            bw2 = Mux(borrow, bw2 + n, bw2)
+            cw2 = cw1 - wp_last - borrow
+            kx1 = kx + d.jump_kx + pc
+            kc = kx1 >= d.kernel_w
+            return (
+                (ky + d.jump_ky + kc)[: w.kernel],
+                Mux(kc, kx1 - d.kernel_w, kx1)[: w.kernel],
+                Mux(pc, cw2, cw1)[: len(cw)],
+                Mux(pc, bw2, bw1)[: len(bw)],
+                (off + d.jump_off + c1 + Mux(pc, 1 - borrow, 0) + Mux(kc, d.row_skip, 0))[
+                    : w.offset
+                ],
+            )
 
-        last = k + 1 == d.chunks
-        need = Mux(last, d.last_chunk_bits, n)
-        b0 = bits_of(cw)
-        b1 = bits_of(cw1)
-        take0 = have < need
-        take1 = take0 & (have + b0 < need)
-        got = have + Mux(take0, b0, 0) + Mux(take1, b1, 0)
-        emit = got >= need
-        sample = emit & ((g == xpu.gamma - 1) | last)
-
+        last = kb + ss >= d.chunks
+        done_all = []
+        engine_updates = []
         # Sub-job (pool window element) offsets: (dy, dx) = (sub[1], sub[0]).
         sub_row = sub[1] << d.stride2
         sub_col = sub[0] << d.stride2
@@ -268,38 +293,92 @@ class Sequencer(wiring.Component):
             sub[0], d.words_per_pixel << d.stride2, 0
         )
         ctl = self.ctl
+        reset_bits, sample_bits = [], []
+        for e_s in range(ss):
+            st = d.slot_start[e_s]
+            sky = Signal.like(st.ky, name=f"s{e_s}_ky")
+            skx = Signal.like(st.kx, name=f"s{e_s}_kx")
+            scw = Signal.like(st.cw, name=f"s{e_s}_cw")
+            sbw = Signal.like(st.bw, name=f"s{e_s}_bw")
+            soff = Signal.like(st.off, name=f"s{e_s}_off")
+            cky = Signal.like(st.ky, name=f"c{e_s}_ky")
+            ckx = Signal.like(st.kx, name=f"c{e_s}_kx")
+            ccw = Signal.like(st.cw, name=f"c{e_s}_cw")
+            coff = Signal.like(st.off, name=f"c{e_s}_off")
+            hv = Signal(range(n + 1), name=f"c{e_s}_have")
+            # The chunk's start: the descriptor's for beat 0, else the jumped registers.
+            o_ky, o_kx = Mux(fresh, st.ky, sky), Mux(fresh, st.kx, skx)
+            o_cw, o_bw = Mux(fresh, st.cw, scw), Mux(fresh, st.bw, sbw)
+            o_off = Mux(fresh, st.off, soff)
+            valid = kb + e_s < d.chunks
+            is_last = kb + e_s + 1 == d.chunks
+            need = Mux(is_last, d.last_chunk_bits, n)
+            words = [
+                (
+                    Mux(in_beat, cky, o_ky),
+                    Mux(in_beat, ckx, o_kx),
+                    Mux(in_beat, ccw, o_cw),
+                    Mux(in_beat, coff, o_off),
+                )
+            ]
+            for _ in range(rr):
+                words.append(step(*words[-1]))
+            skip = Mux(in_beat, 0, o_bw)
+            pos = Mux(in_beat, hv, 0)
+            for i in range(rr):
+                wky, wkx, wcw, woff = words[i]
+                avail = bits_of(wcw) - (skip if i == 0 else 0)
+                room = need - pos
+                take = valid & (pos < need)
+                placed = Mux(avail < room, avail, room)
+                word = ctl.word[e_s * rr + i]
+                m.d.comb += [
+                    word.take.eq(take),
+                    word.row.eq(band_iy + sub_row + wky),
+                    word.col.eq(sub_col + wkx),
+                    word.offset.eq(band_base + sub_off + woff),
+                    word.shift.eq(pos),
+                    word.placed.eq(Mux(take, placed, 0)),
+                ]
+                pos = pos + Mux(take, placed, 0)
+            m.d.comb += ctl.skip[e_s].eq(skip)
+            done_all.append(~valid | (pos >= need))
+            reset_bits.append(valid & (gph == (-e_s) % gamma))
+            sample_bits.append(valid & ((gph == (gamma - 1 - e_s) % gamma) | is_last))
+            engine_updates.append(
+                (
+                    [sky, skx, scw, sbw, soff],
+                    jump(o_ky, o_kx, o_cw, o_bw, o_off),
+                    [cky, ckx, ccw, coff],
+                    words[rr],
+                    hv,
+                    pos,
+                )
+            )
+            m.d.comb += self.wgt_addr[e_s].eq(wf_off + kb + e_s)
+        emit = Signal()
+        m.d.comb += emit.eq(Cat(*done_all).all())
+
         # Named: if `ctl` itself were driven under an If, it would become one Verilog `reg` set
         # slice by slice in `always @*` blocks that Icarus (-g2012) never runs at time 0 (X).
         pos_init, pos_advance = Signal(), Signal()
-        for i, (tk, wky, wkx, woffi, bits) in enumerate(
-            [(take0, ky, kx, woff, b0), (take1, ky1, kx1, off1, b1)]
-        ):
-            m.d.comb += [
-                ctl.word[i].take.eq(tk),
-                ctl.word[i].row.eq(band_iy + sub_row + wky),
-                ctl.word[i].col.eq(sub_col + wkx),
-                ctl.word[i].offset.eq(band_base + sub_off + woffi),
-                ctl.word[i].bits.eq(bits),
-            ]
         m.d.comb += [
             ctl.issue.eq(issue),
             ctl.pos_init.eq(pos_init),
             ctl.pos_advance.eq(pos_advance),
             ctl.band_rows.eq(band_rows),
-            ctl.have.eq(have),
             ctl.emit.eq(emit),
             ctl.last.eq(last),
-            self.meta.reset.eq(emit & (g == 0)),
-            self.meta.sample.eq(sample),
+            self.meta.reset.eq(Mux(emit, Cat(*reset_bits), 0)),
+            self.meta.sample.eq(Mux(emit, Cat(*sample_bits), 0)),
             self.meta.last.eq(last),
             self.meta.unit_first.eq(sub == 0),
             self.meta.unit_last.eq(sub_last),
-            self.wgt_addr.eq(wf_off + k),
             self.thr_addr.eq(filt),
         ]
 
         # The per-vector walk state, cleared at the end of every job and at start.
-        job_state = [in_job, k, g, have, ky, kx, cw, woff]
+        job_state = [in_job, kb, gph, in_beat]
         job_end = issue & emit & last
         with m.If(issue):
             with m.If(emit & last):
@@ -307,13 +386,19 @@ class Sequencer(wiring.Component):
             with m.Else():
                 m.d.sync += in_job.eq(1)
                 with m.If(emit):
-                    m.d.sync += [k.eq(k + 1), have.eq(got - need), g.eq(Mux(sample, 0, g + 1))]
+                    g_next = gph + ss % gamma
+                    m.d.sync += [
+                        kb.eq(kb + ss),
+                        gph.eq(Mux(g_next >= gamma, g_next - gamma, g_next)),
+                        in_beat.eq(0),
+                    ]
+                    for start_regs, jumped, _, _, _, _ in engine_updates:
+                        m.d.sync += [r.eq(v) for r, v in zip(start_regs, jumped, strict=True)]
                 with m.Else():
-                    m.d.sync += have.eq(got)
-                with m.If(take1):
-                    m.d.sync += [ky.eq(ky2), kx.eq(kx2), cw.eq(cw2), woff.eq(off2)]
-                with m.Elif(take0):
-                    m.d.sync += [ky.eq(ky1), kx.eq(kx1), cw.eq(cw1), woff.eq(off1)]
+                    m.d.sync += in_beat.eq(1)
+                    for _, _, cursor, after, hv, pos in engine_updates:
+                        m.d.sync += [r.eq(v) for r, v in zip(cursor, after, strict=True)]
+                        m.d.sync += hv.eq(pos)
 
         # The walk advances at the end of a job's last issue cycle.
         with m.If(job_end):

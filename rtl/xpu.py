@@ -47,11 +47,12 @@ the PCA strobe masks; a wider S keeps every member's meaning.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
+from ..models.tiling import READS_PER_SLOT
 from ._checks import xpu_params
 from .address_gen import AddressGen
 from .host_if import HostIf, descriptor_layout, result_layout, threshold_layout
@@ -78,20 +79,22 @@ def optical_port_signature(xpu: XpuParams) -> wiring.Signature:
         Bit s: discharge the capacitor before slot s integrates.
     pca_sample : Out(S)
         Bit s: the ADC samples the capacitor at the end of slot s.
-    adc_valid : In(1)
-        ``adc_latency`` cycles after ``pca_sample``.
-    adc_code : In(adc_bits)
+    adc_valid : In(A)
+        A = ``xpu.adc_channels``. The j-th sample of a cycle P (in slot order) is converted on
+        channel j: bit j is high ``adc_latency`` cycles after P.
+    adc_code : In(ArrayLayout(adc_bits, A))
     """
     s = xpu.symbols_per_cycle
     lanes = s * xpu.n_lanes
+    a = xpu.adc_channels
     return wiring.Signature(
         {
             "act": Out(lanes, init=(1 << lanes) - 1),
             "wgt": Out(lanes),
             "pca_reset": Out(s),
             "pca_sample": Out(s),
-            "adc_valid": In(1),
-            "adc_code": In(xpu.adc_bits),
+            "adc_valid": In(a),
+            "adc_code": In(data.ArrayLayout(xpu.adc_bits, a)),
         }
     )
 
@@ -196,10 +199,10 @@ class Xpu(wiring.Component):
 
         host = m.submodules.host_if = HostIf(xpu=xpu)
         seq = m.submodules.sequencer = Sequencer(xpu=xpu, result_depth=self.result_depth)
-        act = m.submodules.act_buffer = TileBuffer(
-            width=n, depth=xpu.act_buffer_depth, ports=2 * mm
-        )
-        wgt = m.submodules.wgt_buffer = TileBuffer(width=n, depth=xpu.wgt_buffer_depth, ports=1)
+        ss = xpu.symbols_per_cycle
+        reads = READS_PER_SLOT * ss * mm
+        act = m.submodules.act_buffer = TileBuffer(width=n, depth=xpu.act_buffer_depth, ports=reads)
+        wgt = m.submodules.wgt_buffer = TileBuffer(width=n, depth=xpu.wgt_buffer_depth, ports=ss)
         agen = m.submodules.address_gen = AddressGen(xpu=xpu)
         readout = m.submodules.pca_readout = PcaReadout(xpu=xpu, depth=self.result_depth)
 
@@ -227,13 +230,13 @@ class Xpu(wiring.Component):
             wgt.release.eq(seq.wgt_release),
             seq.thr_ready.eq(host.thr_ready),
             host.thr_addr.eq(seq.thr_addr),
-            wgt.rd_addr[0].eq(seq.wgt_addr),
             seq.popped.eq(self.res_out.valid & self.res_out.ready),
             agen.desc.eq(host.desc),
             agen.ctl.eq(seq.ctl),
-            agen.wgt_word.eq(wgt.rd_data[0]),
         ]
-        for i in range(2 * mm):
+        for i in range(ss):
+            m.d.comb += [wgt.rd_addr[i].eq(seq.wgt_addr[i]), agen.wgt_word[i].eq(wgt.rd_data[i])]
+        for i in range(reads):
             m.d.comb += [act.rd_addr[i].eq(agen.rd_addr[i]), agen.rd_data[i].eq(act.rd_data[i])]
 
         # Metadata of a chunk, from the sequencer (stage I) to the cycle the chunk is on the port
@@ -242,7 +245,7 @@ class Xpu(wiring.Component):
         # I + threshold_latency and needs the remaining stages.
         meta_p, emit_p = seq.meta, seq.ctl.issue & seq.ctl.emit
         for k in range(1, agen.latency + 1):
-            meta_k = Signal(meta_layout, name=f"meta_d{k}")
+            meta_k = Signal(meta_layout(xpu), name=f"meta_d{k}")
             emit_k = Signal(name=f"emit_d{k}")
             m.d.sync += [meta_k.eq(meta_p), emit_k.eq(emit_p)]
             meta_p, emit_p = meta_k, emit_k
@@ -253,7 +256,7 @@ class Xpu(wiring.Component):
             thr_p = thr_k
         port = readout.port
         m.d.comb += [
-            port.sample.eq(emit_p & meta_p.sample),
+            port.sample.eq(Mux(emit_p, meta_p.sample, 0)),
             port.last.eq(meta_p.last),
             port.unit_first.eq(meta_p.unit_first),
             port.unit_last.eq(meta_p.unit_last),
@@ -265,12 +268,10 @@ class Xpu(wiring.Component):
         ]
         for e in range(mm):
             m.d.comb += [
-                # Slot 0 of each lane (port bits 0..N-1); S = 1, so that is every slot.
                 self.xpe[e].act.eq(agen.act[e]),
                 self.xpe[e].wgt.eq(agen.wgt[e]),
-                # S = 1 (XpuParams refuses more): bit 0 of the slot masks is the cycle's slot.
-                self.xpe[e].pca_reset.eq(emit_p & meta_p.reset),
-                self.xpe[e].pca_sample.eq(emit_p & meta_p.sample),
+                self.xpe[e].pca_reset.eq(Mux(emit_p, meta_p.reset, 0)),
+                self.xpe[e].pca_sample.eq(Mux(emit_p, meta_p.sample, 0)),
                 readout.adc_valid[e].eq(self.xpe[e].adc_valid),
                 readout.adc_code[e].eq(self.xpe[e].adc_code),
             ]

@@ -43,7 +43,7 @@ def encode_descriptor(
     """
     plan = tiling_plan(spec, xpu) if plan is None else plan
     w = Widths.of(xpu)
-    m = xpu.n_xpes
+    m, n = xpu.n_xpes, xpu.n_lanes
     f, s, p = plan.pool_factor, spec.stride, spec.padding
     fs = f * s
     wp, rw, uw = plan.words_per_pixel, plan.row_words, plan.unit_w
@@ -88,6 +88,49 @@ def encode_descriptor(
         "wgt_last_tile_words": last.words,
         "wgt_tiles": len(plan.weight_tiles),
         "wgt_loads": len(plan.wgt_loads),
+        "slot_start": [_chunk_origin(plan, si * n, w) for si in range(xpu.symbols_per_cycle)],
+        **_jump(plan, xpu.symbols_per_cycle * n, w),
+    }
+
+
+def _chunk_origin(plan: TilingPlan, bit: int, w: Widths) -> dict[str, int]:
+    """``slot_origin_layout`` fields of the chunk starting at vector bit ``bit`` (zeros past
+    the vector: that slot is dark)."""
+    spec = plan.spec
+    if bit >= spec.k:
+        return {"ky": 0, "kx": 0, "cw": 0, "bw": 0, "off": 0}
+    n, c, wp = plan.xpu.n_lanes, spec.in_channels, plan.words_per_pixel
+    pixel, ch = divmod(bit, c)
+    ky, kx = divmod(pixel, spec.kernel_w)
+    cw, bw = divmod(ch, n)
+    skip = plan.row_words - spec.kernel_w * wp
+    return {
+        "ky": ky,
+        "kx": kx,
+        "cw": cw,
+        "bw": bw,
+        "off": _wrap(pixel * wp + cw + ky * skip, w.offset),
+    }
+
+
+def _jump(plan: TilingPlan, bits: int, w: Widths) -> dict[str, int]:
+    """The ``jump_*`` digits of ``bits`` (S N) for the slot engines' mixed-radix adder.
+
+    A jump whose kernel-row digit does not fit ``KERNEL_BITS`` always lands past the vector's
+    end (``bits // C >= kernel_h * kernel_w``), where a slot is dark whatever its registers
+    hold, so that digit is clipped."""
+    spec = plan.spec
+    n, c, wp = plan.xpu.n_lanes, spec.in_channels, plan.words_per_pixel
+    dp, dc = divmod(bits, c)
+    dcw, dbw = divmod(dc, n)
+    dky, dkx = divmod(dp, spec.kernel_w)
+    skip = plan.row_words - spec.kernel_w * wp
+    return {
+        "jump_ky": min(dky, MAX_KERNEL),
+        "jump_kx": dkx,
+        "jump_cw": dcw,
+        "jump_bw": dbw,
+        "jump_off": _wrap(dp * wp + dcw + dky * skip, w.offset),
     }
 
 

@@ -84,8 +84,8 @@ def test_readout_slots_by_hand():
     spec = LayerSpec(kind="conv", height=1, width=1, in_channels=20, out_channels=1)
     assert [s.tolist() for s in readout_slots(spec, xpu)] == [[0, 1], [2, 3], [4]]
 
-    # Micro-case 3: 3 x 3 conv on C = 1, K = 9: chunks take 2, 2 and 1 issue cycles (the
-    # two read ports give 2 one-bit words a cycle). Chunk 1 comes 2 cycles after chunk 0, so
+    # Micro-case 3: 3 x 3 conv on C = 1, K = 9: chunks take 2, 2 and 1 issue cycles (each
+    # touches 4, 4 and 1 one-bit words; three reads per cycle). Chunk 1 comes 2 cycles after chunk 0, so
     # the first readout integrates chunk 0, one dark slot, chunk 1; the second chunk 2 alone.
     spec = LayerSpec(
         kind="conv", height=3, width=3, in_channels=1, out_channels=1, kernel_h=3, kernel_w=3,
@@ -93,6 +93,22 @@ def test_readout_slots_by_hand():
     )  # fmt: skip
     dark = 3
     assert [s.tolist() for s in readout_slots(spec, xpu)] == [[0, dark, 1], [2]]
+
+    # S = 2, gamma = 3, 5 x 5 conv on C = 1 (K = 25, L = 7): chunks 0-5 touch 4 words (2
+    # cycles), chunk 6 one. Beats (0, 1), (2, 3), (4, 5) take 2 cycles, (6) one: a dark cycle
+    # (2 dark slots) precedes each of the first three. Chunk positions in time: 2, 3, 6, 7,
+    # 10, 11, 12.
+    spec = LayerSpec(
+        kind="conv", height=5, width=5, in_channels=1, out_channels=1, kernel_h=5, kernel_w=5,
+        padding=2,
+    )  # fmt: skip
+    xpu2 = xpu.replace(symbols_per_cycle=2, gamma=3)
+    dark = 7
+    assert [s.tolist() for s in readout_slots(spec, xpu2)] == [
+        [0, 1, dark, dark, 2],
+        [3, dark, dark, 4, 5],
+        [6],
+    ]
 
 
 def test_readout_slots_of_the_digits_network(net, xpu):

@@ -139,11 +139,13 @@ def test_xpu_params_validation(kwargs, message):
 
 
 def test_preset_s_sets_the_clock_and_the_adc_channels(tmp_path):
-    """S = 2 in the preset: the XPU carries two slots per cycle at half the bit rate; with
-    gamma >= 2 a cycle holds at most two samples (one gamma-th chunk and a vector's last)."""
+    """S = 2 in the preset: the XPU carries two slots per cycle at half the bit rate. With
+    gamma = 14 (even) the gamma-th chunks 13, 27, ... sit in slot 1 and a vector's last chunk in
+    slot 1 follows a chunk that is not gamma-th, so a cycle holds one sample: one ADC channel."""
     path = tmp_path / "s2.toml"
     path.write_text(_sub(r"symbols_per_cycle = \{ value = 1,", "symbols_per_cycle = { value = 2,"))
     xpu = xpu_params(load_preset(str(path)))
     assert xpu.symbols_per_cycle == 2
     assert xpu.clock_hz == 25e9
-    assert xpu.adc_channels == 2
+    assert xpu.gamma == 14
+    assert xpu.adc_channels == 1

@@ -17,14 +17,15 @@ from oxbnn.models.tiling import (
     DATAFLOWS,
     MAX_IMAGE_DIM,
     TilingError,
+    beat_cycles,
     chunk_cycles,
     tiling_plan,
 )
 from oxbnn.models.timing import (
     MemoryModel,
     layer_cycles,
-    reset_cycles,
-    sample_cycles,
+    reset_slots,
+    sample_slots,
     seconds,
 )
 
@@ -56,14 +57,62 @@ def test_micro_cases(name, spec, xpu, total, samples):
     bd = layer_cycles(spec, xpu)
     assert bd.total == total, f"{name}: {bd}"
     if samples is not None:
-        assert list(sample_cycles(spec, xpu)) == samples
+        assert list(sample_slots(spec, xpu)) == samples
+
+
+# S > 1 (N = 4, M = 2, gamma = 2 unless stated), derived by hand like the cases above. A vector
+# of L chunks is ceil(L/S) beats (chunk k in slot k mod S of beat k // S); strobes are slot
+# indices t S + s of port cycle t.
+S_CASES = [
+    # 1x1 conv K = 10, S = 2: L = 3, beats (chunks 0-1, chunk 2), one cycle each. Loads as in
+    # case 1 (first issue 8); issue 8, 9; last beat on the port in 11, code 13, result 14,
+    # done 15. Samples: chunk 1 (port 10, slot 1) and the last chunk 2 (port 11, slot 0);
+    # resets: chunk 0 (port 10, slot 0) and chunk 2.
+    ("K=10 S=2", LayerSpec("conv", 1, 2, 10, 1), XPU.replace(symbols_per_cycle=2), 15,
+     [21, 22], [20, 22]),
+    # 1x1x20 (L = 5), S = 8: one beat, slots 5-7 dark. Act and weights (5 words) complete in 6,
+    # first issue 7, port 9, code 11, result 12, done 13. Three samples in one cycle: chunks 1,
+    # 3 and 4 (slots 72 + 1, 3, 4); resets with chunks 0, 2, 4.
+    ("K=20 S=8", LayerSpec("conv", 1, 1, 20, 1), XPU.replace(symbols_per_cycle=8), 13,
+     [73, 75, 76], [72, 74, 76]),
+    # 3x3 conv C = 1, padding 1, S = 2: chunks 0 and 1 touch 4 one-bit words each (2 cycles),
+    # chunk 2 one word: beats of 2 and 1 cycles, T_v = 3. Nine units, five groups; act (9
+    # words) complete in 10, first issue 11, 5 jobs x 3: last issue 25; done 25 + 6 = 31.
+    ("3x3 C=1 S=2 read bound", LayerSpec("conv", 3, 3, 1, 1, 3, 3, padding=1),
+     XPU.replace(symbols_per_cycle=2), 31, None, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,spec,xpu,total,samples,resets", S_CASES, ids=[c[0] for c in S_CASES])
+def test_s_cases(name, spec, xpu, total, samples, resets):
+    bd = layer_cycles(spec, xpu)
+    assert bd.total == total, f"{name}: {bd}"
+    assert bd.slots == total * xpu.symbols_per_cycle
+    assert bd.seconds == pytest.approx(total * xpu.symbols_per_cycle / 50e9)
+    if samples is not None:
+        assert list(sample_slots(spec, xpu)) == samples
+        assert list(reset_slots(spec, xpu)) == resets
+
+
+def test_adc_channels_hold_the_samples_of_a_cycle():
+    """A = the most samples one cycle holds, by brute force over vector lengths L."""
+    for n, g, s in [(4, 2, 1), (4, 2, 2), (4, 2, 8), (3, 3, 8), (5, 14, 32), (4, 1, 3)]:
+        xpu = XpuParams(n_lanes=n, n_xpes=1, gamma=g, adc_bits=8, symbols_per_cycle=s)
+        most = 0
+        for chunks in range(1, 2 * s * g + 2 * s):
+            per_cycle: dict[int, int] = {}
+            for c in range(chunks):
+                if (c + 1) % g == 0 or c == chunks - 1:
+                    per_cycle[c // s] = per_cycle.get(c // s, 0) + 1
+            most = max(most, *per_cycle.values())
+        assert xpu.adc_channels == most, (n, g, s, most, xpu.adc_channels)
 
 
 def test_micro_case_1_parts():
     """Case 1 in detail: first issue 8, 3 issue cycles, readout 2 + 2, drain 1."""
     bd = layer_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU)
     assert (bd.fill, bd.compute, bd.load, bd.readout, bd.drain) == (8, 3, 0, 4, 1)
-    assert list(reset_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU)) == [10, 12]
+    assert list(reset_slots(LayerSpec("conv", 1, 2, 10, 1), XPU)) == [10, 12]
     assert bd.seconds == pytest.approx(16 / 50e9)
     assert bd.slots == 16  # S = 1: one slot per lane per cycle
     assert seconds(LayerSpec("conv", 1, 2, 10, 1), XPU) == pytest.approx(16 / 50e9)
@@ -102,9 +151,14 @@ def test_full_rate_when_words_are_wide():
         spec = LayerSpec("conv", 3, 3, c, 1, 3, 3)
         cyc = chunk_cycles(spec, xpu)
         assert len(cyc) == -(-9 * c // 19) and set(cyc) == {1}
-    # C = 3 on 19 lanes is read bound: 27 one-pixel words of 3 bits, two per cycle.
+    # C = 3 on 19 lanes is read bound: 27 one-pixel words of 3 bits, three per cycle per slot.
     cyc = chunk_cycles(LayerSpec("conv", 3, 3, 3, 1, 3, 3), xpu)
-    assert len(cyc) == 2 and sum(cyc) == 5  # chunk 0: words 0-6 (4 cycles), chunk 1: 7-8 (1)
+    # chunk 0 (bits 0-18) touches words 0-6 (3 cycles), chunk 1 (bits 19-26) words 6-8 (1)
+    assert list(cyc) == [3, 1]
+    # At S = 2 both chunks are one beat, as slow as its slowest chunk.
+    assert beat_cycles(LayerSpec("conv", 3, 3, 3, 1, 3, 3), xpu.replace(symbols_per_cycle=2)) == (
+        3,
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -210,7 +264,7 @@ def test_dataflow_seam():
     refused = (
         "dataflow 'activation_broadcast' is not built in this XPU yet; built: ['weight_broadcast']"
     )
-    for call in (tiling_plan, layer_cycles, sample_cycles, reset_cycles, seconds):
+    for call in (tiling_plan, layer_cycles, sample_slots, reset_slots, seconds):
         with pytest.raises(TilingError) as info:
             call(spec, XPU, dataflow="activation_broadcast")
         assert str(info.value) == refused, call.__name__

@@ -67,6 +67,33 @@ CONFIGS = {
 }
 LAYERS_PER_CONFIG = 12
 
+# S slots per cycle (issue 11): S in {2, 3, 8, 32}, gamma < S for several readouts per cycle.
+S_CONFIGS = {
+    "n4m2g2s2": CONFIGS["n4m2g2"].replace(symbols_per_cycle=2),
+    "n5m3g3s3": CONFIGS["n5m3g3"].replace(symbols_per_cycle=3),
+    "n4m2g3s8": XpuParams(
+        n_lanes=4,
+        n_xpes=2,
+        gamma=3,
+        adc_bits=4,
+        adc_latency=2,
+        symbols_per_cycle=8,
+        act_buffer_depth=24,
+        wgt_buffer_depth=16,
+    ),
+    "n4m2g2s32": XpuParams(
+        n_lanes=4,
+        n_xpes=2,
+        gamma=2,
+        adc_bits=4,
+        adc_latency=1,
+        symbols_per_cycle=32,
+        act_buffer_depth=160,
+        wgt_buffer_depth=64,
+    ),
+}
+S_LAYERS_PER_CONFIG = 8
+
 
 @dataclass(frozen=True)
 class Case:
@@ -98,6 +125,10 @@ def _covers(category: str, run: LayerRun, xpu: XpuParams) -> bool:
         "read bound": plan.vector_cycles > plan.chunks,
         "back-pressure": run.ready_probability < 1 and len(list(plan.results())) >= 12,
         "slow memory": run.mem.cycles_per_word > 1,
+        "L<S": plan.chunks < xpu.symbols_per_cycle,
+        "L%S": plan.chunks > xpu.symbols_per_cycle and plan.chunks % xpu.symbols_per_cycle != 0,
+        "several readouts": plan.readouts > 1,
+        "read bound S": plan.vector_cycles > plan.beats,
     }[category]
 
 
@@ -119,6 +150,20 @@ CATEGORIES = [
     "read bound",
     "back-pressure",
     "slow memory",
+]
+S_CATEGORIES = [
+    "L<S",
+    "L%S",
+    "several readouts",
+    "read bound S",
+    "K>gN",
+    "pool",
+    "fc",
+    "act tiles",
+    "padding",
+    "back-pressure",
+    "wgt tiles",
+    "stride2",
 ]
 
 
@@ -151,14 +196,20 @@ def _random_spec(rng: np.random.Generator, category: str) -> LayerSpec:
     )
 
 
-def make_cases(config: str, count: int = LAYERS_PER_CONFIG, base: int = 1000) -> list[Case]:
+def make_cases(
+    config: str,
+    count: int = LAYERS_PER_CONFIG,
+    base: int = 1000,
+    configs: dict[str, XpuParams] = CONFIGS,
+    categories: list[str] = CATEGORIES,
+) -> list[Case]:
     """Seeded random layers for one config; layer i targets category i (round robin)."""
-    xpu = CONFIGS[config]
-    offset = list(CONFIGS).index(config) * count
+    xpu = configs[config]
+    offset = list(configs).index(config) * count
     cases = []
     for i in range(count):
         seed = base + offset + i
-        category = CATEGORIES[(offset + i) % len(CATEGORIES)]
+        category = categories[(offset + i) % len(categories)]
         rng = np.random.default_rng(seed)
         for _ in range(2000):
             try:
@@ -190,8 +241,8 @@ def make_cases(config: str, count: int = LAYERS_PER_CONFIG, base: int = 1000) ->
     return cases
 
 
-def _run_cases(config: str, cases: list[Case]) -> None:
-    xpu = CONFIGS[config]
+def _run_cases(config: str, cases: list[Case], configs: dict[str, XpuParams] = CONFIGS) -> None:
+    xpu = configs[config]
     results = XpuHarness(xpu).run([c.run for c in cases], max_cycles=100_000)
     assert_layers(xpu, [c.run for c in cases], results, where=f"config {config} ({xpu})")
     for c, r in zip(cases, results, strict=True):
@@ -204,6 +255,29 @@ def _run_cases(config: str, cases: list[Case]) -> None:
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_random_layers(config):
     _run_cases(config, make_cases(config))
+
+
+@pytest.mark.parametrize("config", list(S_CONFIGS))
+def test_random_layers_s_slots(config):
+    """S slots per cycle: L < S, L not a multiple of S, several readouts in one cycle, read-bound
+    beats, plus the layer shapes of the S = 1 categories."""
+    cases = make_cases(config, S_LAYERS_PER_CONFIG, 3000, S_CONFIGS, S_CATEGORIES)
+    _run_cases(config, cases, S_CONFIGS)
+
+
+def test_s_layers_cover_every_s_category():
+    seen = {cat: 0 for cat in S_CATEGORIES}
+    two_samples_in_a_cycle = 0
+    for config, xpu in S_CONFIGS.items():
+        for case in make_cases(config, S_LAYERS_PER_CONFIG, 3000, S_CONFIGS, S_CATEGORIES):
+            for cat in S_CATEGORIES:
+                seen[cat] += _covers(cat, case.run, xpu)
+            slots = timing.sample_slots(case.run.spec, xpu, case.run.mem)
+            cycles = slots // xpu.symbols_per_cycle
+            two_samples_in_a_cycle += bool(len(cycles) > len(set(cycles.tolist())))
+    missing = [cat for cat, count in seen.items() if count == 0]
+    assert not missing, f"categories never exercised: {missing} ({seen})"
+    assert two_samples_in_a_cycle >= 4
 
 
 @pytest.mark.slow
@@ -271,8 +345,6 @@ def _elaborated(component):
 def test_bad_parameters_are_named():
     with pytest.raises(PresetError, match="gamma must be a positive integer, not 0"):
         XpuParams(n_lanes=4, n_xpes=2, gamma=0, adc_bits=4)
-    with pytest.raises(ValueError, match="one slot per cycle"):
-        Xpu(xpu=XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, symbols_per_cycle=2))
     with pytest.raises(PresetError, match="adc_bits"):
         XpuParams(n_lanes=16, n_xpes=2, gamma=2, adc_bits=4)
     with pytest.raises(TypeError, match="xpu must be an XpuParams"):
@@ -339,13 +411,13 @@ def test_scoreboard_names_what_is_wrong():
     late = check_layer(xpu, run, replace(got, cycles=got.cycles + 1))
     assert not late.cycles_match and "done in cycle" in late.problems[0], late.problems
 
-    moved = [*got.sample_cycles[:2], got.sample_cycles[2] + 1, *got.sample_cycles[3:]]
-    strobe = check_layer(xpu, run, replace(got, sample_cycles=moved))
-    assert strobe.problems == (
-        f"scored: pca_sample #2 in cycle {moved[2]}, models/timing predicts cycle "
-        f"{got.sample_cycles[2]} ({len(moved)} measured, {len(moved)} predicted)",
+    moved = [*got.sample_slots[:2], got.sample_slots[2] + 1, *got.sample_slots[3:]]
+    strobe = check_layer(xpu, run, replace(got, sample_slots=moved))
+    assert strobe.problems == (  # S = 1: slot index = cycle, slot 0
+        f"scored: pca_sample #2 in cycle {moved[2]} slot 0, models/timing predicts cycle "
+        f"{got.sample_slots[2]} slot 0 ({len(moved)} measured, {len(moved)} predicted)",
     )
-    missing = check_layer(xpu, run, replace(got, reset_cycles=got.reset_cycles[:-1]))
+    missing = check_layer(xpu, run, replace(got, reset_slots=got.reset_slots[:-1]))
     assert "pca_reset #" in missing.problems[0] and "missing" in missing.problems[0]
     flagged = check_layer(xpu, run, replace(got, error=True))
     assert flagged.problems == ("scored: the XPU flagged an unexpected ADC code",)
@@ -355,6 +427,6 @@ def test_scoreboard_bounds_stalled_runs():
     """Under back-pressure the count is only bounded below by the cycle model."""
     xpu, run, got = _scored_run()
     slow = replace(run, ready_probability=0.5)
-    assert check_layer(xpu, slow, replace(got, cycles=got.cycles + 7, sample_cycles=[])).ok
+    assert check_layer(xpu, slow, replace(got, cycles=got.cycles + 7, sample_slots=[])).ok
     early = check_layer(xpu, slow, replace(got, cycles=got.cycles - 1))
     assert "before the no-stall prediction" in early.problems[0], early.problems

@@ -28,6 +28,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,25 @@ def _positive_int(name: str, value: Any) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
+def _max_samples_per_cycle(s: int, gamma: int) -> int:
+    """The most PCA samples one cycle of S slots holds, over every vector length.
+
+    Beat b of a vector holds chunks ``b S .. b S + S - 1``, whose phase ``b S mod γ`` runs over
+    the multiples of ``gcd(S, γ)``; a chunk k is sampled if ``(k + 1) mod γ = 0`` or it is the
+    vector's last. For each phase, a beat either is full (no last chunk in it) or ends the
+    vector after ``e`` chunks (samples of its first ``e - 1`` chunks, plus the last).
+    """
+    best = 0
+    for phase in range(0, gamma, math.gcd(s, gamma)):
+        before = 0  # γ-th chunks among the beat's first e - 1 chunks
+        for e in range(1, s + 1):
+            best = max(best, before + 1)
+            before += (phase + e) % gamma == 0
+        best = max(best, before)
+    return best
+
+
 @dataclass(frozen=True)
 class XpuParams:
     """The digital side of one XPU: M XPEs of N lanes each.
@@ -203,16 +223,14 @@ class XpuParams:
 
     @property
     def adc_channels(self) -> int:
-        """A, ADC code channels per XPE: the most readouts one XPE can sample in one cycle.
+        """A, ADC code channels per XPE: the most readouts one XPE samples in one cycle.
 
-        A vector starts at slot 0 of a cycle and its chunk k is in slot ``k mod S``; it is
-        sampled after every γ-th chunk and after its last one. A window of S consecutive chunks
-        holds at most ``ceil(S / γ)`` γ-th chunks, or, if it ends the vector, at most
-        ``ceil((S - 1) / γ) + 1`` samples; never more than S. The j-th sample of a cycle (in
-        slot order) is converted on channel j (docs/design.md §3). S = 1 gives one channel.
+        A vector starts at slot 0 of a cycle and its chunk k is in slot ``k mod S`` of cycle
+        ``k // S``; it is sampled after every γ-th chunk and after its last one. The count is
+        exact (:func:`_max_samples_per_cycle`); the j-th sample of a cycle (in slot order) is
+        converted on channel j (docs/design.md §3). S = 1 gives one channel.
         """
-        s, g = self.symbols_per_cycle, self.gamma
-        return min(s, max(-(-s // g), -(-(s - 1) // g) + 1))
+        return _max_samples_per_cycle(self.symbols_per_cycle, self.gamma)
 
     def replace(self, **changes: Any) -> XpuParams:
         """A copy with some fields changed (validated again)."""
