@@ -36,17 +36,16 @@ and the next vector starts at slot 0 of its own cycle). Each XPE has S *slot eng
 and a beat, whose engines run in lock-step, the largest of its chunks. A chunk touches at most
 three words unless the pixels are thinner than about ``N / 2`` (``C = 3`` first layers are read
 bound), so a vector normally takes ``ceil(L/S)`` cycles. Jobs follow each other with no bubble.
-
-**Pipeline.** A beat whose last reads issue in cycle ``t`` is on the optical port in cycle ``t +
-2`` (:data:`ISSUE_TO_PORT_CYCLES`: the tile buffers' read and the gearbox's output register);
+**Pipeline.** A beat whose last reads issue in cycle ``t`` is on the optical port in cycle ``t + 2``
+(:data:`ISSUE_TO_PORT_CYCLES`: the tile buffers' read and the gearbox's output register);
 ``pca_reset`` comes with the first chunk of every run of γ chunks and ``pca_sample`` with the last
-one and with the last chunk of the vector, each in the slot of its chunk. The codes of the
-samples of port cycle ``P`` (one ADC channel per sample of the cycle,
-``XpuParams.adc_channels``) arrive in ``P + adc_latency``; the result of a unit enters the result FIFO then and is offered on the result
-stream in ``P + adc_latency + 1`` (:data:`CODE_TO_RESULT_CYCLES`); ``done`` is high one cycle
-after the last result is accepted (:data:`RESULT_TO_DONE_CYCLES`). These constants restate the
-RTL's latencies (this model does not import the RTL); ``tests/test_latencies.py`` measures each
-in simulation and holds it equal to the RTL component's property and to the constant here.
+one and with the last chunk of the vector, each in the slot of its chunk. The codes of the samples
+of port cycle ``P`` (one ADC channel per sample of the cycle, ``XpuParams.adc_channels``) arrive in
+``P + adc_latency``; the result of a unit enters the result FIFO then and is offered on the result
+stream in ``P + adc_latency + 1`` (:data:`CODE_TO_RESULT_CYCLES`); ``done`` is high one cycle after
+the last result is accepted (:data:`RESULT_TO_DONE_CYCLES`). These constants restate the RTL's
+latencies (this model does not import the RTL); ``tests/test_latencies.py`` measures each in
+simulation and holds it equal to the RTL component's property and to the constant here.
 
 **Loads.** A tile load is *requested* in the first cycle ``q`` in which the buffer's write stream
 is ready after the previous tile of that stream was complete; the external memory

@@ -18,10 +18,11 @@ __all__ = ["PcaReadout", "sample_layout", "PcaReadoutModel"]
 def sample_layout(xpu: XpuParams) -> data.StructLayout:
     """What the readout learns in the port cycle of a chunk (stage P).
 
-    ``sample``: the S-bit mask of the slots at whose end the PCAs are sampled. ``last``: it is
-    the vector's last beat (``kv`` is then its ``K_valid``). ``unit_first`` / ``unit_last``: first / last sub-job
-    of a unit (for pooling; both for a layer without pooling). ``active``: XPEs with a unit.
-    ``threshold``: the filter's threshold entry. ``int_output`` / ``pool``: from the descriptor.
+    ``sample``: the S-bit mask of the slots at whose end the PCAs are sampled. ``last``: it is the
+    vector's last beat (``kv`` is then its ``K_valid``). ``unit_first`` / ``unit_last``: first /
+    last sub-job of a unit (for pooling; both for a layer without pooling). ``active``: XPEs with a
+    unit. ``threshold``: the filter's threshold entry. ``int_output`` / ``pool``: from the
+    descriptor.
     """
     w = Widths.of(xpu)
     return data.StructLayout(

@@ -85,8 +85,9 @@ def test_readout_slots_by_hand():
     assert [s.tolist() for s in readout_slots(spec, xpu)] == [[0, 1], [2, 3], [4]]
 
     # Micro-case 3: 3 x 3 conv on C = 1, K = 9: chunks take 2, 2 and 1 issue cycles (each
-    # touches 4, 4 and 1 one-bit words; three reads per cycle). Chunk 1 comes 2 cycles after chunk 0, so
-    # the first readout integrates chunk 0, one dark slot, chunk 1; the second chunk 2 alone.
+    # touches 4, 4 and 1 one-bit words; three reads per cycle). Chunk 1 comes 2 cycles after
+    # chunk 0, so the first readout integrates chunk 0, one dark slot, chunk 1; the second
+    # chunk 2 alone.
     spec = LayerSpec(
         kind="conv", height=3, width=3, in_channels=1, out_channels=1, kernel_h=3, kernel_w=3,
         padding=1,
