@@ -36,6 +36,7 @@ and the next vector starts at slot 0 of its own cycle). Each XPE has S *slot eng
 and a beat, whose engines run in lock-step, the largest of its chunks. A chunk touches at most
 three words unless the pixels are thinner than about ``N / 2`` (``C = 3`` first layers are read
 bound), so a vector normally takes ``ceil(L/S)`` cycles. Jobs follow each other with no bubble.
+
 **Pipeline.** A beat whose last reads issue in cycle ``t`` is on the optical port in cycle ``t + 2``
 (:data:`ISSUE_TO_PORT_CYCLES`: the tile buffers' read and the gearbox's output register);
 ``pca_reset`` comes with the first chunk of every run of γ chunks and ``pca_sample`` with the last
