@@ -3,9 +3,11 @@
 Library code behind ``oxbnn report``'s ``ratios.csv`` and the "Against the paper's claims"
 section of its ``summary.md``: :func:`ratios` takes evaluated results
 (:func:`oxbnn.models.system.evaluate`) and gives every OXBNN configuration's geometric-mean FPS
-and FPS/W ratios over every baseline; :func:`explanations` says, with the figures that support
-it, why each differs from the paper. :data:`PAPER` holds the paper's headline claims: references
-to compare against, never results of this model.
+and FPS/W ratios over every baseline; :func:`idealisation_ratios` how each configuration's own
+clock (its S) changes FPS and FPS/W against its S = 1 idealisation
+(:func:`oxbnn.models.system_preset.s1_idealisation`); :func:`explanations` says, with the
+figures that support it, why each differs from the paper. :data:`PAPER` holds the paper's
+headline claims: references to compare against, never results of this model.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .energy import energy_per_readout_J
 from .mapping import AcceleratorModel
 from .system import LayerResult, NetworkResult
 
-__all__ = ["PAPER", "explanations", "frame_share", "geomean", "ratios"]
+__all__ = ["PAPER", "explanations", "frame_share", "geomean", "idealisation_ratios", "ratios"]
 
 #: The paper's headline claims (docs/reference.md, "The paper"): OXBNN over ROBIN and LightBulb,
 #: geometric mean over VGG-small, ResNet18, MobileNet_V2 and ShuffleNet_V2, "up to". References
@@ -76,6 +78,33 @@ def ratios(
         }
         best = {k: {"ratio": v[0], "oxbnn": v[1], "baseline": v[2]} for k, v in best.items()}
     return {"pairs": pairs, "over_all_baselines": overall, "up_to": best}
+
+
+def idealisation_ratios(
+    models: Sequence[AcceleratorModel],
+    by_label: dict[str, dict[str, NetworkResult]],
+    ideal_by_label: dict[str, dict[str, NetworkResult]],
+    nets: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """Every configuration as configured over its S = 1 idealisation, geometric means.
+
+    ``{label: {"family", "symbols_per_cycle", "clock_hz", "clock_hz_s1", "fps", "fps_per_w"}}``
+    with ``fps`` = geomean over ``nets`` of FPS(configured) / FPS(S = 1), likewise ``fps_per_w``;
+    ``ideal_by_label`` holds the idealisations' results under the configurations' labels. Both
+    ratios are 1 for a configuration already at S = 1.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for m in models:
+        got, base = by_label[m.label], ideal_by_label[m.label]
+        out[m.label] = {
+            "family": m.preset.family,
+            "symbols_per_cycle": m.xpu.symbols_per_cycle,
+            "clock_hz": m.clock_hz,
+            "clock_hz_s1": base[nets[0]].clock_hz,
+            "fps": geomean(got[n].fps / base[n].fps for n in nets),
+            "fps_per_w": geomean(got[n].fps_per_w / base[n].fps_per_w for n in nets),
+        }
+    return out
 
 
 def frame_share(res: NetworkResult, predicate: Callable[[LayerResult], bool]) -> float:

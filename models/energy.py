@@ -15,6 +15,9 @@ times the frame latency plus its dynamic energy (:func:`compute_dynamic_J`,
 ``ring_tuning``           static: every ring's thermal tuning
 ``modulation``            static EO bias per ring + ``xnors * driven_junctions * eo_energy_per_use``
 ``drivers``               ``xnors * driven_junctions * driver_energy_per_bit`` (binary: no DAC)
+``serdes``                the S:1 serializer of every driven junction (:mod:`oxbnn.models.serdes`;
+                          none at S = 1): ``serialized_bits * energy_per_bit``, the bits being
+                          ``driven_junctions * N * M * S`` per issue cycle of each busy XPU
 ``photodetection``        PD and front end (TIA; none for the PCA): static per PD + per busy slot
                           per PD; plus the PCA reset energy per readout
 ``readout``               **one conversion per readout** (``outputs * ceil(L / gamma)``), at
@@ -29,19 +32,21 @@ times the frame latency plus its dynamic energy (:func:`compute_dynamic_J`,
 ``control``               router, bus and IO per XPU (static)
 ========================  =========================================================================
 
-Not charged: ADC power while idle (a conversion costs ``power_W / sample_rate_Sps``, nothing
-else), SRAM leakage, the conversions of XPEs left idle in a partial group (their lanes are dark;
-the ADC is assumed clock-gated), data movement on the on-chip network beyond its static power
-(a layer's input is read from each XPU's own eDRAM), the one-time thermal calibration of the
+Not charged: serializer power in cycles without issue (taken clock-gated, like the ADC), ADC
+power while idle (a conversion costs ``power_W / sample_rate_Sps``, nothing else), SRAM
+leakage, the conversions of XPEs left idle in a partial group (their lanes are dark; the ADC is
+assumed clock-gated), data movement on the on-chip network beyond its static power (a layer's
+input is read from each XPU's own eDRAM), the one-time thermal calibration of the
 rings (the authors add 4 us per inference), and weight programming before inference.
 
-Area (:data:`AREA_COMPONENTS`, :func:`area_m2`): gates (ring area per XNOR gate), drivers, PDs
-and front ends, readout units, VCSELs, splitters, eDRAM, pool and activation units,
-router/bus/IO.
+Area (:data:`AREA_COMPONENTS`, :func:`area_m2`): gates (ring area per XNOR gate), drivers,
+serializers (``S - 1`` 2:1 cells per driven junction, none at S = 1), PDs and front ends, readout
+units, VCSELs, splitters, eDRAM, pool and activation units, router/bus/IO.
 """
 
 from __future__ import annotations
 
+from . import serdes
 from .mapping import AcceleratorModel
 
 __all__ = [
@@ -63,6 +68,7 @@ COMPONENTS = (
     "ring_tuning",
     "modulation",
     "drivers",
+    "serdes",
     "photodetection",
     "readout",
     "vcsel",
@@ -75,6 +81,7 @@ COMPONENTS = (
 AREA_COMPONENTS = (
     "gates",
     "drivers",
+    "serdes",
     "photodetection",
     "readout",
     "vcsel",
@@ -139,6 +146,7 @@ def area_m2(model: AcceleratorModel) -> dict[str, float]:
     out = dict.fromkeys(AREA_COMPONENTS, 0.0)
     out["gates"] = gates * g.gate_area_m2
     out["drivers"] = gates * g.driven_junctions_per_gate * g.driver_area_m2
+    out["serdes"] = x * serdes.serializers_per_xpu(model) * serdes.serializer(model).area_m2
     out["photodetection"] = xpes * rx.pds_per_xpe * (rx.pd_area_m2 + rx.frontend_area_m2)
     out["readout"] = xpes * p.readout.units_per_xpe * p.readout.area_m2
     out["vcsel"] = xpes * p.vcsel.units_per_xpe * p.vcsel.area_m2
@@ -159,6 +167,7 @@ def compute_dynamic_J(
     loaded_bits: int,
     read_bits: int,
     written_bits: int,
+    serialized_bits: int,
 ) -> dict[str, float]:
     """Dynamic energy of a compute layer from its event counts.
 
@@ -175,12 +184,16 @@ def compute_dynamic_J(
     loaded_bits, read_bits, written_bits : int
         Bits loaded into the tile buffers (from the eDRAM), read from them, and written back to
         the eDRAM.
+    serialized_bits : int
+        Bits shifted by the serializers (:func:`oxbnn.models.serdes.serialized_bits`; 0 at
+        S = 1).
     """
     p = model.preset
     g, rx, ro, mem = p.gate, p.receiver, p.readout, p.memory
     d = zero()
     d["modulation"] = xnors * g.driven_junctions_per_gate * g.eo_energy_per_use_J
     d["drivers"] = xnors * g.driven_junctions_per_gate * g.driver_energy_per_bit_J
+    d["serdes"] = serialized_bits * serdes.serializer(model).energy_per_bit_J
     d["photodetection"] = (
         slots * rx.pds_per_xpe * (rx.pd_energy_per_slot_J + rx.frontend_energy_per_slot_J)
         + readouts * rx.reset_energy_per_readout_J

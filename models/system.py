@@ -39,6 +39,18 @@ accelerator, network and layer.
 
 FPS = 1 / latency, FPS/W = 1 / energy per frame, power = energy / latency.
 
+The clock and the serializers
+-----------------------------
+Every cycle count is in cycles of ``XpuParams.clock_hz = bit_rate / S`` (S slots per lane per
+cycle; :attr:`NetworkResult.clock_hz`, :attr:`NetworkResult.symbols_per_cycle`). At S > 1 each
+driven junction has an S:1 serializer (:mod:`oxbnn.models.serdes`): energy per serialized bit
+(every serializer of a busy XPU shifts S bits per issue cycle, ``serialized_bits``) and area per
+serializer, as the ``serdes`` component of the energy and area breakdowns; its latency (at most
+2 cycles, between the port and the optics) is not added here: the cycle model is the place that
+counts cycles. S = 1 is the labelled idealisation (the clock at the slot rate, no serializers);
+:func:`~oxbnn.models.system_preset.s1_idealisation` gives it for any preset, and ``oxbnn
+report`` evaluates every accelerator both ways.
+
 The baselines (ROBIN, LightBulb)
 --------------------------------
 They have no RTL. They run on the same digital back end (tile buffers, sequencer, memory model)
@@ -59,7 +71,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from . import energy, tiling
+from . import energy, serdes, tiling
 from .energy import COMPONENTS
 from .layer import LayerSpec
 from .mapping import (
@@ -117,6 +129,9 @@ class LayerResult:
     xnors, readouts, outputs : int
         XNORs computed (lanes x slots, padding included), readouts (one ADC conversion or
         popcount each), output values.
+    serialized_bits : int
+        Bits the serializers shifted (:func:`oxbnn.models.serdes.serialized_bits`: every
+        serializer of a busy XPU, S bits per issue cycle; 0 at S = 1 and for electronic layers).
     utilization : float
         ``xnors / (peak * seconds)``, at most 1.
     dynamic_J : dict
@@ -138,6 +153,7 @@ class LayerResult:
     xnors: int
     readouts: int
     outputs: int
+    serialized_bits: int
     utilization: float
     dynamic_J: dict[str, float]
 
@@ -152,7 +168,8 @@ class NetworkResult:
 
     ``energy_per_frame_J`` is the sum of ``energy_J`` (per component), ``area_mm2`` that of
     ``area_m2``. ``cycles`` is the frame latency in clock cycles (``latency_s * clock``);
-    ``xpu_cycles`` the sum over compute layers of the busiest XPU's cycle count.
+    ``xpu_cycles`` the sum over compute layers of the busiest XPU's cycle count. ``clock_hz`` is
+    the clock every cycle count assumes, ``bit_rate / symbols_per_cycle``.
     """
 
     accelerator: str
@@ -165,6 +182,7 @@ class NetworkResult:
     dynamic_J: dict[str, float]
     area_m2: dict[str, float]
     readout_bound: bool = True
+    symbols_per_cycle: int = 1
 
     @property
     def latency_s(self) -> float:
@@ -216,6 +234,10 @@ class NetworkResult:
         return sum(layer.readouts for layer in self.layers)
 
     @property
+    def serialized_bits(self) -> int:
+        return sum(layer.serialized_bits for layer in self.layers)
+
+    @property
     def utilization(self) -> float:
         """Frame XNORs over ``peak * latency``."""
         return self.xnors / (self.peak_xnor_per_s * self.latency_s)
@@ -234,6 +256,7 @@ class NetworkResult:
             "latency_s": self.latency_s,
             "xpu_cycles": self.xpu_cycles,
             "clock_hz": self.clock_hz,
+            "symbols_per_cycle": self.symbols_per_cycle,
         }
 
 
@@ -307,7 +330,8 @@ def _compute_layer(
         bound = "compute"
     utilization = check_utilization(xnors, model.peak_xnor_per_s, seconds, where)
 
-    # Bits moved, for the dynamic energy.
+    # Bits moved, for the dynamic energy; the serializers shift S bits per issue cycle of a run.
+    serialized = serdes.serialized_bits(model, share.runs * bd.compute)
     thr_bits = plan.threshold_words * (_int_bits(spec.k) + 1)
     loaded_words = sum(b.words for b in plan.bands) + sum(
         plan.weight_tiles[w].words for w in plan.wgt_loads
@@ -321,6 +345,7 @@ def _compute_layer(
         loaded_bits=share.runs * (loaded_words * n + thr_bits),
         read_bits=share.runs * plan.jobs * plan.chunks * sram_words_per_chunk(model.xpu) * n,
         written_bits=outputs * out_bits,
+        serialized_bits=serialized,
     )
     return LayerResult(
         name=layer.name,
@@ -344,6 +369,7 @@ def _compute_layer(
         xnors=xnors,
         readouts=readouts,
         outputs=outputs,
+        serialized_bits=serialized,
         utilization=utilization,
         dynamic_J=d,
     )
@@ -391,6 +417,7 @@ def _electronic_layer(
         xnors=0,
         readouts=0,
         outputs=outputs,
+        serialized_bits=0,
         utilization=0.0,
         dynamic_J=d,
     )
@@ -476,6 +503,7 @@ def evaluate_network(
         dynamic_J=dynamic,
         area_m2=energy.area_m2(model),
         readout_bound=readout_bound,
+        symbols_per_cycle=model.xpu.symbols_per_cycle,
     )
 
 

@@ -13,13 +13,14 @@ An OXBNN preset (family ``oxbnn``) names an optics preset (``[meta] optics_prese
 name or a path). Every value the two files share is written **only in the optics preset**
 (:data:`OPTICS_KEYS`): N (``[architecture] n_lanes``, from the link budget) and gamma (from the
 PCA capacity), both derived by ``oxbnn.models.derive.xpu_params``; M (``n_xpes``), X
-(``n_xpus``), the bit rate, the ADC latency (``readout_latency_cycles``), the buffer depths, the
-laser's power per wavelength and wall-plug efficiency, ``xpes_per_comb`` (M: one comb of N lines
-per XPU split 1:M, the split its link budget charges), the PCA reset energy C V^2 (of its
-``[pca]`` capacitance and swing) and the ADC code width (``[readout] bits``, its ``[pca]
-adc_bits``). The loader fills them in from the optics preset and rejects a file that writes
-any of them, naming the file, the key and the optics preset it comes from (even when the written
-value agrees: a second copy is what is refused). :meth:`SystemPreset.replace` refuses to
+(``n_xpus``), the bit rate, S (``symbols_per_cycle``, so the clock ``bit_rate / S``), the CMOS
+node of the back end (``target_node_nm``), the ADC latency (``readout_latency_cycles``), the
+buffer depths, the laser's power per wavelength and wall-plug efficiency, ``xpes_per_comb`` (M:
+one comb of N lines per XPU split 1:M, the split its link budget charges), the PCA reset energy
+C V^2 (of its ``[pca]`` capacitance and swing) and the ADC code width (``[readout] bits``, its
+``[pca] adc_bits``). The loader fills them in from the optics preset and rejects a file that
+writes any of them, naming the file, the key and the optics preset it comes from (even when the
+written value agrees: a second copy is what is refused). :meth:`SystemPreset.replace` refuses to
 override them likewise. They appear in :meth:`SystemPreset.coefficients` with their value, unit
 and the source "from optics preset <name>: <that preset's source>". gamma is therefore 14 at 50
 Gb/s and 5 at 5 Gb/s, never hard-coded (docs/reference.md defect 5).
@@ -33,7 +34,18 @@ authors' ADC entry at about bit rate / gamma), and the area of the PCA capacitor
 capacitance at an assumed MIM density); both quote the optics figures in their sources.
 
 The baselines (ROBIN, LightBulb) have no optics preset: they write N and their readout
-granularity ``gamma`` (1: every N-bit chunk is read out) and code width themselves.
+granularity ``gamma`` (1: every N-bit chunk is read out) and code width themselves, and their S
+and CMOS node.
+
+Serializers (``[serdes]``, :mod:`oxbnn.models.serdes`)
+-----------------------------------------------------
+One rule for every accelerator: a driven junction needs an S:1 serializer exactly when its
+accelerator's slot rate exceeds its digital clock, i.e. S > 1. Every configuration here runs on
+the same digital back end (docs/design.md §4) at ``bit_rate / S``, so every preset has a
+``[serdes]`` section (energy per serialized bit, area of one 2:1 cell, and the node they are given
+at, which must equal ``[architecture] target_node_nm``: a preset whose node moves must rescale
+them); the cost appears as soon as a preset's S exceeds 1. :func:`s1_idealisation` gives the
+labelled S = 1 variant of any preset, which ``oxbnn report`` evaluates beside it.
 """
 
 from __future__ import annotations
@@ -76,11 +88,14 @@ __all__ = [
     "SystemPreset",
     "SystemReadout",
     "SystemReceiver",
+    "SystemSerdes",
     "SystemVcsel",
     "load_system_preset",
     "load_system_preset_file",
     "parse_system_preset",
     "preset_xpu_params",
+    "S1_LABEL",
+    "s1_idealisation",
     "system_preset_names",
 ]
 
@@ -100,6 +115,10 @@ class SystemArchitecture:
     n_xpes: int = _p("1", 1, 4096, integer=True, doc="M, XPEs per XPU")
     n_xpus: int = _p("1", 1, 100000, integer=True, doc="X, XPUs per accelerator")
     bit_rate_bps: float = _p("bit/s", 0, 1e12, lo_open=True, doc="slots per second per lane")
+    symbols_per_cycle: int = _p(
+        "1", 1, 1024, integer=True, doc="S, slots per lane per cycle; clock = bit rate / S"
+    )
+    target_node_nm: float = _p("nm", 3, 1000, doc="CMOS node of the digital back end")
     gamma: int = _p("1", 1, 4096, integer=True, doc="gamma, the most chunks per readout")
     readout_latency_cycles: int = _p("cycle", 1, 64, integer=True, doc="sample to code")
     act_buffer_depth_words: int = _p("word", 1, 1 << 24, integer=True, doc="per bank")
@@ -202,6 +221,15 @@ class SystemElectronics:
     splitter_area_m2: float = _p("m^2", 0, 1e-4, doc="per XPE waveguide")
 
 
+@dataclass(frozen=True)
+class SystemSerdes:
+    """The S:1 serializer of every driven junction (:mod:`oxbnn.models.serdes`; none at S = 1)."""
+
+    node_nm: float = _p("nm", 3, 1000, doc="node of the two coefficients below; = target_node_nm")
+    energy_per_bit_J: float = _p("J", 0, 1e-9, doc="per serialized bit, when S > 1")
+    cell_area_m2: float = _p("m^2", 0, 1e-6, doc="one 2:1 cell; an S:1 tree has S - 1")
+
+
 _SECTIONS: dict[str, type] = {
     "architecture": SystemArchitecture,
     "laser": SystemLaser,
@@ -211,6 +239,7 @@ _SECTIONS: dict[str, type] = {
     "vcsel": SystemVcsel,
     "memory": SystemMemory,
     "electronics": SystemElectronics,
+    "serdes": SystemSerdes,
 }
 _META_KEYS = ("name", "label", "family", "optics_preset", "description")
 # A label: one line of printable text (it heads CSV columns and the summary's Markdown tables).
@@ -278,6 +307,14 @@ OPTICS_KEYS: tuple[OpticsKey, ...] = (
     OpticsKey(
         "architecture", "bit_rate_bps", "the bit rate", ("architecture.bit_rate_bps",),
         lambda o, x: x.bit_rate_bps,
+    ),
+    OpticsKey(
+        "architecture", "symbols_per_cycle", "S, slots per lane per cycle",
+        ("architecture.symbols_per_cycle",), lambda o, x: x.symbols_per_cycle,
+    ),
+    OpticsKey(
+        "architecture", "target_node_nm", "the CMOS node of the digital back end",
+        ("architecture.target_node_nm",), lambda o, x: o.architecture.target_node_nm,
     ),
     OpticsKey(
         "architecture", "gamma",
@@ -392,6 +429,7 @@ class SystemPreset:
     vcsel: SystemVcsel
     memory: SystemMemory
     electronics: SystemElectronics
+    serdes: SystemSerdes
     units: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -531,9 +569,17 @@ def _check_family(family: str, optics_preset: str, where: str) -> None:
 
 
 def _check_consistency(p: SystemPreset, where: str) -> None:
-    """Checks across keys: the family, and a code width that holds ``gamma * N`` counts."""
+    """Checks across keys: the family, a code width that holds ``gamma * N`` counts, and
+    serializer coefficients given at the accelerator's CMOS node."""
     _check_family(p.family, p.optics_preset, where)
     a = p.architecture
+    if p.serdes.node_nm != a.target_node_nm:
+        origin = f" (from optics preset {p.optics_preset})" if p.optics_preset else ""
+        raise PresetError(
+            f"{where}: [serdes] node_nm = {p.serdes.node_nm:g} differs from [architecture] "
+            f"target_node_nm = {a.target_node_nm:g}{origin}; expected the serializer's "
+            f"coefficients at the node the back end is built in (rescale them and set node_nm)"
+        )
     counts = a.gamma * a.n_lanes
     if (1 << p.readout.bits) - 1 < counts:
         raise PresetError(
@@ -546,21 +592,57 @@ def preset_xpu_params(preset: SystemPreset) -> XpuParams:
     """The XPU's digital side for a system preset: what :func:`timing.layer_cycles` runs with.
 
     An OXBNN preset's come from its optics preset (:func:`oxbnn.models.derive.xpu_params`, the
-    one source of N and gamma); a baseline's from its ``[architecture]`` and ``[readout] bits``.
-    S (``symbols_per_cycle``) is XpuParams' default for a baseline: no baseline preset writes
-    it, and XpuParams rejects S > 1.
+    one source of N and gamma), derived at the preset's ``[architecture] symbols_per_cycle``
+    (the optics preset's S, or 1 for :func:`s1_idealisation`); a baseline's from its
+    ``[architecture]`` (S included) and ``[readout] bits``.
     """
-    if preset.optics_preset:
-        return _load_optics(preset.optics_preset, preset.where)[1]
     a = preset.architecture
+    if preset.optics_preset:
+        optics, xpu = _load_optics(preset.optics_preset, preset.where)
+        if xpu.symbols_per_cycle == a.symbols_per_cycle:
+            return xpu
+        return xpu_params(optics.replace("architecture", symbols_per_cycle=a.symbols_per_cycle))
     return XpuParams(
         n_lanes=a.n_lanes,
         n_xpes=a.n_xpes,
         gamma=a.gamma,
         adc_bits=preset.readout.bits,
         adc_latency=a.readout_latency_cycles,
+        symbols_per_cycle=a.symbols_per_cycle,
         act_buffer_depth=a.act_buffer_depth_words,
         wgt_buffer_depth=a.wgt_buffer_depth_words,
         bit_rate_bps=a.bit_rate_bps,
         name=preset.name,
     )
+
+
+#: What :func:`s1_idealisation` appends to a label.
+S1_LABEL = " (S = 1 idealisation)"
+
+
+def s1_idealisation(preset: SystemPreset) -> SystemPreset:
+    """The same accelerator at S = 1: the digital clock at the slot rate, no serializers.
+
+    The labelled idealisation the realistic clock is compared with (``oxbnn report``): every
+    coefficient is the preset's, but ``[architecture] symbols_per_cycle`` is 1 and the label
+    ends in :data:`S1_LABEL`. For an OXBNN preset the values it shares with its optics preset
+    (:data:`OPTICS_KEYS`) are those of that optics preset at S = 1 (derived again, so anything
+    that depends on S follows it); N and gamma do not depend on S. A preset already at S = 1 is
+    returned with only its label changed. The name stays the preset's (results of the two
+    evaluations are kept apart by the caller).
+    """
+    changes: dict[str, dict[str, Any]] = {"architecture": {"symbols_per_cycle": 1}}
+    if preset.optics_preset:
+        optics = _load_optics(preset.optics_preset, preset.where)[0]
+        optics = optics.replace("architecture", symbols_per_cycle=1)
+        xpu = xpu_params(optics)
+        for k in OPTICS_KEYS:
+            changes.setdefault(k.section, {})[k.key] = k.value(optics, xpu)
+    sources = dict(preset.sources)
+    sources["architecture.symbols_per_cycle"] = (
+        f"S = 1 idealisation of {preset.label}: the digital clock at the slot rate, no "
+        f"serializers (oxbnn.models.serdes); as configured: "
+        f"{preset.sources.get('architecture.symbols_per_cycle', '')}"
+    )
+    sections = {s: dataclasses.replace(getattr(preset, s), **c) for s, c in changes.items()}
+    return dataclasses.replace(preset, label=preset.label + S1_LABEL, sources=sources, **sections)

@@ -3,7 +3,8 @@
 Checked here: the roofline on every layer of every network on every accelerator, one ADC
 conversion per readout, static power linear in X, the utilisation error, named errors for
 malformed system presets (every value an OXBNN preset shares with its optics preset comes from
-that preset only, and follows it), a micro-case whose every figure is derived by hand, a small
+that preset only, and follows it), a micro-case whose every figure is derived by hand (and its
+serializers at S = 2), a small
 network whose energy and area are recomputed by hand from the preset's coefficients, the
 geometric-mean ratios, and the report's files and JSON keys. No wall-clock timing is asserted.
 """
@@ -207,7 +208,8 @@ def _micro_network() -> Network:
 def test_micro_case_by_hand():
     """One fc layer, K = 10, 3 outputs, on N = 4, M = 2, X = 3, 1 GHz, gamma = 2.
 
-    S = 1 (XpuParams' default; no baseline preset writes S): the clock is the 1 Gb/s bit rate.
+    S = 1 (robin_eo's ``[architecture] symbols_per_cycle``): the clock is the 1 Gb/s bit rate,
+    and there are no serializers (``serdes`` is 0 J and 0 m^2 below).
 
     *Memory.* An eDRAM access takes 1 ns = 1 cycle and carries 8 bits; two streams share it. A
     word of this layer carries 10 / ceil(10 / 4) = 3.33 bits, so 3.33 * 2 * 1 / 8 < 1: one word
@@ -267,6 +269,51 @@ def test_micro_case_by_hand():
         assert math.isclose(res.energy_J[c], want, rel_tol=1e-9, abs_tol=1e-24), c
     total = sum(want_static.values()) * t + sum(want_dynamic.values())
     assert math.isclose(res.energy_per_frame_J, total, rel_tol=1e-9)
+
+
+def test_micro_case_serializers_at_two_slots_per_cycle():
+    """The micro case at S = 2: the serializers, by hand, and nothing else charged twice.
+
+    S = 2 halves the clock (0.5 GHz) and puts two chunks in a cycle; the fc vector of L = 3
+    chunks takes ceil(3 / 2) = 2 issue cycles, and one filter per XPU on the 3 XPUs is still the
+    fastest split (the weights of 2 filters are 6 words, 3 more load cycles than 1 filter's).
+    Serializers: 2 junctions x N = 4 lanes x M = 2 XPEs = 16 per XPU, 48 in all, each of S - 1 = 1
+    cell of 2 um^2: 96 um^2. They shift 16 x S = 32 bits per issue cycle of a busy XPU, 3 XPUs x
+    2 cycles = 6 XPU issue cycles: 192 bits x 0.1 pJ = 19.2 pJ. Every other dynamic term counts
+    XNORs, slots, readouts, outputs and tile bits, which S does not change: they are the S = 1
+    micro case's (:func:`test_micro_case_by_hand`), so the serializer energy is in ``serdes``
+    alone.
+    """
+    p = _tiny_preset().replace("architecture", symbols_per_cycle=2)
+    p = p.replace("serdes", energy_per_bit_J=0.1e-12, cell_area_m2=2e-12)
+    model = mapping.accelerator_model(p)
+    assert model.clock_hz == 0.5e9
+    res = system.evaluate_network(model, _micro_network())
+    (layer,) = res.layers
+    assert layer.share.busy_xpus == 3 and layer.share.instances_per_xpu == 1
+    assert layer.cycle_parts["compute"] == 2
+    assert layer.serialized_bits == 192
+    want_dynamic = {
+        "modulation": 6e-12,
+        "drivers": 0.6e-12,
+        "serdes": 19.2e-12,
+        "photodetection": 1.8e-12,
+        "readout": 9e-12,
+        "vcsel": 30e-12,
+        "buffers": 1.8e-12,
+        "edram": 10.875e-12,
+        "electronic": 0.3e-12,
+    }
+    for c in COMPONENTS:
+        want = want_dynamic.get(c, 0.0)
+        assert math.isclose(res.dynamic_J[c], want, rel_tol=1e-9, abs_tol=1e-24), c
+    assert math.isclose(res.area_m2["serdes"], 96e-12, rel_tol=1e-12)
+    assert res.static_power_W["serdes"] == 0.0  # clock-gated outside issue cycles
+    # The same preset at S = 1: no serializer, whatever its [serdes] coefficients.
+    flat = mapping.accelerator_model(p.replace("architecture", symbols_per_cycle=1))
+    (free,) = system.evaluate_network(flat, _micro_network()).layers
+    assert free.serialized_bits == 0 and free.dynamic_J["serdes"] == 0.0
+    assert energy.area_m2(flat)["serdes"] == 0.0
 
 
 def test_micro_case_readout_bound():
@@ -526,6 +573,8 @@ _FROM_OPTICS = {
     ("architecture", "n_xpes"): ("19", "1"),
     ("architecture", "n_xpus"): ("224", "1"),
     ("architecture", "bit_rate_bps"): ("50e9", "bit/s"),
+    ("architecture", "symbols_per_cycle"): ("1", "1"),
+    ("architecture", "target_node_nm"): ("45", "nm"),
     ("architecture", "gamma"): ("14", "1"),
     ("architecture", "readout_latency_cycles"): ("2", "cycle"),
     ("architecture", "act_buffer_depth_words"): ("4096", "word"),
@@ -627,7 +676,7 @@ def test_system_model_follows_its_optics_preset(tmp_path):
 
     def reset_J(model: mapping.AcceleratorModel) -> float:
         counts = dict.fromkeys(("xnors", "slots", "outputs", "loaded_bits", "read_bits",
-                                "written_bits"), 0)  # fmt: skip
+                                "written_bits", "serialized_bits"), 0)  # fmt: skip
         return energy.compute_dynamic_J(model, readouts=1, **counts)["photodetection"]
 
     cv2 = new["capacitance_F"] * new["voltage_swing_V"] ** 2

@@ -8,14 +8,16 @@ takes the ratios, the paper's claims and the explanations of the differences fro
     One row per layer, accelerator and network: split over the XPUs, busiest XPU's cycles,
     latency terms, what bounds the layer, XNORs, readouts, utilisation and energy per component.
 ``networks.csv``
-    One row per accelerator and network: FPS, FPS/W, FPS/W/mm^2, latency, cycles, energy per
-    frame (total and per component), power, area, utilisation; plus the FPS and FPS/W the same
-    design would reach if its readout kept up with the RTL (``*_no_readout_bound``).
+    One row per accelerator and network: the clock and S, FPS, FPS/W, FPS/W/mm^2, latency,
+    cycles, energy per frame (total and per component, ``serdes`` the serializers), power, area
+    (per component), utilisation; plus the FPS and FPS/W the same design would reach if its
+    readout kept up with the RTL (``*_no_readout_bound``) and at S = 1 (``*_s1_idealisation``).
 ``comparison.csv``
     FPS and FPS/W of every accelerator per network, and their geometric means over the networks.
 ``ratios.csv``
     Every OXBNN configuration over every baseline (and over all of them): geometric-mean FPS and
-    FPS/W ratios, beside the paper's claims.
+    FPS/W ratios, beside the paper's claims; and every OXBNN configuration as configured over its
+    own S = 1 idealisation (how the realistic clock changes FPS and FPS/W).
 ``coefficients.csv``
     Every coefficient of every preset (system presets, and the optics preset of an OXBNN one) with
     its value, unit and source.
@@ -27,9 +29,17 @@ takes the ratios, the paper's claims and the explanations of the differences fro
     "configuration": ..., "units": ..., "versions": ...}`` (SI units, utilisation as a fraction);
     ``--json`` also prints it.
 ``summary.md``
-    Configurations, the FPS and FPS/W table, the paper's claims (62x FPS, 7.6x FPS/W, geometric
-    mean over ROBIN and LightBulb) beside ours with a sentence per difference, tool versions and
-    the coefficients' sources.
+    Configurations (with each one's clock and S), the FPS and FPS/W table, the realistic clock
+    against the S = 1 idealisation, the paper's claims (62x FPS, 7.6x FPS/W, geometric mean over
+    ROBIN and LightBulb) beside ours with a sentence per difference, tool versions and the
+    coefficients' sources.
+
+**The S = 1 idealisation** (decision: always evaluated, no flag; it costs one more pass of the
+system model, whose cycle counts are cached). Every accelerator is evaluated as its preset
+configures it (its S, clock ``bit_rate / S``, serializers when S > 1) and as
+:func:`oxbnn.models.system_preset.s1_idealisation` of it (S = 1: the clock at the slot rate, no
+serializers), and the report gives the geometric-mean ratio configured / idealised of FPS and
+FPS/W. A preset already at S = 1 is its own idealisation (ratio 1) and is labelled so.
 
 Progress goes to stderr.
 """
@@ -48,7 +58,7 @@ from typing import Any
 
 from ..models import system
 from ..models.atomic import atomic_open, write_text
-from ..models.comparison import PAPER, explanations, geomean, ratios
+from ..models.comparison import PAPER, explanations, geomean, idealisation_ratios, ratios
 from ..models.configs import load_preset
 from ..models.energy import (
     AREA_COMPONENTS,
@@ -58,8 +68,14 @@ from ..models.energy import (
     static_power_W,
 )
 from ..models.mapping import AcceleratorModel, accelerator_model
+from ..models.serdes import serializer, serializers_per_xpu
 from ..models.system import NetworkResult
-from ..models.system_preset import ACCELERATORS, system_preset_names
+from ..models.system_preset import (
+    ACCELERATORS,
+    S1_LABEL,
+    s1_idealisation,
+    system_preset_names,
+)
 from ..models.workloads import NETWORKS, Network, get_network, read_workload_csv
 from .optics_cmd import save_png
 from .options import add_json, add_out
@@ -79,6 +95,7 @@ UNITS = {
     "latency_s": "s",
     "xpu_cycles": "sum over compute layers of the busiest XPU's cycles (models/timing)",
     "clock_hz": "Hz (clock of the cycle counts: bit rate / S, S slots per lane per cycle)",
+    "symbols_per_cycle": "S, slots per lane per clock cycle (1: the S = 1 idealisation)",
 }
 
 
@@ -175,10 +192,16 @@ def write_report(
     results = system.evaluate(models, networks, progress=_progress)
     print("what-if without the readout-rate bound ...", file=sys.stderr, flush=True)
     unbound = system.evaluate(models, networks, readout_bound=False)
+    print("S = 1 idealisation ...", file=sys.stderr, flush=True)
+    ideal = system.evaluate(
+        [accelerator_model(s1_idealisation(m.preset)) for m in models], networks
+    )
     by_label = {m.label: results[m.name] for m in models}
     unbound_by_label = {m.label: unbound[m.name] for m in models}
+    ideal_by_label = {m.label: ideal[m.name] for m in models}
     net_names = [n.name for n in networks]
     figures = ratios(models, by_label, net_names)
+    figures["s1_idealisation"] = idealisation_ratios(models, by_label, ideal_by_label, net_names)
     data = {
         "results": {
             label: {net: r.summary() for net, r in row.items()} for label, row in by_label.items()
@@ -186,6 +209,19 @@ def write_report(
         "no_readout_bound": {
             label: {net: {"fps": r.fps, "fps_per_w": r.fps_per_w} for net, r in row.items()}
             for label, row in unbound_by_label.items()
+        },
+        "s1_idealisation": {
+            label: {
+                net: {
+                    "fps": r.fps,
+                    "fps_per_w": r.fps_per_w,
+                    "energy_per_frame_J": r.energy_per_frame_J,
+                    "clock_hz": r.clock_hz,
+                    "symbols_per_cycle": r.symbols_per_cycle,
+                }
+                for net, r in row.items()
+            }
+            for label, row in ideal_by_label.items()
         },
         "ratios": figures,
         "paper": PAPER,
@@ -195,7 +231,7 @@ def write_report(
         "versions": _versions(),
     }
     _write_layers(out / "layers.csv", models, results)
-    _write_networks(out / "networks.csv", models, results, unbound)
+    _write_networks(out / "networks.csv", models, results, unbound, ideal)
     _write_comparison(out / "comparison.csv", models, by_label, net_names)
     _write_ratios(out / "ratios.csv", figures)
     _write_coefficients(out / "coefficients.csv", models)
@@ -204,12 +240,15 @@ def write_report(
         _plots(out, models, by_label, net_names)
     write_text(
         out / "summary.md",
-        _summary(models, networks, by_label, unbound_by_label, figures, data, plots),
+        _summary(
+            models, networks, by_label, unbound_by_label, ideal_by_label, figures, data, plots
+        ),
     )
     return data
 
 
 def _configuration(m: AcceleratorModel) -> dict[str, Any]:
+    ser = serializer(m)
     return {
         "preset": m.name,
         "preset_file": str(m.preset.path),
@@ -222,6 +261,11 @@ def _configuration(m: AcceleratorModel) -> dict[str, Any]:
         "gamma": m.xpu.gamma,
         "symbols_per_cycle": m.xpu.symbols_per_cycle,
         "clock_hz": m.clock_hz,
+        "target_node_nm": m.preset.architecture.target_node_nm,
+        "serializers": m.n_xpus * serializers_per_xpu(m),
+        "serializer_latency_cycles": ser.latency_cycles,
+        "serializer_energy_per_bit_J": ser.energy_per_bit_J,
+        "serializer_area_m2": ser.area_m2,
         "readout_rate_Sps": m.readout_rate_Sps,
         "energy_per_readout_J": energy_per_readout_J(m),
         "peak_xnor_per_s": m.peak_xnor_per_s,
@@ -269,6 +313,7 @@ def _write_layers(
         "xnor_ops",
         "readouts",
         "outputs",
+        "serialized_bits",
         "utilization_pct",
         "energy_J",
         *[f"energy_{c}_J" for c in COMPONENTS],
@@ -303,6 +348,7 @@ def _write_layers(
                         layer.xnors,
                         layer.readouts,
                         layer.outputs,
+                        layer.serialized_bits,
                         100 * layer.utilization,
                         sum(energy.values()),
                         *[energy[c] for c in COMPONENTS],
@@ -316,11 +362,13 @@ def _write_networks(
     models: Sequence[AcceleratorModel],
     results: dict[str, dict[str, NetworkResult]],
     unbound: dict[str, dict[str, NetworkResult]],
+    ideal: dict[str, dict[str, NetworkResult]],
 ) -> None:
     header = [
         "accelerator",
         "network",
         "clock_Hz",
+        "symbols_per_cycle",
         "latency_s",
         "cycles",
         "xpu_cycles",
@@ -336,6 +384,9 @@ def _write_networks(
         "readouts",
         "fps_no_readout_bound",
         "fps_per_W_no_readout_bound",
+        "serialized_bits",
+        "fps_s1_idealisation",
+        "fps_per_W_s1_idealisation",
         *[f"energy_{c}_J" for c in COMPONENTS],
         *[f"area_{c}_mm2" for c in AREA_COMPONENTS],
     ]
@@ -343,11 +394,13 @@ def _write_networks(
     for m in models:
         for net, r in results[m.name].items():
             u = unbound[m.name][net]
+            i = ideal[m.name][net]
             rows.append(
                 [
                     m.label,
                     net,
                     r.clock_hz,
+                    r.symbols_per_cycle,
                     r.latency_s,
                     r.cycles,
                     r.xpu_cycles,
@@ -363,6 +416,9 @@ def _write_networks(
                     r.readouts,
                     u.fps,
                     u.fps_per_w,
+                    r.serialized_bits,
+                    i.fps,
+                    i.fps_per_w,
                     *[r.energy_J[c] for c in COMPONENTS],
                     *[r.area_m2[c] * 1e6 for c in AREA_COMPONENTS],
                 ]
@@ -404,6 +460,9 @@ def _write_ratios(path: Path, ratios: dict[str, Any]) -> None:
             rows.append([o, b, r["fps"], r["fps_per_w"]])
     for o, r in ratios["over_all_baselines"].items():
         rows.append([o, "all baselines", r["fps"], r["fps_per_w"]])
+    for o, r in ratios.get("s1_idealisation", {}).items():
+        if r["family"] == "oxbnn":
+            rows.append([o, o + S1_LABEL, r["fps"], r["fps_per_w"]])
     rows.append(
         ["paper (up to)", "ROBIN and LightBulb", PAPER["fps_ratio"], PAPER["fps_per_w_ratio"]]
     )
@@ -520,6 +579,7 @@ def _summary(
     networks: Sequence[Network],
     by_label: dict[str, dict[str, NetworkResult]],
     unbound: dict[str, dict[str, NetworkResult]],
+    ideal: dict[str, dict[str, NetworkResult]],
     ratios: dict[str, Any],
     data: dict[str, Any],
     plots: bool,
@@ -538,19 +598,32 @@ def _summary(
         "",
         "## Configurations",
         "",
-        "| accelerator | N | M | X | bit rate [Gb/s] | gamma | clock [GHz] | readout rate per XPE "
-        "[GS/s] | energy per readout [pJ] | peak [XNOR/s] | static power [W] | area [mm^2] |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| accelerator | N | M | X | bit rate [Gb/s] | gamma | S | clock [GHz] | serializers | "
+        "readout rate per XPE [GS/s] | energy per readout [pJ] | peak [XNOR/s] | static power "
+        "[W] | area [mm^2] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in models:
         c = data["configuration"][m.label]
+        s = c["symbols_per_cycle"]
         lines.append(
             f"| {m.label} | {c['n_lanes']} | {c['n_xpes']} | {c['n_xpus']} | "
-            f"{c['bit_rate_bps'] / 1e9:g} | {c['gamma']} | {c['clock_hz'] / 1e9:g} | "
-            f"{c['readout_rate_Sps'] / 1e9:g} | {c['energy_per_readout_J'] * 1e12:.3g} | "
-            f"{c['peak_xnor_per_s']:.3g} | {c['static_power_W']:.4g} | {c['area_mm2']:.4g} |"
+            f"{c['bit_rate_bps'] / 1e9:g} | {c['gamma']} | "
+            f"{s}{' (S = 1 idealisation)' if s == 1 else ''} | {c['clock_hz'] / 1e9:g} | "
+            f"{c['serializers']} | {c['readout_rate_Sps'] / 1e9:g} | "
+            f"{c['energy_per_readout_J'] * 1e12:.3g} | {c['peak_xnor_per_s']:.3g} | "
+            f"{c['static_power_W']:.4g} | {c['area_mm2']:.4g} |"
         )
-    lines += ["", "Networks:", ""]
+    lines += [
+        "",
+        "Every time figure (latency, cycles, FPS) is at the accelerator's clock above, bit rate / "
+        "S. S = 1 is the labelled idealisation in which the digital clock runs at the slot rate; "
+        "at S > 1 every driven junction has an S:1 serializer (`serdes` in the energy and area "
+        "breakdowns; oxbnn.models.serdes).",
+        "",
+        "Networks:",
+        "",
+    ]
     lines += [f"- **{n.name}**: {n.definition}" for n in networks]
     lines += ["", "## Results", ""]
     for metric, title, unit in (
@@ -593,6 +666,7 @@ def _summary(
             "[energy breakdown](energy_breakdown.png).",
             "",
         ]
+    lines += _idealisation_section(models, by_label, ideal, ratios, nets)
     lines += _comparison_section(models, by_label, unbound, ratios, nets)
     lines += [
         "## Tool versions",
@@ -617,6 +691,62 @@ def _summary(
             lines.append(f"| {c['key']} | {c['value']:g} | {c['unit']} | {source} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _idealisation_section(
+    models: Sequence[AcceleratorModel],
+    by_label: dict[str, dict[str, NetworkResult]],
+    ideal: dict[str, dict[str, NetworkResult]],
+    ratios: dict[str, Any],
+    nets: Sequence[str],
+) -> list[str]:
+    """How the realistic clock (each preset's S) changes FPS and FPS/W against S = 1."""
+    lines = [
+        "## The realistic clock against the S = 1 idealisation",
+        "",
+        "Each accelerator as configured (its S, clock = bit rate / S, serializers when S > 1) and "
+        "at S = 1 (the clock at the slot rate, no serializers); geometric means over the "
+        "networks, ratios configured / idealised.",
+        "",
+        "| accelerator | S | clock [GHz] | clock at S = 1 [GHz] | FPS | FPS at S = 1 | FPS ratio "
+        "| FPS/W | FPS/W at S = 1 | FPS/W ratio | serializer energy [%] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    same, sentences = [], []
+    for m in models:
+        r = ratios["s1_idealisation"][m.label]
+        got, base = by_label[m.label], ideal[m.label]
+        fps = geomean(got[n].fps for n in nets)
+        fps1 = geomean(base[n].fps for n in nets)
+        fpw = geomean(got[n].fps_per_w for n in nets)
+        fpw1 = geomean(base[n].fps_per_w for n in nets)
+        share = sum(got[n].energy_J["serdes"] / got[n].energy_per_frame_J for n in nets) / len(nets)
+        lines.append(
+            f"| {m.label} | {r['symbols_per_cycle']} | {r['clock_hz'] / 1e9:g} | "
+            f"{r['clock_hz_s1'] / 1e9:g} | {_sig(fps)} | {_sig(fps1)} | {_sig(r['fps'])} | "
+            f"{_sig(fpw)} | {_sig(fpw1)} | {_sig(r['fps_per_w'])} | {100 * share:.2f} |"
+        )
+        if r["symbols_per_cycle"] == 1:
+            same.append(m.label)
+        else:
+            sentences.append(
+                f"- **{m.label}** at S = {r['symbols_per_cycle']} ({r['clock_hz'] / 1e9:g} GHz "
+                f"instead of {r['clock_hz_s1'] / 1e9:g}) reaches {_sig(r['fps'])}x the FPS and "
+                f"{_sig(r['fps_per_w'])}x the FPS/W of its S = 1 idealisation; its serializers "
+                f"take {100 * share:.1f} % of its energy per frame on average."
+            )
+    lines.append("")
+    if sentences:
+        lines += [*sentences, ""]
+    if same:
+        lines += [
+            f"{', '.join(same)} {'is' if len(same) == 1 else 'are'} configured at S = 1, so "
+            f"{'its' if len(same) == 1 else 'their'} two evaluations are the same (ratio 1): "
+            "the figures of this report for "
+            f"{'it' if len(same) == 1 else 'them'} are those of the idealisation.",
+            "",
+        ]
+    return lines
 
 
 def _comparison_section(
