@@ -1,35 +1,76 @@
-"""Brute-force reference for the gearbox read schedule, shared by the sequencer and timing tests.
+"""Brute-force reference for the read schedule, shared by the sequencer and timing tests.
 
-It walks the words of one vector with the demand rule (two reads per cycle, only the words the
-current chunk still needs), independently of the closed form in ``models/timing``.
+It lays the im2col vector out bit by bit (``taps`` pixels of ``c`` channels, each pixel stored
+as ``ceil(c / n)`` words of at most ``n`` bits), cuts it into chunks of ``n`` bits and lets one
+slot engine per chunk walk the words its chunk overlaps with the demand rule: up to three
+(``READS``) per cycle, only while the chunk still lacks bits. A beat (S chunks, one per slot
+engine) lasts as long as its slowest chunk. Nothing here uses the closed form of
+``models/tiling`` (``chunk_reads``, ``beat_cycles``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+#: Words one slot engine reads per cycle: the contract of the S-slot datapath (issue 11),
+#: restated here rather than imported (models/tiling.READS_PER_SLOT is what is under test).
+READS = 3
+
+
+@dataclass(frozen=True)
+class Read:
+    """One word a slot engine takes: word ``word`` (``tap``, ``cw``: pixel of the window and word
+    of the pixel), dropping its low ``skip`` bits, giving ``placed`` bits at lane ``shift``."""
+
+    word: int
+    tap: int
+    cw: int
+    skip: int
+    shift: int
+    placed: int
+
+
+def vector_words(c: int, n: int, taps: int) -> list[tuple[int, int, int, int]]:
+    """``(first bit, bits, tap, cw)`` of every word of the vector, in vector order."""
+    out, bit = [], 0
+    for tap in range(taps):
+        left, cw = c, 0
+        while left:
+            bits = min(n, left)
+            out.append((bit, bits, tap, cw))
+            bit, left, cw = bit + bits, left - bits, cw + 1
+    return out
+
+
+def chunk_walk(c: int, n: int, taps: int) -> list[list[list[Read]]]:
+    """Per chunk, per cycle of its slot engine, the words it takes (the demand rule)."""
+    words = vector_words(c, n, taps)
+    k = c * taps
+    out = []
+    for lo in range(0, k, n):
+        hi = min(lo + n, k)
+        touched = []
+        for j, (start, bits, tap, cw) in enumerate(words):
+            a, b = max(lo, start), min(hi, start + bits)
+            if a < b:  # the word holds bits of this chunk
+                touched.append(Read(j, tap, cw, skip=a - start, shift=a - lo, placed=b - a))
+        assert sum(r.placed for r in touched) == hi - lo
+        cycles, have = [], 0
+        while have < hi - lo:
+            this = touched[:READS]
+            touched = touched[READS:]
+            have += sum(r.placed for r in this)
+            cycles.append(this)
+        out.append(cycles)
+    return out
+
 
 def emulated_chunk_cycles(c: int, n: int, taps: int) -> list[int]:
-    """Brute force: walk the words of one vector with the demand rule, two reads per cycle."""
-    wp = -(-c // n)
-    bits = []
-    for _ in range(taps):
-        bits += [n] * (wp - 1) + [c - (wp - 1) * n]
-    k = c * taps
-    chunks = -(-k // n)
-    out, have, ptr = [], 0, 0
-    for j in range(chunks):
-        need = n if j < chunks - 1 else k - (chunks - 1) * n
-        cycles = 0
-        while True:
-            cycles += 1
-            got = have
-            for _ in range(2):
-                if got < need:
-                    got += bits[ptr]
-                    ptr += 1
-            if got >= need:
-                have = got - need
-                break
-            have = got
-        out.append(cycles)
-    assert ptr == len(bits) and have == 0
-    return out
+    """Cycles a slot engine needs for each chunk of one vector."""
+    return [len(cycles) for cycles in chunk_walk(c, n, taps)]
+
+
+def emulated_beat_cycles(c: int, n: int, taps: int, s: int) -> list[int]:
+    """Cycles of each beat of one vector: S consecutive chunks, as long as the slowest."""
+    per_chunk = emulated_chunk_cycles(c, n, taps)
+    return [max(per_chunk[b : b + s]) for b in range(0, len(per_chunk), s)]

@@ -9,8 +9,8 @@ from amaranth.sim import Simulator
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerSpec
-from oxbnn.models.tiling import TilingError, Widths, tiling_plan
-from oxbnn.rtl.host_if import HostIf, descriptor_layout
+from oxbnn.models.tiling import MAX_KERNEL, TilingError, Widths, tiling_plan
+from oxbnn.rtl.host_if import HostIf, descriptor_layout, slot_origin_layout
 from oxbnn.testbenches.driver import encode_descriptor, encode_thresholds
 
 XPU = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, max_out_channels=8)
@@ -44,6 +44,39 @@ def test_descriptor_fits_its_layout_and_errors_are_named():
     with pytest.raises(TilingError, match="threshold memory"):
         encode_descriptor(LayerSpec.fc(4, 9), XPU)
     assert Widths.of(XPU).dot > Widths.of(XPU).count
+
+
+def _origin(ky=0, kx=0, cw=0, bw=0, off=0):
+    return {"ky": ky, "kx": kx, "cw": cw, "bw": bw, "off": off}
+
+
+def test_slot_starts_and_jumps_by_hand():
+    """The slot engines' origins and per-beat jumps, worked out by hand for C = 7 on N = 4 (two
+    words per pixel, of 4 and 3 bits), a 3 x 3 kernel on a 6-wide image: a tap row is 12 words
+    and the next tap row starts 12 - 3 * 2 = 6 words after the end of this one."""
+    spec = LayerSpec("conv", 5, 6, 7, 3, 3, 3, stride=2, padding=1, pool=True)  # K = 63, L = 16
+    xpu = XPU.replace(act_buffer_depth=200, symbols_per_cycle=3)
+    fields = encode_descriptor(spec, xpu)
+    assert fields["slot_start"] == [
+        _origin(),  # chunk 0: bit 0
+        _origin(cw=1, off=1),  # chunk 1: bit 4 = pixel 0, channel 4: word 1, bit 0
+        _origin(kx=1, bw=1, off=2),  # chunk 2: bit 8 = pixel 1 (ky 0, kx 1), channel 1
+    ]
+    # S N = 12 bits = 1 pixel + 5 channels = 1 pixel + 1 word + 1 bit; offset 2 + 1.
+    jump = {k: fields[k] for k in ("jump_ky", "jump_kx", "jump_cw", "jump_bw", "jump_off")}
+    assert jump == {"jump_ky": 0, "jump_kx": 1, "jump_cw": 1, "jump_bw": 1, "jump_off": 3}
+    # S = 8: chunk 7 starts at bit 28 = pixel 4 (ky 1, kx 1), channel 0: offset 12 + 2 = 14;
+    # S N = 32 bits = 4 pixels + 4 channels = one tap row + 1 pixel + 1 word: 8 + 1 + 6 = 15.
+    fields = encode_descriptor(spec, xpu.replace(symbols_per_cycle=8))
+    assert len(fields["slot_start"]) == 8
+    assert fields["slot_start"][7] == _origin(ky=1, kx=1, off=14)
+    jump = {k: fields[k] for k in ("jump_ky", "jump_kx", "jump_cw", "jump_bw", "jump_off")}
+    assert jump == {"jump_ky": 1, "jump_kx": 1, "jump_cw": 1, "jump_bw": 0, "jump_off": 15}
+    # L = 2 < S = 3: the third slot has no chunk (origin zero, the slot is dark).
+    fields = encode_descriptor(LayerSpec.fc(6, 5), XPU.replace(symbols_per_cycle=3))
+    assert fields["slot_start"] == [_origin(), _origin(bw=0, cw=1, off=1), _origin()]
+    value = descriptor_layout(XPU.replace(symbols_per_cycle=3)).const(fields)
+    assert value.slot_start[1].cw == 1 and value.slot_start[1].off == 1
 
 
 def test_loads_thresholds_then_runs_until_done():
@@ -117,6 +150,12 @@ LIMIT_LAYERS = [
         XPU.replace(act_buffer_depth=1 << 18),
     ),
     (LayerSpec("conv", 5, 1, 3, 1, 3, 3, padding=1), XPU.replace(n_xpes=19)),
+    # S = 8 on the same layer: eight slot origins for L = 7 chunks (K = 27), the eighth past the
+    # vector (zero).
+    (LayerSpec("conv", 5, 1, 3, 1, 3, 3, padding=1), XPU.replace(n_xpes=19, symbols_per_cycle=8)),
+    # A jump of S N = 16 one-bit pixels down a 3 x 1 kernel: 16 tap rows, more than KERNEL_BITS
+    # hold (it always lands past the vector, so the driver clips the digit to MAX_KERNEL).
+    (LayerSpec("conv", 3, 1, 1, 1, 3, 1), XPU.replace(symbols_per_cycle=4)),
 ]
 
 
@@ -126,7 +165,19 @@ def test_descriptor_fields_hold_the_plan_limits(spec, xpu):
     fields = encode_descriptor(spec, xpu)
     layout = descriptor_layout(xpu)
     packed = layout.const(fields).as_value().value
+    origin = slot_origin_layout(xpu)
     for name, field in layout:
+        if name == "slot_start":  # an array of slot origins: check each unsigned member
+            for s, start in enumerate(fields[name]):
+                at = field.offset + s * origin.size
+                for sub, member in origin:
+                    if Shape.cast(member.shape).signed:  # "off": modular
+                        continue
+                    value = start[sub]
+                    assert 0 <= value < 1 << member.width, (name, s, sub, value)
+                    got = (packed >> (at + member.offset)) & ((1 << member.width) - 1)
+                    assert got == value, (name, s, sub)
+            continue
         if Shape.cast(field.shape).signed or name == "row_skip":  # modular (see the layout)
             continue
         assert 0 <= fields[name] < 1 << field.width, (name, fields[name], field.width)
@@ -137,3 +188,7 @@ def test_descriptor_fields_hold_the_plan_limits(spec, xpu):
         assert fields["band_row_step"] == 16384 * 4
     if xpu.n_xpes == 19:
         assert fields["m_step_y"] == 19 and fields["unit_w"] == 1
+    if xpu.symbols_per_cycle == 8:  # chunks 0-6 start at bits 0, 4, .., 24; 7 (bit 28) is past
+        assert [o["kx"] + 3 * o["ky"] for o in fields["slot_start"]] == [0, 1, 2, 4, 5, 6, 8, 0]
+    if spec.kernel_h == 3 and spec.kernel_w == 1:
+        assert fields["jump_ky"] == MAX_KERNEL

@@ -21,7 +21,7 @@ from amaranth.sim import Simulator
 from oxbnn.models import bnn, timing
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerSpec
-from oxbnn.models.tiling import tiling_plan
+from oxbnn.models.tiling import READS_PER_SLOT, tiling_plan
 from oxbnn.rtl.address_gen import AddressGen
 from oxbnn.rtl.host_if import HostIf
 from oxbnn.rtl.pca_readout import PcaReadout
@@ -56,14 +56,16 @@ async def _fill(ctx, buffer: TileBuffer, words: list[int]) -> None:
 
 
 class _AddressRig(Elaboratable):
-    """The address generator with the two tile buffers it reads in the XPU (wired the same way)."""
+    """The address generator with the two tile buffers it reads in the XPU (wired the same way:
+    R S M activation read ports, one weight read port per slot)."""
 
     def __init__(self, xpu: XpuParams):
-        n, m = xpu.n_lanes, xpu.n_xpes
+        n, m, ss = xpu.n_lanes, xpu.n_xpes, xpu.symbols_per_cycle
+        self.n_ports = READS_PER_SLOT * ss * m
         self.agen = AddressGen(xpu=xpu)
-        self.act = TileBuffer(width=n, depth=xpu.act_buffer_depth, ports=2 * m)
-        self.wgt = TileBuffer(width=n, depth=xpu.wgt_buffer_depth, ports=1)
-        self.n_ports = 2 * m
+        self.act = TileBuffer(width=n, depth=xpu.act_buffer_depth, ports=self.n_ports)
+        self.wgt = TileBuffer(width=n, depth=xpu.wgt_buffer_depth, ports=ss)
+        self.slots = ss
 
     def elaborate(self, platform):
         m = Module()
@@ -73,31 +75,39 @@ class _AddressRig(Elaboratable):
                 self.act.rd_addr[i].eq(self.agen.rd_addr[i]),
                 self.agen.rd_data[i].eq(self.act.rd_data[i]),
             ]
-        m.d.comb += self.agen.wgt_word.eq(self.wgt.rd_data[0])
+        for s in range(self.slots):  # every slot reads weight word 0
+            m.d.comb += self.agen.wgt_word[s].eq(self.wgt.rd_data[s])
         return m
 
 
-def test_issue_to_port_is_measured():
-    """A chunk issued in cycle t (one word, read from the real buffers) is on the port in t + L."""
-    spec = LayerSpec("conv", 1, 1, XPU.n_lanes, 1)  # one pixel, one word, one chunk
+@pytest.mark.parametrize("ss", [1, 3])
+def test_issue_to_port_is_measured(ss):
+    """A chunk issued in cycle t (one word, read from the real buffers) is on the port in t + L,
+    in the bits of its slot (the last one, S - 1); the other slots and the idle XPE are dark."""
+    xpu = XPU.replace(symbols_per_cycle=ss)
+    n, dark = xpu.n_lanes, (1 << xpu.n_lanes) - 1
+    spec = LayerSpec("conv", 1, 1, n, 1)  # one pixel, one word, one chunk
     act_word, wgt_word = 0b0101, 0b0011
-    rig = _AddressRig(XPU)
+    rig = _AddressRig(xpu)
     agen = rig.agen
+    slot = ss - 1
     seen = {}
 
     async def tb(ctx):
         await _fill(ctx, rig.act, [act_word])
         await _fill(ctx, rig.wgt, [wgt_word])
-        ctx.set(agen.desc, encode_descriptor(spec, XPU))
+        ctx.set(agen.desc, encode_descriptor(spec, xpu))
         ctx.set(agen.ctl.pos_init, 1)
         await ctx.tick()
         ctx.set(agen.ctl.pos_init, 0)
         ctx.set(agen.ctl.band_rows, 1)
         await ctx.tick()
-        for e in range(XPU.n_xpes):  # nothing issued yet: every lane dark
-            assert ctx.get(agen.act[e]) == (1 << XPU.n_lanes) - 1 and ctx.get(agen.wgt[e]) == 0
-        word = {"take": 1, "row": 0, "col": 0, "offset": 0, "bits": XPU.n_lanes}
-        ctx.set(agen.ctl, {"issue": 1, "band_rows": 1, "word": [word, {}], "emit": 1, "last": 1})
+        for e in range(xpu.n_xpes):  # nothing issued yet: every lane dark
+            assert ctx.get(agen.act[e]) == (1 << ss * n) - 1 and ctx.get(agen.wgt[e]) == 0
+        word = {"take": 1, "row": 0, "col": 0, "offset": 0, "shift": 0, "placed": n}
+        words = [{}] * (READS_PER_SLOT * ss)
+        words[slot * READS_PER_SLOT] = word
+        ctx.set(agen.ctl, {"issue": 1, "band_rows": 1, "word": words, "emit": 1, "last": 1})
         issue_cycle = 0
         for cycle in range(1, LIMIT):
             await ctx.tick()
@@ -109,29 +119,36 @@ def test_issue_to_port_is_measured():
                 break
 
     _run(rig, tb)
-    assert seen["act"] == act_word and seen["wgt"] == wgt_word
-    assert seen["idle_act"] == (1 << XPU.n_lanes) - 1  # XPE 1 has no unit: dark
+    others = sum(dark << (s * n) for s in range(ss) if s != slot)
+    assert seen["act"] == (act_word << (slot * n)) | others
+    assert seen["wgt"] == wgt_word << (slot * n)
+    assert seen["idle_act"] == (1 << ss * n) - 1  # XPE 1 has no unit: dark
     assert seen["port"] == AddressGen.latency == timing.ISSUE_TO_PORT_CYCLES
 
 
-@pytest.mark.parametrize("adc_latency", [1, 3])
-def test_code_to_result_is_measured(adc_latency):
-    """The readout offers a unit's result ``code_to_result`` cycles after its last code."""
-    xpu = XPU.replace(adc_latency=adc_latency)
+@pytest.mark.parametrize("adc_latency,ss", [(1, 1), (3, 1), (3, 3)])
+def test_code_to_result_is_measured(adc_latency, ss):
+    """The readout offers a unit's result ``code_to_result`` cycles after its last code; at S = 3
+    the port cycle holds two samples (slots 0 and 2), answered on ADC channels 0 and 1."""
+    xpu = XPU.replace(adc_latency=adc_latency, symbols_per_cycle=ss)
     dut = PcaReadout(xpu=xpu, depth=4)
+    # XPE 0: dot = 2 * 3 - 4 = 2 >= 0 (S = 1); 2 * (3 + 1) - 7 = 1 >= 0 (S = 3: both codes
+    # count, channel 0 alone would give -1). XPE 1 inactive.
+    codes, kv, mask = ([3], 4, 0b1) if ss == 1 else ([3, 1], 7, 0b101)
     seen = {}
 
     async def tb(ctx):
         ctx.set(dut.result.ready, 1)
-        port = {"sample": 1, "last": 1, "unit_first": 1, "unit_last": 1, "active": 1}
-        ctx.set(dut.port, {**port, "kv": [4, 0], "threshold": {"value": 0, "flip": 0}})
-        await ctx.tick()  # the sample was in cycle 0
+        port = {"sample": mask, "last": 1, "unit_first": 1, "unit_last": 1, "active": 1}
+        ctx.set(dut.port, {**port, "kv": [kv, 0], "threshold": {"value": 0, "flip": 0}})
+        await ctx.tick()  # the samples were in cycle 0
         ctx.set(dut.port, {"sample": 0})
         for cycle in range(1, LIMIT):
             code = cycle == adc_latency
             for e in range(xpu.n_xpes):
-                ctx.set(dut.adc_valid[e], int(code))
-                ctx.set(dut.adc_code[e], 3 if code else 0)
+                ctx.set(dut.adc_valid[e], (1 << len(codes)) - 1 if code else 0)
+                for ch, value in enumerate(codes):
+                    ctx.set(dut.adc_code[e][ch], value if code else 0)
             if code:
                 seen["code"] = cycle
             if ctx.get(dut.result.valid):
@@ -142,7 +159,7 @@ def test_code_to_result_is_measured(adc_latency):
             await ctx.tick()
 
     _run(dut, tb)
-    assert seen["bits"] == 1  # dot = 2 * 3 - 4 = 2 >= 0 on XPE 0; XPE 1 inactive
+    assert seen["bits"] == 1
     measured = seen["result"] - seen["code"]
     assert measured == dut.code_to_result == timing.CODE_TO_RESULT_CYCLES
     assert seen["result"] == dut.latency  # from the sample in cycle 0
@@ -211,7 +228,8 @@ def test_host_start_is_measured():
 
 def _xpu_run(xpu: XpuParams, spec: LayerSpec, hold_result: int) -> dict:
     """Run one layer on the whole Xpu with an ideal-enough host: tiles and thresholds streamed
-    as fast as accepted, every ``pca_sample`` answered (code 0) ``adc_latency`` cycles later,
+    as fast as accepted, every ``pca_sample`` answered (code 0) ``adc_latency`` cycles later
+    (the j-th sample of a cycle on ADC channel j),
     and each result taken ``hold_result`` cycles after it is first offered."""
     rng = np.random.default_rng(1)
     act, weights, thr, flip = bnn.random_layer(rng, spec)
@@ -230,7 +248,7 @@ def _xpu_run(xpu: XpuParams, spec: LayerSpec, hold_result: int) -> dict:
         await ctx.tick()
         ctx.set(dut.start, 0)
         sent = dict.fromkeys(streams, 0)
-        codes_due: set[int] = set()
+        codes_due: dict[int, int] = {}  # cycle -> codes (samples of the port cycle)
         offered_since = None
         for cycle in range(1, 20 * LIMIT):
             for name, words in streams.items():
@@ -242,14 +260,15 @@ def _xpu_run(xpu: XpuParams, spec: LayerSpec, hold_result: int) -> dict:
                 if ctx.get(port.ready):
                     rec["ready"].setdefault(name, cycle)
                     sent[name] += int(more)
-            code = cycle in codes_due
+            code = codes_due.pop(cycle, 0)
             for e in range(xpu.n_xpes):
-                ctx.set(dut.xpe[e].adc_valid, int(code))
-                ctx.set(dut.xpe[e].adc_code, 0)
+                ctx.set(dut.xpe[e].adc_valid, (1 << code) - 1)
+                ctx.set(dut.xpe[e].adc_code, [0] * xpu.adc_channels)
             if code:
                 rec["codes"].append(cycle)
-            if ctx.get(dut.xpe[0].pca_sample):
-                codes_due.add(cycle + xpu.adc_latency)
+            samples = bin(ctx.get(dut.xpe[0].pca_sample)).count("1")
+            if samples:
+                codes_due[cycle + xpu.adc_latency] = samples
             take = False
             if ctx.get(dut.res_out.valid):
                 offered_since = cycle if offered_since is None else offered_since
@@ -271,11 +290,11 @@ def _xpu_run(xpu: XpuParams, spec: LayerSpec, hold_result: int) -> dict:
     return rec
 
 
-@pytest.mark.parametrize("adc_latency", [1, 3])
-def test_xpu_latencies_are_measured_at_its_ports(adc_latency):
+@pytest.mark.parametrize("adc_latency,ss", [(1, 1), (3, 1), (3, 3)])
+def test_xpu_latencies_are_measured_at_its_ports(adc_latency, ss):
     """At the XPU's ports: start -> every input stream ready, the last ADC code -> the result
     offered, and the last result taken (held back 3 cycles) -> ``done``."""
-    xpu = XPU.replace(adc_latency=adc_latency)
+    xpu = XPU.replace(adc_latency=adc_latency, symbols_per_cycle=ss)
     spec = LayerSpec.fc(8, 1)  # one unit, one readout (2 chunks <= gamma), bit output
     rec = _xpu_run(xpu, spec, hold_result=3)
     dut = rec["dut"]
@@ -290,13 +309,14 @@ def test_xpu_latencies_are_measured_at_its_ports(adc_latency):
     assert rec["taken"][-1] - rec["offered"][-1] == 3  # the host did hold the result back
 
 
-def test_result_depth_never_stalls_an_always_ready_host():
+@pytest.mark.parametrize("ss", [1, 2])
+def test_result_depth_never_stalls_an_always_ready_host(ss):
     """Shortest units (one issue cycle each) back to back: the most credits ever in flight.
 
-    12 units of one 1 x 1 chunk on one XPE; with an always-ready host the XPU must finish in the
-    cycle the cycle model predicts for a run without stalls.
+    12 units of one 1 x 1 chunk on one XPE (at S = 2 a beat of one chunk and a dark slot); with
+    an always-ready host no unit may wait for a credit, so the results leave one per cycle.
     """
-    xpu = XPU.replace(n_xpes=1, adc_latency=3)
+    xpu = XPU.replace(n_xpes=1, adc_latency=3, symbols_per_cycle=ss)
     spec = LayerSpec("conv", 1, 12, 4, 1, output="int")
     rec = _xpu_run(xpu, spec, hold_result=0)
     assert len(rec["taken"]) == 12

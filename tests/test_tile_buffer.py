@@ -71,6 +71,35 @@ def test_double_buffering_and_reads():
     assert dut.read_latency == 1
 
 
+def test_many_ports_read_the_same_word():
+    """R S M ports (here 3 x 2 x 2 = 12) read in the same cycle, several of them one address: in
+    the S-slot datapath a word that straddles two chunks is read by both slot engines."""
+    dut = TileBuffer(width=8, depth=4, ports=12)
+    tile = [0xA0, 0xB1, 0xC2, 0xD3]
+    reads = [[p % 4 for p in range(12)], [1] * 12, [3, 3, 2, 2, 1, 1, 0, 0, 3, 1, 2, 0]]
+    got = []
+
+    async def tb(ctx):
+        ctx.set(dut.cmd.valid, 1)
+        ctx.set(dut.cmd.payload, len(tile))
+        ctx.set(dut.w.valid, 1)
+        for word in tile:
+            ctx.set(dut.w.payload, word)
+            await ctx.tick()
+        ctx.set(dut.cmd.valid, 0)
+        ctx.set(dut.w.valid, 0)
+        await ctx.tick()
+        assert ctx.get(dut.rd_valid) == 1
+        for addrs in reads:
+            for p, a in enumerate(addrs):
+                ctx.set(dut.rd_addr[p], a)
+            await ctx.tick()
+            got.append([ctx.get(dut.rd_data[p]) for p in range(12)])
+
+    _sim(dut, tb)
+    assert got == [[tile[a] for a in addrs] for addrs in reads]
+
+
 def test_parameters_are_checked():
     with pytest.raises(ValueError, match="depth must be a positive integer, not 0"):
         TileBuffer(width=4, depth=0, ports=1)
