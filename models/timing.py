@@ -155,7 +155,8 @@ class MemoryModel:
 
 @dataclass(frozen=True)
 class CycleBreakdown:
-    """Cycle count of one layer and its parts (``total = fill + compute + load + readout + drain``).
+    """Cycle count of one layer and its parts (``total = fill + compute + adc_stall + load + readout
+    + drain``).
 
     Attributes
     ----------
@@ -164,7 +165,10 @@ class CycleBreakdown:
     fill : int
         Cycles before the first issue cycle: descriptor latch and the first tile loads.
     compute : int
-        Issue cycles: ``jobs * vector_cycles``.
+        Issue cycles of the vectors without ADC stalls: ``jobs * vector_cycles``.
+    adc_stall : int
+        Issue cycles in which a complete beat waited for its ADC bank (``adc_conversion_cycles
+        > 1``); ``total = fill + compute + adc_stall + load + readout + drain``.
     load : int
         Cycles after the first issue in which the sequencer waited for a tile.
     readout : int
@@ -189,6 +193,7 @@ class CycleBreakdown:
     clock_hz: float
     plan: TilingPlan = field(repr=False)
     pair_starts: tuple[int, ...] = field(repr=False)
+    adc_stall: int = 0
 
     @property
     def seconds(self) -> float:
@@ -199,6 +204,64 @@ class CycleBreakdown:
     def slots(self) -> int:
         """``total`` in slots per lane: cycles x S (``xpu.symbols_per_cycle``)."""
         return self.total * self.plan.xpu.symbols_per_cycle
+
+
+class _AdcBanks:
+    """The ADC banks of the XPEs (all in lock-step) over a layer's jobs: when each beat leaves.
+
+    Beat ``b`` of a vector needs ``beat_cycles[b]`` issue cycles; a beat that samples then also
+    waits until its bank (the sampling beats take the ``adc_banks`` banks in rotation, from bank
+    0 at the start) is free: a bank that started a conversion in cycle ``t`` takes the next in
+    ``t + adc_conversion_cycles``. The state between jobs is each bank's first free cycle
+    relative to the job's start and the rotation pointer; jobs from equal states take equal
+    time, so each distinct state is worked out once.
+    """
+
+    def __init__(self, plan: TilingPlan) -> None:
+        xpu = plan.xpu
+        self.conv, self.banks = xpu.adc_conversion_cycles, xpu.adc_banks
+        self.reads = np.asarray(plan.beat_cycles, dtype=np.int64)
+        s = xpu.symbols_per_cycle
+        k = np.arange(plan.chunks)
+        sampled = k[((k + 1) % xpu.gamma == 0) | (k == plan.chunks - 1)]
+        self.samples = np.zeros(plan.beats, dtype=bool)
+        self.samples[sampled // s] = True
+        self.tv = int(self.reads.sum())
+        self.free = [RUN_START_CYCLE] * self.banks  # first cycle each bank may start
+        self.ptr = 0
+        self.stalled = 0
+        self._memo: dict[tuple, tuple[int, tuple[int, ...], int, tuple[int, ...]]] = {}
+
+    def job(self, start: int) -> tuple[int, ...]:
+        """Issue cycle in which each beat of a job starting in ``start`` leaves; advances the
+        state to the job's end (its last beat's cycle + 1)."""
+        key = (self.ptr, tuple(max(0, f - start) for f in self.free))
+        hit = self._memo.get(key)
+        if hit is None:
+            free, ptr, t, emits = list(key[1]), self.ptr, 0, []
+            for reads, samples in zip(self.reads.tolist(), self.samples.tolist(), strict=True):
+                e = t + reads - 1
+                if samples:
+                    e = max(e, free[ptr])
+                    free[ptr] = e + self.conv
+                    ptr = (ptr + 1) % self.banks
+                emits.append(e)
+                t = e + 1
+            hit = (t, tuple(free), ptr, tuple(emits))
+            self._memo[key] = hit
+        length, free, self.ptr, emits = hit
+        self.free = [start + f for f in free]
+        self.stalled += length - self.tv
+        return tuple(start + e for e in emits)
+
+    def run(self, start: int, jobs: int) -> int:
+        """Runs ``jobs`` back-to-back jobs from ``start``; returns the cycle after the last."""
+        if self.conv == 1:  # a bank is always free again by the next beat
+            return start + jobs * self.tv
+        t = start
+        for _ in range(jobs):
+            t = self.job(t)[-1] + 1
+        return t
 
 
 def layer_cycles(
@@ -225,6 +288,7 @@ def layer_cycles(
     starts = []
     prev_end = RUN_START_CYCLE
     waited = 0
+    adc = _AdcBanks(plan)
     last_pair_of_band = {b: p for p, (b, _) in enumerate(plan.pairs)}
     for p, (b, w) in enumerate(plan.pairs):
         if b not in act_end:
@@ -244,7 +308,7 @@ def layer_cycles(
         if p > 0:
             waited += start - prev_end
         starts.append(start)
-        prev_end = start + plan.pair_jobs(p) * tv
+        prev_end = adc.run(start, plan.pair_jobs(p))
         wgt_free[p] = prev_end
         if last_pair_of_band[b] == p:
             act_free[b] = prev_end
@@ -255,6 +319,7 @@ def layer_cycles(
         total=done,
         fill=starts[0],
         compute=plan.jobs * tv,
+        adc_stall=adc.stalled,
         load=waited,
         readout=result - last_issue - 1,
         drain=done - result,
@@ -288,14 +353,21 @@ def _strobe_slots(
     else:
         mask = k % xpu.gamma == 0
     k = k[mask]
-    # A beat leaves in the issue cycle of its last reads; chunk k is in beat k // S, slot k % S.
-    beat_end = np.cumsum(plan.beat_cycles) - 1
-    offsets = (beat_end[k // s] + ISSUE_TO_PORT_CYCLES) * s + k % s
-    tv = plan.vector_cycles
+    adc = _AdcBanks(plan)
     out = []
     for p, start in enumerate(bd.pair_starts):
-        jobs = (np.arange(plan.pair_jobs(p), dtype=np.int64) * tv + start) * s
-        out.append((jobs[:, None] + offsets[None, :]).reshape(-1))
+        if adc.conv == 1:
+            # A beat leaves in the issue cycle of its last reads; chunk k is in beat k // S.
+            beat_end = np.cumsum(plan.beat_cycles) - 1
+            jobs = np.arange(plan.pair_jobs(p), dtype=np.int64) * plan.vector_cycles + start
+            emits = jobs[:, None] + beat_end[None, :]
+        else:
+            rows, t = [], start
+            for _ in range(plan.pair_jobs(p)):
+                rows.append(adc.job(t))
+                t = rows[-1][-1] + 1
+            emits = np.asarray(rows, dtype=np.int64).reshape(-1, plan.beats)
+        out.append(((emits[:, k // s] + ISSUE_TO_PORT_CYCLES) * s + k % s).reshape(-1))
     return np.concatenate(out)
 
 

@@ -18,7 +18,8 @@ __all__ = ["PcaReadout", "sample_layout", "PcaReadoutModel"]
 def sample_layout(xpu: XpuParams) -> data.StructLayout:
     """What the readout learns in the port cycle of a chunk (stage P).
 
-    ``sample``: the S-bit mask of the slots at whose end the PCAs are sampled. ``last``: it is the
+    ``sample``: the S-bit mask of the slots at whose end the PCAs are sampled; ``bank``: the ADC
+    bank that converts them. ``last``: it is the
     vector's last beat (``kv`` is then its ``K_valid``). ``unit_first`` / ``unit_last``: first /
     last sub-job of a unit (for pooling; both for a layer without pooling). ``active``: XPEs with a
     unit. ``threshold``: the filter's threshold entry. ``int_output`` / ``pool``: from the
@@ -28,6 +29,7 @@ def sample_layout(xpu: XpuParams) -> data.StructLayout:
     return data.StructLayout(
         {
             "sample": xpu.symbols_per_cycle,
+            "bank": range(max(2, xpu.adc_banks)),
             "last": 1,
             "unit_first": 1,
             "unit_last": 1,
@@ -135,10 +137,11 @@ class PcaReadout(wiring.Component):
             fifo.r_en.eq(self.result.ready),
         ]
 
-        # The channels a cycle's samples use: a thermometer code of their count.
-        a = xpu.adc_channels
+        # The channels a cycle's samples use: bank b's channels b * per_bank .. , as many as the
+        # cycle has samples (a thermometer code of their count, shifted to the bank).
+        a, per_bank = xpu.adc_channels, xpu.samples_per_cycle
         count = sum(at.sample[i] for i in range(xpu.symbols_per_cycle))
-        expect = Cat(*(count > c for c in range(a)))
+        expect = Cat(*((at.bank == c // per_bank) & (count > c % per_bank) for c in range(a)))
         mismatch = Signal()
         m.d.comb += mismatch.eq(Cat(*(self.adc_valid[e] != expect for e in range(mm))).any())
         with m.If(self.clear):

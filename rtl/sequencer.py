@@ -30,7 +30,7 @@ last chunk, each in its chunk's slot.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,6 +50,7 @@ def meta_layout(xpu: XpuParams) -> data.StructLayout:
             "reset": xpu.symbols_per_cycle,  # pca_reset mask (bit s: slot s); 0 without emit
             "sample": xpu.symbols_per_cycle,  # pca_sample mask; 0 without emit
             "last": 1,  # the vector's last beat
+            "bank": range(max(2, xpu.adc_banks)),  # the ADC bank of the beat's samples
             "unit_first": 1,  # first sub-job of a unit
             "unit_last": 1,  # last sub-job of a unit: its result is complete with this vector
         }
@@ -356,8 +357,27 @@ class Sequencer(wiring.Component):
                 )
             )
             m.d.comb += self.wgt_addr[e_s].eq(wf_off + kb + e_s)
+        # ADC banks: a beat that samples leaves only when the bank it will use (the banks take
+        # the sampling beats in rotation) has finished its previous conversion.
+        conv, banks = xpu.adc_conversion_cycles, xpu.adc_banks
+        samples = Cat(*sample_bits).any()
+        bank = Signal(range(max(2, banks)))
+        bank_free = 1
+        busy = []
+        if conv > 1:
+            busy = [Signal(range(conv), name=f"adc_bank{i}_busy") for i in range(banks)]
+            bank_free = Array(busy)[bank] == 0
         emit = Signal()
-        m.d.comb += emit.eq(Cat(*done_all).all())
+        m.d.comb += emit.eq(Cat(*done_all).all() & (~samples | bank_free))
+        sampled = issue & emit & samples
+        for i, b in enumerate(busy):
+            with m.If(sampled & (bank == i)):
+                m.d.sync += b.eq(conv - 1)
+            with m.Elif(b != 0):
+                m.d.sync += b.eq(b - 1)
+        if banks > 1:
+            with m.If(sampled):
+                m.d.sync += bank.eq(Mux(bank == banks - 1, 0, bank + 1))
 
         # Named: if `ctl` itself were driven under an If, it would become one Verilog `reg` set
         # slice by slice in `always @*` blocks that Icarus (-g2012) never runs at time 0 (X).
@@ -372,6 +392,7 @@ class Sequencer(wiring.Component):
             self.meta.reset.eq(Mux(emit, Cat(*reset_bits), 0)),
             self.meta.sample.eq(Mux(emit, Cat(*sample_bits), 0)),
             self.meta.last.eq(last),
+            self.meta.bank.eq(bank),
             self.meta.unit_first.eq(sub == 0),
             self.meta.unit_last.eq(sub_last),
             self.thr_addr.eq(filt),
@@ -460,5 +481,7 @@ class Sequencer(wiring.Component):
                 uy0.eq(0),
                 ux0.eq(0),
                 *(r.eq(0) for r in job_state),
+                bank.eq(0),
+                *(b.eq(0) for b in busy),
             ]
         return m

@@ -80,8 +80,10 @@ def optical_port_signature(xpu: XpuParams) -> wiring.Signature:
     pca_sample : Out(S)
         Bit s: the ADC samples the capacitor at the end of slot s.
     adc_valid : In(A)
-        A = ``xpu.adc_channels``. The j-th sample of a cycle P (in slot order) is converted on
-        channel j: bit j is high ``adc_latency`` cycles after P.
+        A = ``xpu.adc_channels``: ``adc_banks`` banks of ``samples_per_cycle`` channels. The
+        cycles that sample use the banks in rotation (bank 0 first after ``start``); the j-th
+        sample (in slot order) of a cycle P that uses bank b is converted on channel ``b *
+        samples_per_cycle + j``, whose bit is high ``adc_latency`` cycles after P.
     adc_code : In(ArrayLayout(adc_bits, A))
     """
     s = xpu.symbols_per_cycle
@@ -258,6 +260,7 @@ class Xpu(wiring.Component):
         m.d.comb += [
             port.sample.eq(Mux(emit_p, meta_p.sample, 0)),
             port.last.eq(meta_p.last),
+            port.bank.eq(meta_p.bank),
             port.unit_first.eq(meta_p.unit_first),
             port.unit_last.eq(meta_p.unit_last),
             port.int_output.eq(host.desc.int_output),

@@ -178,6 +178,14 @@ class XpuParams:
         Optical bit rate in bit/s; the clock is ``bit_rate_bps / symbols_per_cycle``.
     max_out_channels : int
         Depth of the XPU's threshold memory: the most output channels one layer may have.
+    adc_conversion_cycles : int
+        Cycles one ADC channel is busy per conversion (``ceil(clock / sample rate)``, derived
+        from the preset); 1 means a channel converts a sample every cycle.
+    adc_banks : int
+        Banks of ADC channels per XPE, used in rotation by the cycles that sample; each bank has
+        as many channels as one cycle can sample (:attr:`adc_channels`). A cycle that samples
+        waits until its bank has finished its previous conversion (``adc_conversion_cycles``
+        after it started): more banks, fewer stalls.
     name : str
         Where these parameters come from (a preset name, or ``"custom"``).
     """
@@ -192,6 +200,8 @@ class XpuParams:
     wgt_buffer_depth: int = 1024
     bit_rate_bps: float = 50e9
     max_out_channels: int = 2048
+    adc_conversion_cycles: int = 1
+    adc_banks: int = 1
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -205,6 +215,8 @@ class XpuParams:
             "act_buffer_depth",
             "wgt_buffer_depth",
             "max_out_channels",
+            "adc_conversion_cycles",
+            "adc_banks",
         ):
             _positive_int(key, getattr(self, key))
         if (1 << self.adc_bits) - 1 < self.gamma * self.n_lanes:
@@ -222,15 +234,24 @@ class XpuParams:
         return self.bit_rate_bps / self.symbols_per_cycle
 
     @property
-    def adc_channels(self) -> int:
-        """A, ADC code channels per XPE: the most readouts one XPE samples in one cycle.
+    def samples_per_cycle(self) -> int:
+        """The most readouts one XPE samples in one cycle (the channels of one ADC bank).
 
         A vector starts at slot 0 of a cycle and its chunk k is in slot ``k mod S`` of cycle
         ``k // S``; it is sampled after every γ-th chunk and after its last one. The count is
-        exact (:func:`_max_samples_per_cycle`); the j-th sample of a cycle (in slot order) is
-        converted on channel j (docs/design.md §3). S = 1 gives one channel.
+        exact (:func:`_max_samples_per_cycle`). S = 1 gives one.
         """
         return _max_samples_per_cycle(self.symbols_per_cycle, self.gamma)
+
+    @property
+    def adc_channels(self) -> int:
+        """A, ADC code channels per XPE: ``adc_banks`` banks of :attr:`samples_per_cycle`.
+
+        The j-th sample (in slot order) of a cycle that uses bank b is converted on channel
+        ``b * samples_per_cycle + j`` (docs/design.md §3); the cycles that sample use the banks
+        in rotation, from bank 0 at the start of a layer.
+        """
+        return self.adc_banks * self.samples_per_cycle
 
     def replace(self, **changes: Any) -> XpuParams:
         """A copy with some fields changed (validated again)."""
