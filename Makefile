@@ -16,8 +16,8 @@ export SEED WAVES SIM
 PYTEST_K := $(if $(TEST),-k "$(TEST)",)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup apt sim test test-slow lint format clean train-digits verilog synth bench-rtl \
-        bench-sim report bench-report accuracy-sweep
+.PHONY: help setup apt sim test test-slow lint format clean train-digits verilog synth timing \
+        bench-rtl bench-sim report bench-report accuracy-sweep
 
 help:  ## list the targets
 	@echo "oxbnn make targets (knobs: SEED=$(SEED) TEST=<pytest -k> WAVES=0|1 PRESET=$(PRESET))"
@@ -25,11 +25,15 @@ help:  ## list the targets
 
 setup: apt $(VENV)/.installed  ## install EDA tools (apt) and the virtualenv with oxbnn
 
-# Icarus and Yosys come from Debian; installed only when missing (root, or sudo, needed then).
+# Icarus, Yosys, OpenSTA and the OSU 0.18 um cell library (oxbnn timing) come from Debian;
+# installed only when missing (root, or sudo, needed then).
+OSU018_LIB := /usr/share/qflow/tech/osu018/osu018_stdcells.lib
 apt:
 	@missing=""; \
 	command -v iverilog >/dev/null 2>&1 || missing="$$missing iverilog"; \
 	command -v yosys >/dev/null 2>&1 || missing="$$missing yosys"; \
+	command -v sta >/dev/null 2>&1 || missing="$$missing opensta"; \
+	test -f $(OSU018_LIB) || missing="$$missing qflow-tech-osu018"; \
 	if [ -n "$$missing" ]; then \
 	  echo "setup: installing$$missing with apt-get"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -69,6 +73,12 @@ verilog: setup  ## export the XPU of both presets as Verilog under build/verilog
 synth: setup  ## yosys synth + stat of both presets' XPUs: cell and flip-flop counts
 	$(BIN)/python -m oxbnn.tools.synth --preset oxbnn50
 	$(BIN)/python -m oxbnn.tools.synth --preset oxbnn5
+
+# oxbnn50: the whole XPU (about 11 min); oxbnn5: 4 of its 53 XPEs (about 7 min; the whole one is
+# about 300k cells). Cached in build/timing/cache: a rerun of an unchanged XPU takes seconds.
+timing: setup  ## critical path (ps, FO4) and f_max at the target node of both presets' XPUs (yosys + OpenSTA)
+	$(BIN)/oxbnn timing --preset oxbnn50 --out build/timing
+	$(BIN)/oxbnn timing --preset oxbnn5 --xpes 4 --out build/timing
 
 bench-rtl: setup  ## Amaranth-simulator cycles/s of an oxbnn50-sized XPU on a real layer
 	$(BIN)/python -m oxbnn.tools.bench_rtl

@@ -32,7 +32,9 @@ from importlib import metadata
 from typing import NoReturn
 
 # Modules of oxbnn.tools that provide a subcommand, in the order `oxbnn --help` lists them.
-SUBCOMMANDS = ["optics", "sim", "waves", "export", "report", "infer", "sweep"]
+SUBCOMMANDS = ["optics", "sim", "waves", "export", "report", "infer", "sweep", "timing"]
+# The module of a subcommand whose module is not ``<name>_cmd`` (the flow and its command in one).
+_MODULES = {"timing": "sta"}
 
 
 class OptionError(Exception):
@@ -64,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"oxbnn.tools.{name}_cmd")
+        module = importlib.import_module(f"oxbnn.tools.{_MODULES.get(name, name + '_cmd')}")
         module.register(sub)
     return parser
 
