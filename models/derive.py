@@ -16,6 +16,7 @@ import numpy as np
 
 from .configs import Preset, PresetError, XpuParams, load_preset
 from .optics import DwdmLink, Effects, Pca, max_lanes, sensitivity_W
+from .serdes import Serializer
 
 __all__ = ["OpticsDerivation", "derive_optics", "xpu_params"]
 
@@ -101,6 +102,26 @@ class _NoRng:
         raise RuntimeError("this Pca was built for its constants only; pass a Generator to draw")
 
 
+def adc_cycles(preset: Preset) -> tuple[int, int]:
+    """The ADC's latency and conversion time in cycles of the preset's clock (bit rate / S).
+
+    **Latency** (port cycle of a sample -> cycle its code is on ``adc_code``): the serializer's
+    latency (:attr:`oxbnn.models.serdes.Serializer.latency_cycles`; the port's slots reach the
+    junctions that many cycles later), plus 1 (the sampled slot ends at the latest at the end of
+    that serialized cycle, slot S - 1), plus ``[pca] adc_latency_s`` at the clock, rounded up to
+    whole cycles (the code is taken at the next clock edge). **Conversion**: a channel that starts
+    a conversion in cycle t can start the next in ``t + ceil(clock / [pca]
+    adc_sample_rate_Sps)``, at least 1 (a channel faster than the clock still takes one sample
+    per cycle). Both are rounded up; a rounding never makes the hardware faster than its parts.
+    """
+    a, pca = preset.architecture, preset.pca
+    clock = a.bit_rate_bps / a.symbols_per_cycle
+    serial = Serializer(a.symbols_per_cycle, 0.0, 0.0).latency_cycles
+    latency = serial + 1 + math.ceil(pca.adc_latency_s * clock * (1 - 1e-12))
+    conversion = max(1, math.ceil(clock / pca.adc_sample_rate_Sps * (1 - 1e-12)))
+    return latency, conversion
+
+
 def _compute_xpu_params(preset: Preset) -> XpuParams:
     d = derive_optics(preset)
     a = preset.architecture
@@ -116,13 +137,16 @@ def _compute_xpu_params(preset: Preset) -> XpuParams:
             f"{preset.path}: [pca] adc_bits = {preset.pca.adc_bits} cannot hold "
             f"gamma * N = {gamma * d.n_lanes} counts"
         )
+    adc_latency, conversion = adc_cycles(preset)
     try:
         return XpuParams(
             n_lanes=d.n_lanes,
             n_xpes=a.n_xpes,
             gamma=gamma,
             adc_bits=preset.pca.adc_bits,
-            adc_latency=a.adc_latency_cycles,
+            adc_latency=adc_latency,
+            adc_conversion_cycles=conversion,
+            adc_banks=a.adc_banks,
             symbols_per_cycle=a.symbols_per_cycle,
             act_buffer_depth=a.act_buffer_depth_words,
             wgt_buffer_depth=a.wgt_buffer_depth_words,

@@ -25,8 +25,8 @@ the parallel side) run at ``2^(j-1)`` times the digital clock, the last one at h
   than 2), rounded up to whole cycles: 1 cycle for S = 2, 2 cycles for every S >= 3. Slot ``s`` of
   a cycle then leaves ``s`` slots after slot 0 (the slot order of docs/design.md §3, not latency).
   The latency delays the slots of every lane, and with them the PCA's strobes, by the same amount:
-  it lengthens the path from the port to the ADC code, not the issue rate. It is reported here; the
-  cycle model (:mod:`oxbnn.models.timing`) is the place that would count it.
+  it lengthens the path from the port to the ADC code, not the issue rate, and
+  :func:`oxbnn.models.derive.xpu_params` adds it to the ADC latency the RTL is built with.
 * **Energy** (:attr:`Serializer.energy_per_bit_J`): ``[serdes] energy_per_bit_J`` of the system
   preset for every serialized bit, whatever S (a measured serializer gives one figure at its own
   ratio; the fast levels near the output dominate it). **Serialized bits**
@@ -47,8 +47,10 @@ which the loader holds equal to the accelerator's ``[architecture] target_node_n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .mapping import AcceleratorModel
+if TYPE_CHECKING:  # the system model imports the XPU derivation, which imports this module
+    from .mapping import AcceleratorModel
 
 __all__ = ["Serializer", "serialized_bits", "serializer", "serializers_per_xpu"]
 

@@ -324,8 +324,9 @@ OPTICS_KEYS: tuple[OpticsKey, ...] = (
     ),
     OpticsKey(
         "architecture", "readout_latency_cycles",
-        "the ADC latency the RTL is built with", ("architecture.adc_latency_cycles",),
-        lambda o, x: x.adc_latency,
+        "the ADC latency the RTL is built with: serializer + 1 + [pca] adc_latency_s at the "
+        "clock, rounded up (oxbnn.models.derive.adc_cycles)",
+        ("pca.adc_latency_s",), lambda o, x: x.adc_latency,
     ),
     OpticsKey(
         "architecture", "act_buffer_depth_words", "the activation buffer depth",
@@ -356,6 +357,16 @@ OPTICS_KEYS: tuple[OpticsKey, ...] = (
         lambda o, x: o.pca.capacitance_F * o.pca.voltage_swing_V**2,
     ),
     OpticsKey("readout", "bits", "the ADC code width", ("pca.adc_bits",), lambda o, x: x.adc_bits),
+    OpticsKey(
+        "readout", "units_per_xpe",
+        "ADC channels per XPE: adc_banks banks of the most samples one cycle holds "
+        "(XpuParams.adc_channels)",
+        ("architecture.adc_banks",), lambda o, x: x.adc_channels,
+    ),
+    OpticsKey(
+        "readout", "sample_rate_Sps", "the conversion rate of one ADC channel",
+        ("pca.adc_sample_rate_Sps",), lambda o, x: o.pca.adc_sample_rate_Sps,
+    ),
 )  # fmt: skip
 
 

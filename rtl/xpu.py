@@ -4,8 +4,8 @@ Block diagram (one block per file)::
 
     desc/start --> HostIf --(desc)--> Sequencer --ctl--> AddressGen --act/wgt--> xpe[e] (optics)
     thr_in ------> HostIf (threshold memory)   |            ^   |                    |
-    act_in ------> TileBuffer (2 banks, 2M read ports) -----+   +--kv/active--+      |
-    wgt_in ------> TileBuffer (2 banks, 1 read port) --weight word--^         v      v
+    act_in ------> TileBuffer (2 banks, 3SM read ports) ----+   +--kv/active--+      |
+    wgt_in ------> TileBuffer (2 banks, S read ports) --weight words^         v      v
                                                            PcaReadout <-- adc_valid/adc_code
     res_out <-------------------------------------------------- (result FIFO)
 
@@ -18,12 +18,22 @@ tests hold equal to this RTL):
   the layer pools, computed as four consecutive sub-jobs whose bits the readout ORs). Units are
   numbered row-major; a group of M consecutive units may span output rows. An FC layer is one
   unit, so it uses one XPE (``"activation_broadcast"``, one unit on M filters, is issue 13).
-* **Packing**: one vector is ``ceil(K/N)`` chunks in one PCA. Pixels are stored channel-chunk
-  aligned (``ceil(C/N)`` words each); a per-XPE :class:`~oxbnn.rtl.gearbox.Gearbox` packs the
-  words of the im2col vector into dense N-bit chunks. Each XPE has two read ports and the
-  sequencer reads, per cycle, only the words the current chunk still needs, so a vector takes
-  ``ceil(K/N)`` cycles unless ``C < N / 2`` (then it is read bound), and every vector's schedule
-  is the same -- the timing model computes it once per layer.
+* **Packing and slots**: one vector is ``L = ceil(K/N)`` chunks in one PCA, ``ceil(L/S)``
+  *beats* of S chunks: chunk ``b S + s`` goes out in slot s of beat b (S =
+  ``XpuParams.symbols_per_cycle``; slots past the vector's end are dark, and the next vector
+  starts in slot 0 of the next beat). Pixels are stored channel-chunk aligned (``ceil(C/N)``
+  words each). Each XPE has S *slot engines*: engine s reads the words its chunk touches through
+  its own :data:`~oxbnn.models.tiling.READS_PER_SLOT` = 3 read ports and its
+  :class:`~oxbnn.rtl.gearbox.Gearbox` packs them into the dense N-bit chunk; the engines' word
+  positions are shared by all XPEs and jump S N bits per beat (a mixed-radix adder with the
+  descriptor's constants, no divider). A beat takes one cycle unless a pixel is thinner than
+  about N / 2 (read bound), and every vector's schedule is the same -- the timing model computes
+  it once per layer.
+* **Readout**: a beat may sample several PCAs' readouts (γ < S, or a γ-th chunk and the vector's
+  last): the j-th sample of a cycle goes to ADC channel j of the bank the cycle uses
+  (``XpuParams.adc_banks`` banks of ``samples_per_cycle`` channels, in rotation); a beat that
+  samples waits until its bank has finished its previous conversion
+  (``XpuParams.adc_conversion_cycles``).
 * **Padding** is never stored: the address generator tests each tap against the image and
   substitutes dark lanes (``"dark"``) or the pad value (``"+1"`` / ``"-1"``, counted);
   ``K_valid`` is accumulated per XPE from the bit counts of the counted words.
@@ -36,13 +46,11 @@ tests hold equal to this RTL):
   starts a unit only with a free credit, so a stalled host stalls issue cleanly at a unit
   boundary (never inside a vector, where the PCAs integrate); an always-ready host never stalls
   it.
-* **Memories**: the activation buffer is one logical memory with 2M synchronous read ports (a
-  chip would bank it); synthesis keeps all memories as macros (``tools/synth``).
+* **Memories**: the activation buffer is one logical memory with 3 S M synchronous read ports
+  (a chip would bank it); synthesis keeps all memories as macros (``tools/synth``).
 
 The optical port of XPE e (:func:`optical_port_signature`, which defines the slot order) carries
-S slots of each of the N lanes per cycle (S = ``XpuParams.symbols_per_cycle``). Only S = 1 is
-built (``XpuParams`` refuses others, issue 11): the XPU drives slot 0 of every lane and bit 0 of
-the PCA strobe masks; a wider S keeps every member's meaning.
+S slots of each of the N lanes per cycle, and the S-bit PCA strobe masks.
 """
 
 from __future__ import annotations

@@ -94,6 +94,31 @@ def test_s_cases(name, spec, xpu, total, samples, resets):
         assert list(reset_slots(spec, xpu)) == resets
 
 
+def test_adc_bank_stalls_by_hand():
+    """1x1x20 (L = 5) at S = 2, gamma = 2: beats (0, 1), (2, 3), (4) each sample (chunks 1, 3
+    and the last, 4). Loads complete in 6: the first beat leaves in 7. A bank converting for 3
+    cycles makes each later beat wait for it; two banks halve the wait."""
+    spec = LayerSpec("conv", 1, 1, 20, 1)
+    xpu = XPU.replace(symbols_per_cycle=2, adc_conversion_cycles=3)
+    bd = layer_cycles(spec, xpu)
+    # Beats leave in 7, 10 and 13 (not 7, 8, 9): done 13 + 2 + 2 + 1 + 1 = 19, 4 stalled.
+    assert (bd.total, bd.compute, bd.adc_stall) == (19, 3, 4)
+    # Samples on the port 2 cycles later: chunk 1 in slot 9*2 + 1, chunk 3 in 12*2 + 1 and
+    # chunk 4 in 15*2 + 0.
+    assert list(sample_slots(spec, xpu)) == [19, 25, 30]
+    # Two banks: 7 (bank 0, free from 10), 8 (bank 1), 10 (bank 0 again).
+    two = layer_cycles(spec, xpu.replace(adc_banks=2))
+    assert (two.total, two.adc_stall) == (16, 1)
+    assert xpu.replace(adc_banks=2).adc_channels == 2 * xpu.adc_channels
+    # Two filters (weights complete in 11, first issue 12), one bank: the second job's first
+    # beat waits for the bank the first job's last beat took in 18: beats 12, 15, 18, 21, 24,
+    # 27; done 27 + 6 = 33; stalls 4 + 6.
+    spec2 = LayerSpec("conv", 1, 1, 20, 2)
+    bd2 = layer_cycles(spec2, xpu)
+    assert (bd2.total, bd2.fill, bd2.compute, bd2.adc_stall) == (33, 12, 6, 10)
+    assert bd2.total == bd2.fill + bd2.compute + bd2.adc_stall + bd2.load + bd2.readout + 1
+
+
 def test_adc_channels_hold_the_samples_of_a_cycle():
     """A = the most samples one cycle holds, by brute force over vector lengths L."""
     for n, g, s in [(4, 2, 1), (4, 2, 2), (4, 2, 8), (3, 3, 8), (5, 14, 32), (4, 1, 3)]:
@@ -145,7 +170,7 @@ def test_chunk_cycles_closed_form_matches_emulation(seed):
 
 
 def test_full_rate_when_words_are_wide():
-    """ceil(C/N) >= 2 or 2C >= N: one chunk per cycle."""
+    """ceil(C/N) >= 2 or 2C >= N: every chunk touches at most three words, one cycle each."""
     xpu = XpuParams(n_lanes=19, n_xpes=19, gamma=14, adc_bits=9)
     for c in (10, 19, 20, 37, 128):
         spec = LayerSpec("conv", 3, 3, c, 1, 3, 3)

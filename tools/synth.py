@@ -6,7 +6,7 @@ generic gate library) and prints ``stat``'s cell count, the flip-flops among the
 memories.
 
 The tile buffers, the threshold memory and the result FIFO are kept as ``$mem_v2`` macros
-(they would be SRAM macros in a chip): mapping the activation buffer's 2M read ports to
+(they would be SRAM macros in a chip): mapping the activation buffer's 3 S M read ports to
 flip-flops and multiplexers would give millions of cells and says nothing about the logic. Their
 size is reported in bits instead, as the export's JSON gives it
 (:func:`oxbnn.rtl.export.memory_bits`).

@@ -299,7 +299,14 @@ class Architecture:
         integer=True,
         doc="S, slots per lane per clock cycle (XpuParams says which S are built)",
     )
-    adc_latency_cycles: int = _p("cycle", 1, 64, integer=True, doc="sample to code")
+    adc_banks: int = _p(
+        "1",
+        1,
+        64,
+        integer=True,
+        doc="banks of ADC channels per XPE, used in rotation by the cycles that sample "
+        "(XpuParams.adc_banks); more banks, fewer waits for a converter",
+    )
     target_node_nm: float = _p(
         "nm",
         3,
@@ -392,6 +399,12 @@ class PcaParams:
         "s", 0, 1e3, lo_open=True, doc="capacitor self-discharge time constant"
     )
     adc_bits: int = _p("bit", 1, 24, integer=True)
+    adc_sample_rate_Sps: float = _p(
+        "S/s", 0, 1e12, lo_open=True, doc="conversions per second of one ADC channel"
+    )
+    adc_latency_s: float = _p(
+        "s", 0, 1e-6, lo_open=True, doc="end of the sampled slot to its code at the converter"
+    )
 
 
 _SECTIONS: dict[str, type] = {
