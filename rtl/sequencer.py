@@ -30,7 +30,7 @@ last chunk, each in its chunk's slot.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -366,7 +366,9 @@ class Sequencer(wiring.Component):
         busy = []
         if conv > 1:
             busy = [Signal(range(conv), name=f"adc_bank{i}_busy") for i in range(banks)]
-            bank_free = Array(busy)[bank] == 0
+            # An OR of products, not an Array: an Array becomes a Verilog `case` in an `always @*`
+            # block, which Icarus (-g2012) does not run at time 0, so the value would stay X.
+            bank_free = Cat(*((bank == i) & (b == 0) for i, b in enumerate(busy))).any()
         emit = Signal()
         m.d.comb += emit.eq(Cat(*done_all).all() & (~samples | bank_free))
         sampled = issue & emit & samples
