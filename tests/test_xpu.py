@@ -92,6 +92,12 @@ S_CONFIGS = {
         wgt_buffer_depth=64,
     ),
 }
+# ADC channels slower than the clock: beats that sample wait for their bank (one bank at S = 1,
+# two banks at S = 3).
+S_CONFIGS["n5m3g3c4"] = CONFIGS["n5m3g3"].replace(adc_conversion_cycles=4)
+S_CONFIGS["n4m2g2s3c3b2"] = CONFIGS["n4m2g2"].replace(
+    symbols_per_cycle=3, adc_conversion_cycles=3, adc_banks=2
+)
 S_LAYERS_PER_CONFIG = 8
 
 
@@ -129,6 +135,7 @@ def _covers(category: str, run: LayerRun, xpu: XpuParams) -> bool:
         "L%S": plan.chunks > xpu.symbols_per_cycle and plan.chunks % xpu.symbols_per_cycle != 0,
         "several readouts": plan.readouts > 1,
         "read bound S": plan.vector_cycles > plan.beats,
+        "adc stall": timing.layer_cycles(spec, xpu, run.mem).adc_stall > 0,
     }[category]
 
 
@@ -156,6 +163,7 @@ S_CATEGORIES = [
     "L%S",
     "several readouts",
     "read bound S",
+    "adc stall",
     "K>gN",
     "pool",
     "fc",
@@ -206,6 +214,13 @@ def make_cases(
     """Seeded random layers for one config; layer i targets category i (round robin)."""
     xpu = configs[config]
     offset = list(configs).index(config) * count
+    # Categories this XPU cannot show: no wait at a conversion per cycle, no partial beat at S = 1.
+    impossible = set()
+    if xpu.adc_conversion_cycles == 1:
+        impossible.add("adc stall")
+    if xpu.symbols_per_cycle == 1:
+        impossible |= {"L<S", "L%S"}
+    categories = [c for c in categories if c not in impossible]
     cases = []
     for i in range(count):
         seed = base + offset + i
