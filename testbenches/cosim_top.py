@@ -13,8 +13,14 @@ The optical-port fields of ``watch`` come last and contiguous, ``opt_reset | opt
 opt_act | opt_wgt``, each the concatenation over the M XPEs of their S-slot port members, so XPE
 ``e``'s bits start at ``e * S`` (masks) and ``e * S * N`` (lanes); the slot order inside one XPE
 (bit ``s * N + i`` = slot ``s`` of lane ``i``) is documented, and unpacked, in one place:
-:func:`oxbnn.testbenches.optical_bridge.unpack_port`. In ``drive``, bit ``e`` of ``adc_valid``
-and bits ``e * adc_bits ...`` of ``adc_code`` belong to XPE ``e`` (one code per XPE and cycle).
+:func:`oxbnn.testbenches.optical_bridge.unpack_port`. In ``drive``, ``adc_valid`` and
+``adc_code`` are the concatenation over the M XPEs of their A ADC channels (A =
+``XpuParams.adc_channels``, docs/design.md §3): bit ``e * A + c`` of ``adc_valid`` and bits
+``(e * A + c) * adc_bits`` up of ``adc_code`` are channel ``c`` of XPE ``e``: in a cycle that
+uses ADC bank ``c // P``, the code of its ``(c % P)``-th sample in slot order (P =
+``XpuParams.samples_per_cycle``). At S = 1 with one bank, A = 1: bit ``e`` and bits
+``e * adc_bits`` up. The widths come from the RTL's port members; the environment checks
+them against A.
 """
 
 from __future__ import annotations

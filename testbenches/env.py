@@ -22,8 +22,20 @@ Each cycle ``t`` (cycle 0 holds ``start``) the environment plays
 * the **optical side**: it keeps each cycle's optical port and, in a cycle with a
   ``pca_sample``, hands the cycles since the last readout to the
   :class:`~oxbnn.testbenches.optical_bridge.OpticalBridge` (the optics run once per readout,
-  over all its slots); the codes go into the **ADC delay line** and are driven on
-  ``adc_valid``/``adc_code`` ``adc_latency`` cycles after the sample (docs/design.md §3).
+  over all its slots); the codes of all the cycle's samples go into the **ADC**: the cycles
+  that sample (on any XPE; all XPEs run in lock-step) take the ``adc_banks`` banks of
+  ``P = samples_per_cycle`` channels in rotation, from bank 0 at the layer's start, and XPE
+  ``e``'s ``j``-th sample of a cycle that uses bank ``b`` (in slot order) is driven on channel
+  ``c = b * P + j``, ``adc_latency`` cycles after the sample: bit ``e * A + c`` of
+  ``adc_valid`` and bits ``(e * A + c) * adc_bits`` up of ``adc_code``, A =
+  ``XpuParams.adc_channels`` (docs/design.md §3). At S = 1 with one bank (A = 1) that is bit
+  ``e`` and bits ``e * adc_bits`` up. A bank converts for ``adc_conversion_cycles`` cycles; a
+  cycle that samples on a bank still converting breaks the contract, and the environment
+  raises :class:`AdcBusyError`.
+
+Strobes are recorded per slot: slot ``s`` of cycle ``t`` is slot index ``t * S + s``
+(:attr:`LayerResult.sample_slots`, :attr:`LayerResult.reset_slots`, the first item of every
+:attr:`LayerResult.events`), the numbering of :func:`oxbnn.models.timing.sample_slots`.
 
 Inputs returned for cycle ``t`` are sampled by the rising edge that ends ``t``, under either
 simulator, so both see the same cycle numbers. After ``done`` the harness drives
@@ -44,11 +56,15 @@ from .cosim_top import Fields
 from .optical_bridge import OpticalBridge, port_width
 from .stimulus import LayerRun, layer_stimulus
 
-__all__ = ["LayerResult", "SimulationTimeout", "XpuEnv", "decode_results"]
+__all__ = ["AdcBusyError", "LayerResult", "SimulationTimeout", "XpuEnv", "decode_results"]
 
 
 class SimulationTimeout(RuntimeError):
     """A layer did not finish within the cycle budget."""
+
+
+class AdcBusyError(RuntimeError):
+    """The XPU sampled on an ADC bank that was still converting (a broken port contract)."""
 
 
 @dataclass
@@ -64,12 +80,14 @@ class LayerResult:
         Per output element, the cycle its result word was taken.
     cycles : int
         The cycle ``done`` was high. Every cycle counts from the ``start`` cycle (0).
-    sample_cycles, reset_cycles : list of int
-        Cycles with a ``pca_sample`` / ``pca_reset`` on any XPE.
+    sample_slots, reset_slots : list of int
+        Slot indices ``t * S + s`` (slot ``s`` of cycle ``t``) with a ``pca_sample`` /
+        ``pca_reset`` on any XPE, ascending.
     result_cycles : list of int
         Cycles a result word was taken.
     events : list of (int, int, int)
-        ``(sample cycle, XPE, ADC code)`` of every readout.
+        ``(sample slot index t * S + s, XPE, ADC code)`` of every readout, in slot order and,
+        within a slot, XPE order.
     not_ready_cycles : int
         Cycles a valid result waited for the host.
     error : bool
@@ -88,8 +106,8 @@ class LayerResult:
     output: np.ndarray
     output_cycle: np.ndarray
     cycles: int
-    sample_cycles: list[int]
-    reset_cycles: list[int]
+    sample_slots: list[int]
+    reset_slots: list[int]
     result_cycles: list[int]
     events: list[tuple[int, int, int]]
     not_ready_cycles: int
@@ -146,6 +164,7 @@ class XpuEnv:
         self.idle_word = drive.pack({"desc": desc})
         """The drive word of the cycle after ``done``: the descriptor, nothing valid."""
         m, n, s = xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle
+        a = xpu.adc_channels
 
         # The optical port: reset | sample | act | wgt, contiguous (CosimTop).
         self._opt_base = watch.offset("opt_reset")
@@ -165,11 +184,28 @@ class XpuEnv:
             )
         self._opt_mask = (1 << width) - 1
         self._xpe_mask = (1 << (m * s)) - 1  # one bit per XPE and slot
+        self._slot_mask = (1 << s) - 1  # one XPE's S slots
         self._sample_shift = m * s
+        self._s = s
         self._window: list[int] = []
         self._due: dict[int, int] = {}  # cycle -> adc_valid | adc_code bits of drive
+        # The ADC port: A channels per XPE, XPE-major (CosimTop).
+        want = {"adc_valid": m * a, "adc_code": m * a * xpu.adc_bits}
+        got = {k: drive.layout[k][1] for k in want}
+        if got != want:
+            raise ValueError(
+                f"drive word: the ADC port is {got} bits; expected {want} for M = {m} XPEs of "
+                f"A = {a} channels of {xpu.adc_bits} bits ({xpu.adc_banks} bank(s) of "
+                f"samples_per_cycle = {xpu.samples_per_cycle}; S = {s}, gamma = {xpu.gamma})"
+            )
         self._adc_valid = drive.offset("adc_valid")
         self._adc_code = drive.offset("adc_code")
+        self._adc_channels = a
+        self._per_bank = xpu.samples_per_cycle
+        self._banks = xpu.adc_banks
+        self._conversion = xpu.adc_conversion_cycles
+        self._bank = 0  # the bank the next sampling cycle uses
+        self._bank_since = [-xpu.adc_conversion_cycles] * xpu.adc_banks  # its last start
         self._adc_bits = xpu.adc_bits
         self._adc_latency = xpu.adc_latency
 
@@ -205,8 +241,8 @@ class XpuEnv:
         """The cycle the next :meth:`step` plays."""
         self.done = False
         self.words: list[tuple[int, int]] = []  # (result payload, cycle)
-        self.samples: list[int] = []
-        self.resets: list[int] = []
+        self.sample_slots: list[int] = []
+        self.reset_slots: list[int] = []
         self.events: list[tuple[int, int, int]] = []
         self.trace: list[tuple[int, int]] = []
         self.not_ready = 0
@@ -222,10 +258,13 @@ class XpuEnv:
             )
         # Optical side: keep the port; a sample reads out the window since the last one.
         opt = (w >> self._opt_base) & self._opt_mask
-        if opt & self._xpe_mask:
-            self.resets.append(t)
+        resets = opt & self._xpe_mask
+        if resets:
+            self._record(self.reset_slots, resets, t)
         self._window.append(opt)
-        if (opt >> self._sample_shift) & self._xpe_mask:
+        samples = (opt >> self._sample_shift) & self._xpe_mask
+        if samples:
+            self._record(self.sample_slots, samples, t)
             self._readout(t)
         word = self.idle_word | self._start if t == 0 else self.idle_word
         # External memory.
@@ -259,16 +298,42 @@ class XpuEnv:
             self.t = t + 1
         return word
 
+    def _record(self, into: list[int], mask: int, t: int) -> None:
+        """Append the slot indices ``t * S + s`` of the slots ``s`` set on any XPE in ``mask``
+        (bit ``e * S + s``: XPE ``e``, slot ``s``)."""
+        s = self._s
+        if s == 1:
+            into.append(t)
+            return
+        slots = 0
+        while mask:  # OR the M XPEs' S-bit masks
+            slots |= mask & self._slot_mask
+            mask >>= s
+        into.extend(t * s + i for i in range(s) if slots >> i & 1)
+
     def _readout(self, t: int) -> None:
-        sampled, codes = self.bridge.readout(self._window)
+        bank = self._bank
+        if t - self._bank_since[bank] < self._conversion:
+            raise AdcBusyError(
+                f"layer {self.run.label}, cycle {t}: a sample on ADC bank {bank}, which has "
+                f"converted since cycle {self._bank_since[bank]} (adc_conversion_cycles = "
+                f"{self._conversion}, adc_banks = {self._banks})"
+            )
+        self._bank_since[bank] = t
+        self._bank = (bank + 1) % self._banks
+        got = self.bridge.readout(self._window)
         self._window = []
-        self.samples.append(t)
         valid = code = 0
-        bits = self._adc_bits
-        for e, c in zip(np.flatnonzero(sampled).tolist(), codes[sampled].tolist(), strict=True):
-            valid |= 1 << e
-            code |= c << (e * bits)
-            self.events.append((t, e, c))
+        a, bits, s = self._adc_channels, self._adc_bits, self._s
+        j, xpe = np.nonzero(got.valid)
+        slot = got.slots[j, xpe]
+        codes = got.codes[j, xpe]
+        channel = j + bank * self._per_bank
+        for i in np.lexsort((xpe, slot)).tolist():  # events in slot order, then XPE order
+            e, c, k = int(xpe[i]), int(channel[i]), int(codes[i])
+            valid |= 1 << (e * a + c)
+            code |= k << ((e * a + c) * bits)
+            self.events.append((t * s + int(slot[i]), e, k))
         self._due[t + self._adc_latency] = (valid << self._adc_valid) | (code << self._adc_code)
 
     def result(self, wall_s: float = 0.0) -> LayerResult:
@@ -281,8 +346,8 @@ class XpuEnv:
             output=output,
             output_cycle=out_cycle,
             cycles=self.t,
-            sample_cycles=self.samples,
-            reset_cycles=self.resets,
+            sample_slots=self.sample_slots,
+            reset_slots=self.reset_slots,
             result_cycles=[c for _, c in self.words],
             events=self.events,
             not_ready_cycles=self.not_ready,

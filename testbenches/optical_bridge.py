@@ -7,8 +7,17 @@ S-bit masks ``pca_reset`` (bit ``s``: discharge before slot ``s`` integrates) an
 port words of the cycles since the last readout and, in the cycle of a sample, hands them to
 :meth:`OpticalBridge.readout`, which unpacks them into slots (:func:`unpack_port`) and runs the
 OXG + DWDM + PCA models of :mod:`oxbnn.models.optics` on all of them at once (docs/design.md
-§3). Driving each code ``adc_latency`` cycles after its sample is the testbench's ADC delay line
-(:class:`oxbnn.testbenches.env.XpuEnv`).
+§3).
+
+Inside one cycle an XPE may sample several times (S > gamma, or a vector's last chunk after a
+gamma-th one) and may reset right after a sample: :meth:`oxbnn.models.optics.PcaBank.run`
+applies, slot by slot in time order, the reset before the slot integrates and the sample at its
+end, so the bridge only orders the samples: the j-th sample of an XPE in a cycle (in slot
+order) is its sample ``j`` (:class:`CycleCodes`), converted on channel ``j`` of the ADC bank
+the cycle uses. A bank has ``XpuParams.samples_per_cycle`` channels, the most samples a cycle
+can hold, and a cycle with more breaks the port contract and is refused. Choosing the bank
+(``adc_banks`` banks in rotation) and driving each code ``adc_latency`` cycles after its sample
+is the testbench's ADC (:class:`oxbnn.testbenches.env.XpuEnv`).
 
 The bridge has no simulator imports: the cocotb testbench and the Amaranth-simulator harness
 both drive it (through the same environment), and so can a plain Python loop.
@@ -17,13 +26,14 @@ both drive it (through the same environment), and so can a plain Python loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from ..models.configs import Preset, XpuParams, load_preset
 from ..models.optics import DwdmLink, Effects, Pca, PcaBank
 
-__all__ = ["OpticalBridge", "port_width", "unpack_port"]
+__all__ = ["CycleCodes", "OpticalBridge", "port_width", "unpack_port"]
 
 
 def port_width(m: int, n: int, s: int) -> int:
@@ -64,6 +74,29 @@ def unpack_port(
         return bits[:, lo : lo + msn].reshape(t, m, s, n).transpose(0, 2, 1, 3).reshape(t * s, m, n)
 
     return lanes(2 * ms), lanes(2 * ms + msn), masks(0).astype(bool), masks(ms).astype(bool)
+
+
+class CycleCodes(NamedTuple):
+    """The ADC conversions of the samples of one cycle, per sample and XPE.
+
+    Row ``j`` of XPE ``e`` is the ``j``-th sample of XPE ``e`` in the cycle, in slot order,
+    which channel ``j`` of the cycle's ADC bank converts (docs/design.md §3); the rows past an
+    XPE's last sample are not valid. P = ``XpuParams.samples_per_cycle`` rows.
+
+    Attributes
+    ----------
+    valid : ndarray of bool, shape (P, M)
+        XPE ``e`` took a ``j``-th sample in the cycle.
+    codes : ndarray of int64, shape (P, M)
+        Its code (0 where not valid).
+    slots : ndarray of int64, shape (P, M)
+        The slot ``s`` (0 .. S - 1) of the cycle at whose end it was taken (-1 where not
+        valid).
+    """
+
+    valid: np.ndarray
+    codes: np.ndarray
+    slots: np.ndarray
 
 
 class OpticalBridge:
@@ -112,26 +145,39 @@ class OpticalBridge:
         # The RTL's code port has adc_bits bits; the PCA model already clips at full scale.
         return np.minimum(self.bank.run(act, wgt, reset, sample), self._full_scale)
 
-    def readout(self, words: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def readout(self, words: Sequence[int]) -> CycleCodes:
         """The optics over the cycles since the last readout; the last word holds a sample.
 
-        ``words`` are the optical-port words (:func:`unpack_port`) of those cycles, in order.
-        Returns ``(sampled, codes)``, both shape (M,): which XPEs sampled in the last cycle, and
-        their codes (0 for the others). The ADC port carries one code per XPE and cycle, so at
-        S > 1 two samples of one XPE in one cycle are refused.
+        ``words`` are the optical-port words (:func:`unpack_port`) of those cycles, in order;
+        every slot of every word is integrated (a reset after the last sample of the last
+        cycle, and the slots it starts, stay in the PCA for the next readout). Returns the
+        codes of every sample of the last cycle, row ``j`` of XPE ``e`` being the ``j``-th
+        sample of ``e`` in slot order (:class:`CycleCodes`, shape (P, M) with P =
+        ``xpu.samples_per_cycle``). ``ValueError`` if an XPE sampled more than P times in the
+        cycle.
         """
         xpu = self.xpu
-        s = xpu.symbols_per_cycle
+        s, per_bank = xpu.symbols_per_cycle, xpu.samples_per_cycle
         act, wgt, reset, sample = unpack_port(words, xpu.n_xpes, xpu.n_lanes, s)
         codes = self.run(act, wgt, reset, sample)
         last = sample[-s:]  # the slots of the sampling cycle, (S, M)
-        sampled = last.any(axis=0)
-        if s > 1 and (last.sum(axis=0) > 1).any():
+        slot, xpe = np.nonzero(last)  # in slot order
+        j = (np.cumsum(last, axis=0) - 1)[slot, xpe]  # the j-th sample of its XPE
+        if len(j) and int(j.max()) >= per_bank:
+            e = int(xpe[np.argmax(j)])
             raise ValueError(
-                "an XPE sampled its PCA twice in one cycle; the ADC port carries one code per "
-                "XPE and cycle"
+                f"XPE {e} sampled its PCA {int(last[:, e].sum())} times in one cycle (slots "
+                f"{np.flatnonzero(last[:, e]).tolist()}); an ADC bank has samples_per_cycle = "
+                f"{per_bank} channels at S = {s}, gamma = {xpu.gamma}"
             )
-        return sampled, (codes[-s:] * last).sum(axis=0)
+        shape = (per_bank, xpu.n_xpes)
+        valid = np.zeros(shape, dtype=bool)
+        out = np.zeros(shape, dtype=np.int64)
+        slots = np.full(shape, -1, dtype=np.int64)
+        valid[j, xpe] = True
+        out[j, xpe] = codes[-s:][slot, xpe]
+        slots[j, xpe] = slot
+        return CycleCodes(valid, out, slots)
 
     @property
     def saturation_events(self) -> int:

@@ -5,9 +5,13 @@ outputs) and ``drive`` word (XPU inputs). This module writes them as a VCD with 
 group — ``host`` (start, done, busy, error, result stream), ``buffers`` (the three input
 streams) and ``xpeE`` (the optical port of XPE ``E``: ``act`` and ``wgt`` of S * N bits, bit
 ``s * N + i`` slot ``s`` of lane ``i``, and the S-bit masks ``pca_reset``/``pca_sample``, bit
-``s`` slot ``s``, as in :func:`~oxbnn.testbenches.optical_bridge.unpack_port`) — plus a GTKWave
-save file that shows the same groups. Time is in ns of a 1 GHz reference clock: cycle ``k``
-starts at ``k`` ns (the simulated time at the preset's real clock is in the run's report).
+``s`` slot ``s``, as in :func:`~oxbnn.testbenches.optical_bridge.unpack_port`; ``adc_valid`` of
+A bits, bit ``c`` channel ``c``, and ``adc_code`` of A * adc_bits bits, bits ``c * adc_bits``
+up channel ``c``, A = ``XpuParams.adc_channels``, docs/design.md §3) — plus a GTKWave save file
+that shows the same groups. :func:`oxbnn.testbenches.waves.events` reads the bits of a per-XPE
+``pca_sample`` as slots and those of a per-XPE ``adc_valid`` as channels. Time is in ns of a
+1 GHz reference clock: cycle ``k`` starts at ``k`` ns (the simulated time at the preset's real
+clock is in the run's report).
 """
 
 from __future__ import annotations
@@ -71,15 +75,21 @@ def write_port_vcd(
         sigs.append(("buffers", f"{stream}_ready", *field("w", f"{stream}_ready")))
         sigs.append(("buffers", f"{stream}_payload", *field("d", f"{stream}_payload")))
     n_xpes, s, adc_bits = xpu.n_xpes, xpu.symbols_per_cycle, xpu.adc_bits
+    a = xpu.adc_channels
     lanes = s * xpu.n_lanes  # one XPE's port: S slots of N lanes
+    if drive.layout["adc_valid"][1] != n_xpes * a:
+        raise ValueError(
+            f"drive word: adc_valid has {drive.layout['adc_valid'][1]} bits; expected M * A = "
+            f"{n_xpes} * {a} ADC channels"
+        )
     for e in range(n_xpes):
         scope = f"xpe{e}"
         sigs.append((scope, "act", *field("w", "opt_act", e * lanes, lanes)))
         sigs.append((scope, "wgt", *field("w", "opt_wgt", e * lanes, lanes)))
         sigs.append((scope, "pca_reset", *field("w", "opt_reset", e * s, s)))
         sigs.append((scope, "pca_sample", *field("w", "opt_sample", e * s, s)))
-        sigs.append((scope, "adc_valid", *field("d", "adc_valid", e, 1)))
-        sigs.append((scope, "adc_code", *field("d", "adc_code", e * adc_bits, adc_bits)))
+        sigs.append((scope, "adc_valid", *field("d", "adc_valid", e * a, a)))
+        sigs.append((scope, "adc_code", *field("d", "adc_code", e * a * adc_bits, a * adc_bits)))
 
     codes = [next(ids) for _ in sigs]
     clk = next(ids)

@@ -5,9 +5,10 @@ Every layer run on the XPU RTL, under either simulator, is compared with
 * the golden BNN, :func:`oxbnn.models.bnn.layer_forward`, computed here from the run's own
   inputs (never from the RTL's output), and
 * the closed-form cycle model, :mod:`oxbnn.models.timing`: the cycle ``done`` is high
-  (:func:`~oxbnn.models.timing.layer_cycles`) and every cycle with a ``pca_sample``
-  (:func:`~oxbnn.models.timing.sample_cycles`) or a ``pca_reset``
-  (:func:`~oxbnn.models.timing.reset_cycles`) on the XPU's optical port.
+  (:func:`~oxbnn.models.timing.layer_cycles`) and every slot with a ``pca_sample``
+  (:func:`~oxbnn.models.timing.sample_slots`) or a ``pca_reset``
+  (:func:`~oxbnn.models.timing.reset_slots`) on the XPU's optical port, as slot indices
+  ``t * S + s`` (slot ``s`` of cycle ``t``).
 
 Decisions: with ideal optics an output that differs from the golden model is a problem; with
 physical optics the differences are the optics' bit errors, so they are counted
@@ -118,15 +119,18 @@ def _field(got: LayerResult | Mapping[str, Any], key: str) -> Any:
     return got[key] if isinstance(got, Mapping) else getattr(got, key)
 
 
-def _first_difference(name: str, what: str, got: Sequence[int], want: Sequence[int]) -> str | None:
+def _first_difference(
+    name: str, what: str, got: Sequence[int], want: Sequence[int], s: int
+) -> str | None:
+    """The first strobe (slot indices ``t * S + s``) where ``got`` and ``want`` differ."""
     got, want = [int(c) for c in got], [int(c) for c in want]
     if got == want:
         return None
     i = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), None)
     if i is None:
         i = min(len(got), len(want))
-    seen = f"in cycle {got[i]}" if i < len(got) else "missing"
-    expected = f"cycle {want[i]}" if i < len(want) else "none"
+    seen = f"in cycle {got[i] // s} slot {got[i] % s}" if i < len(got) else "missing"
+    expected = f"cycle {want[i] // s} slot {want[i] % s}" if i < len(want) else "none"
     return (
         f"{name}: {what} #{i} {seen}, models/timing predicts {expected} "
         f"({len(got)} measured, {len(want)} predicted)"
@@ -175,10 +179,12 @@ def check_layer(
         )
     if not run.stalls:  # stalls move the strobes: only the no-stall schedule is predicted
         for what, measured, model in (
-            ("pca_sample", _field(got, "sample_cycles"), timing.sample_cycles),
-            ("pca_reset", _field(got, "reset_cycles"), timing.reset_cycles),
+            ("pca_sample", _field(got, "sample_slots"), timing.sample_slots),
+            ("pca_reset", _field(got, "reset_slots"), timing.reset_slots),
         ):
-            problem = _first_difference(name, what, measured, model(spec, xpu, run.mem))
+            problem = _first_difference(
+                name, what, measured, model(spec, xpu, run.mem), xpu.symbols_per_cycle
+            )
             if problem:
                 problems.append(problem)
     if ideal:

@@ -6,10 +6,19 @@ Cycles are counted on the clock's rising edges: cycle ``k`` runs from the ``k``-
 samples (the settled value just before edge ``k + 1``). :meth:`Trace.cycle_of` reads a cycle
 number, or a time with a unit (``120ns``, ``4.5us``) converted with the VCD's timescale.
 
-:func:`events` lists every cycle in which a signal whose name contains the event's name (e.g.
-``pca_sample``) is 1 (a vector is one bit per XPE), and pairs it with the ADC code that arrives
-on the matching ``adc_valid`` / ``adc_code`` signals, in order per XPE. The VCDs are those
-:mod:`oxbnn.testbenches.port_vcd` writes; any VCD with a clock can be read.
+:func:`events` lists every slot in which a signal whose name contains the event's name (e.g.
+``pca_sample``) is 1, and pairs each ``pca_sample`` with the ADC code that converts it. How
+the bits of a signal are read (decision): a signal that names its XPE (``xpe3.pca_sample`` in
+the port VCD, ``xpe__3__pca_sample`` in Amaranth's) is one XPE's port member, so bit ``s`` of a
+strobe is slot ``s`` of the cycle and bit ``c`` of ``adc_valid`` is ADC channel ``c``, whose
+code is bits ``c * w`` up of the matching ``adc_code`` (``w`` = its width / the valid's width);
+a signal without an XPE in its name is a vector over the XPEs at one slot per cycle and one
+channel per XPE (bit ``e`` is XPE ``e``). Codes pair with samples per XPE in order (the
+``j``-th code of an XPE with its ``j``-th sample, the port's rule: the samples of one cycle, in
+slot order, go to consecutive channels of one ADC bank; docs/design.md §3). Other strobes
+(``pca_reset``) are listed without codes. The VCDs are those :mod:`oxbnn.testbenches.port_vcd`
+writes; any VCD with a clock can be read. An ``adc_code`` whose width is not a whole number
+of codes for the channels of its ``adc_valid`` is refused (:class:`WavesError`).
 
 What is refused, each with one :class:`WavesError` naming the file: a missing file, a folder, a
 device or pipe (reading one could block for ever), an empty file, a file over
@@ -246,30 +255,46 @@ def load_trace(path: str | Path, clock: str | None = None) -> Trace:
 
 
 def events(trace: Trace, event: str, first: int, last: int) -> list[dict[str, Any]]:
-    """Cycles where ``event`` signals pulse, paired per XPE with the ADC codes that follow."""
+    """Slots in cycles ``first .. last`` where ``event`` signals pulse, in time order.
+
+    One row per pulse: ``cycle``, ``slot`` (in the cycle), ``xpe``, ``signal``, and, for a
+    ``pca_sample``, the ``code`` that converts it, the ADC ``channel`` it came on and the
+    ``code_cycle`` it arrived in (``None`` while no code arrived in the window). Rows are
+    ordered by cycle, slot and XPE. The module docstring says how bits are read.
+    """
     strobes = trace.match([event])
     if not strobes:
         raise WavesError(f"{trace.path}: --events {event!r} matches no signal; try --list")
     valids = trace.match(["adc_valid"])
     codes = trace.match(["adc_code"])
     rows: list[dict[str, Any]] = []
-    pending: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    pending: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (stem, XPE) -> samples
     for cycle in range(first, last + 1):
+        new: list[dict[str, Any]] = []
         for name in strobes:
             v = trace.value(name, cycle)
             if not v:
                 continue
+            named = _xpe(name)
             for bit in range(trace.signals[name].width):
                 if v >> bit & 1:
-                    row = {
-                        "cycle": cycle,
-                        "signal": name,
-                        "xpe": _xpe(name, bit),
-                        "code": None,
-                        "code_cycle": None,
-                    }
-                    rows.append(row)
-                    pending.setdefault((_stem(name), bit), []).append(row)
+                    xpe, slot = (bit, 0) if named is None else (named, bit)
+                    new.append(
+                        {
+                            "cycle": cycle,
+                            "slot": slot,
+                            "xpe": xpe,
+                            "code": None,
+                            "channel": None,
+                            "code_cycle": None,
+                            "signal": name,
+                        }
+                    )
+        new.sort(key=lambda r: (r["slot"], r["xpe"]))
+        for row in new:
+            rows.append(row)
+            if "pca_sample" in row["signal"].split(".")[-1]:
+                pending.setdefault((_stem(row["signal"]), row["xpe"]), []).append(row)
         for vname in valids:
             v = trace.value(vname, cycle)
             if not v:
@@ -278,30 +303,32 @@ def events(trace: Trace, event: str, first: int, last: int) -> list[dict[str, An
             width = trace.signals[vname].width
             code_all = trace.value(cname, cycle) if cname else None
             bits = trace.signals[cname].width // width if cname else 0
+            if cname and bits * width != trace.signals[cname].width:
+                raise WavesError(
+                    f"{trace.path}: {cname} has {trace.signals[cname].width} bits, not a whole "
+                    f"number of codes for the {width} channels of {vname}"
+                )
+            named = _xpe(vname)
             for bit in range(width):
                 if not v >> bit & 1:
                     continue
-                queue = next(
-                    (
-                        q
-                        for (stem, x), q in pending.items()
-                        if x == bit and q and stem == _stem(vname)
-                    ),
-                    None,
+                xpe, channel = (bit, 0) if named is None else (named, bit)
+                queue = pending.get((_stem(vname), xpe)) or next(
+                    (q for (_, x), q in pending.items() if x == xpe and q), None
                 )
-                queue = queue or next((q for (_, x), q in pending.items() if x == bit and q), None)
                 if queue:
                     row = queue.pop(0)
                     row["code_cycle"] = cycle
+                    row["channel"] = channel
                     if code_all is not None:
                         row["code"] = code_all >> (bit * bits) & ((1 << bits) - 1)
     return rows
 
 
-def _xpe(name: str, bit: int) -> int:
-    """XPE of bit ``bit`` of a strobe: its scope's number (``xpe7.pca_sample``) or the bit."""
+def _xpe(name: str) -> int | None:
+    """The XPE a signal's name gives (``xpe7.pca_sample``, ``xpe__7__adc_valid``), else None."""
     m = re.search(r"xpe_*(\d+)", name)
-    return int(m.group(1)) + bit if m else bit
+    return int(m.group(1)) if m else None
 
 
 def _stem(name: str) -> str:

@@ -24,7 +24,7 @@ from oxbnn.models import bnn
 from oxbnn.models.configs import load_preset
 from oxbnn.models.derive import xpu_params
 from oxbnn.models.layer import LayerSpec
-from oxbnn.models.timing import MemoryModel, layer_cycles, sample_cycles
+from oxbnn.models.timing import MemoryModel, layer_cycles, sample_slots
 from oxbnn.testbenches.cosim import Cosim, CosimError
 from oxbnn.testbenches.scoreboard import assert_layers, check_layer
 from oxbnn.testbenches.stimulus import LayerRun
@@ -169,10 +169,11 @@ def test_waves_show_samples_where_the_cycle_model_says(tmp_path):
     assert_layers(xpu, [run], [res])
     assert vcd.exists() and vcd.with_suffix(".gtkw").exists()
     trace = load_trace(vcd)
-    seen = sorted({r["cycle"] for r in events(trace, "pca_sample", 0, trace.n_cycles - 1)})
-    assert seen == [11, 12]  # derived by hand in models/timing, micro-case 1
-    assert seen == sample_cycles(spec, xpu).tolist()
-    codes = [r["code"] for r in events(trace, "pca_sample", 0, trace.n_cycles - 1) if r["xpe"] == 0]
+    rows = events(trace, "pca_sample", 0, trace.n_cycles - 1)
+    seen = sorted({(r["cycle"], r["slot"]) for r in rows})
+    assert seen == [(11, 0), (12, 0)]  # derived by hand in models/timing, micro-case 1
+    assert [c for c, _ in seen] == sample_slots(spec, xpu).tolist()  # S = 1: slot index = cycle
+    codes = [r["code"] for r in rows if r["xpe"] == 0]
     x = (act.reshape(2, 10)[0] == w.reshape(10)).astype(int)
     assert codes == [int(x[:8].sum()), int(x[8:].sum())]
     assert res["cycles"] == 16

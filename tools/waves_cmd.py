@@ -6,11 +6,13 @@ with their ADC codes are described there); this module parses the options and pr
 Cycle ``k`` runs from the ``k``-th rising edge of the clock to the next, and the value shown for
 cycle ``k`` is the one the next edge samples. ``--from`` / ``--to`` take cycles, or a value with
 a time unit (``120ns``, ``4.5us``) converted with the VCD's timescale. ``--events pca_sample``
-lists every cycle in which a ``pca_sample`` signal is 1, paired per XPE with the ADC code that
-follows. With ``--json`` the output is one JSON object: ``{"vcd", "clock", "signals"}`` for
-``--list`` (a list of ``{"signal", "width"}``), ``{"vcd", "clock", "event", "from_cycle",
-"to_cycle", "events"}`` for ``--events``, and ``{"vcd", "clock", "signals", "rows"}`` for the
-table.
+lists every slot-level readout: the cycle and the slot in it of every ``pca_sample`` bit that
+is 1, its XPE, and the ADC code that converts it, with the channel and the cycle it arrived on
+(:func:`oxbnn.testbenches.waves.events`). With ``--json`` the output is one JSON object:
+``{"vcd", "clock", "signals"}`` for ``--list`` (a list of ``{"signal", "width"}``), ``{"vcd",
+"clock", "event", "from_cycle", "to_cycle", "events"}`` for ``--events`` (each event ``{"cycle",
+"slot", "xpe", "code", "channel", "code_cycle", "signal"}``), and ``{"vcd", "clock",
+"signals", "rows"}`` for the table.
 
 Options are checked while parsing (:mod:`oxbnn.tools.options`): ``--from``/``--to`` are cycles
 in 0 .. 2**62 or times with a known unit, ``--max-rows`` is in 1 .. :data:`MAX_ROWS`. Decisions:
@@ -70,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--events",
         default=None,
         metavar="SIGNAL",
-        help="list the cycles SIGNAL (e.g. pca_sample) pulses, with ADC codes",
+        help="list the cycles and slots SIGNAL (e.g. pca_sample) pulses, with ADC codes",
     )
     p.add_argument("--clock", default=None, help="clock signal name (default: clk)")
     p.add_argument("--list", action="store_true", help="list the signals in the file")
@@ -128,11 +130,18 @@ def run(args: argparse.Namespace) -> int:
                 f"# {len(rows)} {args.events} events in cycles {first}..{last} "
                 f"(clock {trace.clock}, {trace.n_cycles} cycles in the file)"
             )
-            print(f"{'cycle':>8} {'xpe':>4} {'code':>6} {'at cycle':>9}  signal")
+            print(
+                f"{'cycle':>8} {'slot':>4} {'xpe':>4} {'code':>6} {'channel':>7} "
+                f"{'at cycle':>9}  signal"
+            )
             for r in rows:
-                code = "-" if r["code"] is None else str(r["code"])
-                at = "-" if r["code_cycle"] is None else str(r["code_cycle"])
-                print(f"{r['cycle']:>8} {r['xpe']:>4} {code:>6} {at:>9}  {r['signal']}")
+                code, channel, at = (
+                    "-" if r[k] is None else str(r[k]) for k in ("code", "channel", "code_cycle")
+                )
+                print(
+                    f"{r['cycle']:>8} {r['slot']:>4} {r['xpe']:>4} {code:>6} {channel:>7} "
+                    f"{at:>9}  {r['signal']}"
+                )
         return 0
     patterns = args.signals or ["*pca_sample*", "*pca_reset*", "*adc_valid*", "*adc_code*"]
     names = trace.match(patterns)
