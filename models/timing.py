@@ -3,7 +3,7 @@
 The model mirrors the schedule of :mod:`oxbnn.rtl` (``Xpu``) stage by stage; it does not simulate
 cycles. The tests run the RTL under Amaranth's simulator on many random layers and require the
 measured cycle count to *equal* :func:`layer_cycles` and every ``pca_sample`` strobe to fall on a
-cycle of :func:`sample_cycles`. Nothing here imports amaranth or ``oxbnn.rtl``.
+slot of :func:`sample_slots`. Nothing here imports amaranth or ``oxbnn.rtl``.
 
 Counting convention
 -------------------

@@ -155,10 +155,9 @@ def test_physical_optics_ber(oxbnn50):
 
 
 def test_waves_show_samples_where_the_cycle_model_says(tmp_path):
-    """Micro-case 1 of models/timing (N = 4, M = 2, gamma = 2, 1x1 conv with K = 10)."""
-    xpu = xpu_params("oxbnn50").replace(
-        n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=64, wgt_buffer_depth=64
-    )
+    """Micro-case 1 of models/timing (N = 4, M = 2, gamma = 2, 1x1 conv with K = 10; its ADC:
+    a code 2 cycles after its sample, a conversion per cycle)."""
+    xpu = _small_xpu(adc_latency=2, adc_conversion_cycles=1)
     spec = LayerSpec(kind="conv", height=1, width=2, in_channels=10, out_channels=1)
     rng = np.random.default_rng(3)
     act, w, thr, flip = bnn.random_layer(rng, spec)
