@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 import pytest
+from test_system import _OX, _RB, _line, _sub
 
 from oxbnn.models import energy, mapping, serdes, system, system_preset, timing
 from oxbnn.models.configs import PRESET_DIR, PresetError
@@ -25,17 +26,6 @@ from oxbnn.models.workloads import Network, WorkloadLayer
 from oxbnn.tools import report_cmd
 
 SYSTEM_DIR = system_preset.SYSTEM_PRESET_DIR
-_OX = (SYSTEM_DIR / "oxbnn50.toml").read_text()
-_RB = (SYSTEM_DIR / "robin_eo.toml").read_text()
-
-
-def _line(text: str, key: str) -> str:
-    return next(line for line in text.splitlines() if line.startswith(f"{key} = "))
-
-
-def _sub(text: str, old: str, new: str) -> str:
-    assert old in text, old
-    return text.replace(old, new)
 
 
 def _oxbnn50_at(tmp_path: Path, s: int) -> system_preset.SystemPreset:
