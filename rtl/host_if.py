@@ -53,6 +53,12 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
         ``chunks``, ``last_chunk_bits``: ``ceil(K/N)`` and the bits of the last chunk.
         ``unit_h``, ``unit_w``: the unit grid (pooled grid when pooling). ``rows_per_band``,
         ``band_row_step`` (``rows_per_band * f * s``, input rows between bands).
+        ``band_groups``, ``last_band_groups``: groups of a full band and of the last band
+        (``ceil(unit rows * unit_w / M)``; fewer than ``2 ** (unit_row + unit_col)``, the
+        :class:`~oxbnn.models.tiling.Widths` bounds of a unit's row and column), the sequencer's
+        group down-counter. ``band_base0``, ``band_base_step`` (s, modular): ``-padding *
+        row_words`` and ``band_row_step * row_words``, the first band's window-row offset and
+        its change per band, which the sequencer adds instead of multiplying.
         ``m_step_x``, ``m_step_y``: ``M mod unit_w`` and ``M // unit_w`` (weight broadcast: each
         XPE advances by M units per group).
         ``step_*`` / ``wrap_*`` (s): change of an XPE's (row, column, base offset) when its unit
@@ -103,6 +109,10 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "unit_w": dim,
             "rows_per_band": dim,
             "band_row_step": unsigned(w.row_step),
+            "band_groups": unsigned(w.unit_row + w.unit_col),
+            "last_band_groups": unsigned(w.unit_row + w.unit_col),
+            "band_base0": off,
+            "band_base_step": off,
             "m_step_x": dim,
             "m_step_y": unsigned(w.m_step_y),
             "step_iy": geo,

@@ -191,32 +191,73 @@ class Sequencer(wiring.Component):
                 m.d.sync += w_active.eq(0)
 
         # ---------------------------------------------------------------------------- job walker
+        # Retimed (cycle for cycle the same walk): every "last" test of the walk is a register,
+        # updated at the end of each job from the walker registers alone (never from the job's
+        # end), so the end of a vector reaches the walker's state through a flag and a
+        # multiplexer, not through a chain of adders and comparators. The groups of a band are a
+        # down-counter loaded from the descriptor (``band_groups``, ``last_band_groups``) and the
+        # band's base offset an incremental sum (``band_base0``, ``band_base_step``): no
+        # multiplier. The descriptor is latched only at the end of the ``start`` cycle, so in the
+        # cycle after it (``first``, which may issue) each such register reads as its value for
+        # the first band, tile, filter, sub-job and beat, decoded from the descriptor by a single
+        # comparison or sum (``early``), and takes that value unless the cycle ends a job.
+        early = []
+
+        def early_reg(shape, name):
+            """A walker register ``q`` and the value ``e`` the cycle reads (see above)."""
+            q = Signal(shape, name=f"{name}_q")
+            e = Signal(shape, name=name)
+            early.append((q, e))
+            return q, e
+
         running = Signal()
         flushing = Signal()
         first = Signal()
         outstanding = Signal(range(self._result_depth + 1))
         u0 = Signal(unsigned(w.unit_row))
-        iy0 = Signal(unsigned(w.input_row))  # u0 * f * s
         f0 = Signal.like(d.out_channels)
         filt = Signal.like(d.out_channels)
         wf_off = Signal(w.wgt_addr + 1)
         sub = Signal(unsigned(w.subjob))
-        uy0 = Signal(unsigned(w.unit_row))  # XPE 0's unit, to find the band's last group
-        ux0 = Signal(unsigned(w.unit_col))
         in_job = Signal()
+        # The band's first window row, iy0 - padding (iy0 = u0 * f * s), and band_iy * row_words.
+        band_iy_q, band_iy = early_reg(geo, "band_iy")
+        band_off_q, band_off = early_reg(signed(w.offset), "band_off")
+        band_base_q, band_base = early_reg(signed(w.offset), "band_base")  # band_off if < 0
+        band_rows_q, band_rows = early_reg(d.rows_per_band.shape(), "band_rows")  # rows left
+        band_last_q, band_last = early_reg(1, "band_last")  # u0 + rows_per_band >= unit_h
+        f_end_q, f_end = early_reg(d.out_channels.shape(), "f_end")  # the tile's end filter
+        wtile_last_q, wtile_last = early_reg(1, "wtile_last")  # f_end == out_channels
+        filter_last_q, filter_last = early_reg(1, "filter_last")  # filt + 1 == f_end
+        groups_left_q, groups_left = early_reg(d.band_groups.shape(), "groups_left")
+        group_last_q, group_last = early_reg(1, "group_last")  # groups_left == 0
+        sub_last_q, sub_last = early_reg(1, "sub_last")  # not pool, or sub == POOL_SUBJOBS - 1
 
-        band_rows = min_(d.unit_h - u0, d.rows_per_band)
-        band_iy = Signal(geo)  # named: used by several words and the base below
-        m.d.comb += band_iy.eq(iy0 - d.padding)
-        band_base = Mux(band_iy < 0, band_iy * d.row_words, 0)
-        f_end = min_(f0 + d.filters_per_tile, d.out_channels)
-        nx0 = ux0 + d.m_step_x
-        ny0 = uy0 + d.m_step_y + (nx0 >= d.unit_w)
-        sub_last = Mux(d.pool, sub == POOL_SUBJOBS - 1, 1)
-        group_last = ny0 >= band_rows
-        filter_last = filt + 1 == f_end
-        wtile_last = f_end == d.out_channels
-        band_last = u0 + d.rows_per_band >= d.unit_h
+        def band_walk(new_u0, new_iy, new_off):
+            """Walker registers for the band starting at unit row ``new_u0``."""
+            nl = new_u0 + d.rows_per_band >= d.unit_h
+            groups = Mux(nl, d.last_band_groups, d.band_groups)
+            return [
+                (band_iy_q, new_iy),
+                (band_off_q, new_off),
+                (band_rows_q, min_(d.unit_h - new_u0, d.rows_per_band)),
+                (band_last_q, nl),
+                (band_base_q, Mux(new_iy < 0, new_off, 0)),
+                (groups_left_q, groups - 1),
+                (group_last_q, groups == 1),
+            ]
+
+        def tile_walk(new_f0):
+            """Walker registers for the weight tile starting at filter ``new_f0``."""
+            fe = min_(new_f0 + d.filters_per_tile, d.out_channels)
+            return [
+                (f_end_q, fe),
+                (wtile_last_q, fe == d.out_channels),
+                (filter_last_q, new_f0 + 1 == fe),
+            ]
+
+        def load(pairs):
+            return [q.eq(v) for q, v in pairs]
 
         issue = Signal()
         m.d.comb += issue.eq(
@@ -242,7 +283,35 @@ class Sequencer(wiring.Component):
         kb = Signal.like(d.chunks)  # chunk in slot 0 of the current beat
         gph = Signal(range(max(2, gamma)))  # kb mod gamma
         in_beat = Signal()  # a later issue cycle of a read-bound beat
-        fresh = kb == 0
+        # Registered tests of kb (retiming): ``rem`` = chunks - kb; ``fresh`` = (kb == 0);
+        # ``last`` = (kb + S >= chunks); ``valid[s]`` = (kb + s < chunks); ``tail[s]`` =
+        # (kb + s + 1 == chunks). Each is loaded with the next beat's value from ``rem``.
+        fresh = Signal()
+        rem_q, rem = early_reg(d.chunks.shape(), "rem")
+        last_q, last = early_reg(1, "last")
+        valid_q, valid_r = early_reg(ss, "valid")
+        tail_q, tail_r = early_reg(ss, "tail")
+
+        def beat_tests(r):
+            """The registered tests of kb for the beat with ``r`` chunks remaining."""
+            return [
+                (rem_q, r),
+                (last_q, r <= ss),
+                (valid_q, Cat(*(r > e for e in range(ss)))),
+                (tail_q, Cat(*(r == e + 1 for e in range(ss)))),
+            ]
+
+        initial = {
+            id(q): v
+            for q, v in band_walk(0, -d.padding, d.band_base0)
+            + tile_walk(0)
+            + [(sub_last_q, ~d.pool)]
+            + beat_tests(d.chunks)
+        }
+        for q, e in early:
+            m.d.comb += e.eq(Mux(first, initial[id(q)], q))
+            m.d.sync += q.eq(e)
+
         wp_last = d.words_per_pixel - 1
         r_bits = d.last_word_bits
 
@@ -284,7 +353,6 @@ class Sequencer(wiring.Component):
                 ],
             )
 
-        last = kb + ss >= d.chunks
         done_all = []
         engine_updates = []
         # Sub-job (pool window element) offsets: (dy, dx) = (sub[1], sub[0]).
@@ -311,8 +379,8 @@ class Sequencer(wiring.Component):
             o_ky, o_kx = Mux(fresh, st.ky, sky), Mux(fresh, st.kx, skx)
             o_cw, o_bw = Mux(fresh, st.cw, scw), Mux(fresh, st.bw, sbw)
             o_off = Mux(fresh, st.off, soff)
-            valid = kb + e_s < d.chunks
-            is_last = kb + e_s + 1 == d.chunks
+            valid = valid_r[e_s]
+            is_last = tail_r[e_s]
             need = Mux(is_last, d.last_chunk_bits, n)
             words = [
                 (
@@ -406,10 +474,12 @@ class Sequencer(wiring.Component):
         with m.If(issue):
             with m.If(emit & last):
                 m.d.sync += [r.eq(0) for r in job_state]
+                m.d.sync += [fresh.eq(1), *load(beat_tests(d.chunks))]
             with m.Else():
                 m.d.sync += in_job.eq(1)
                 with m.If(emit):
                     g_next = gph + ss % gamma
+                    m.d.sync += [fresh.eq(0), *load(beat_tests(rem - ss))]
                     m.d.sync += [
                         kb.eq(kb + ss),
                         gph.eq(Mux(g_next >= gamma, g_next - gamma, g_next)),
@@ -426,30 +496,38 @@ class Sequencer(wiring.Component):
         # The walk advances at the end of a job's last issue cycle.
         with m.If(job_end):
             with m.If(~sub_last):
-                m.d.sync += sub.eq(sub + 1)
+                m.d.sync += [sub.eq(sub + 1), sub_last_q.eq(sub == POOL_SUBJOBS - 2)]
             with m.Else():
-                m.d.sync += sub.eq(0)
+                m.d.sync += [sub.eq(0), sub_last_q.eq(~d.pool)]
                 with m.If(~group_last):
                     m.d.comb += pos_advance.eq(1)
-                    m.d.sync += [ux0.eq(Mux(nx0 >= d.unit_w, nx0 - d.unit_w, nx0)), uy0.eq(ny0)]
+                    m.d.sync += [
+                        groups_left_q.eq(groups_left - 1),
+                        group_last_q.eq(groups_left == 1),
+                    ]
                 with m.Else():
                     m.d.comb += pos_init.eq(1)
-                    m.d.sync += [ux0.eq(0), uy0.eq(0)]
+                    groups = Mux(band_last, d.last_band_groups, d.band_groups)
+                    m.d.sync += [groups_left_q.eq(groups - 1), group_last_q.eq(groups == 1)]
                     with m.If(~filter_last):
-                        m.d.sync += [filt.eq(filt + 1), wf_off.eq(wf_off + d.chunks)]
+                        m.d.sync += [
+                            filt.eq(filt + 1),
+                            filter_last_q.eq(filt + 2 == f_end),
+                            wf_off.eq(wf_off + d.chunks),
+                        ]
                     with m.Else():
                         m.d.comb += self.wgt_release.eq(d.wgt_tiles != 1)
                         m.d.sync += wf_off.eq(0)
                         with m.If(~wtile_last):
-                            m.d.sync += [f0.eq(f_end), filt.eq(f_end)]
+                            m.d.sync += [f0.eq(f_end), filt.eq(f_end), *load(tile_walk(f_end))]
                         with m.Else():
                             m.d.comb += self.act_release.eq(1)
-                            m.d.sync += [f0.eq(0), filt.eq(0)]
+                            m.d.sync += [f0.eq(0), filt.eq(0), *load(tile_walk(0))]
                             with m.If(~band_last):
-                                m.d.sync += [
-                                    u0.eq(u0 + d.rows_per_band),
-                                    iy0.eq(iy0 + d.band_row_step),
-                                ]
+                                n_u0 = u0 + d.rows_per_band
+                                n_iy = band_iy + d.band_row_step
+                                n_off = band_off + d.band_base_step
+                                m.d.sync += [u0.eq(n_u0), *load(band_walk(n_u0, n_iy, n_off))]
                             with m.Else():
                                 m.d.sync += [running.eq(0), flushing.eq(1)]
 
@@ -475,14 +553,12 @@ class Sequencer(wiring.Component):
                 first.eq(1),
                 outstanding.eq(0),
                 u0.eq(0),
-                iy0.eq(0),
                 f0.eq(0),
                 filt.eq(0),
                 wf_off.eq(0),
                 sub.eq(0),
-                uy0.eq(0),
-                ux0.eq(0),
                 *(r.eq(0) for r in job_state),
+                fresh.eq(1),
                 bank.eq(0),
                 *(b.eq(0) for b in busy),
             ]
