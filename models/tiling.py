@@ -49,6 +49,7 @@ __all__ = [
     "WeightTile",
     "TilingPlan",
     "tiling_plan",
+    "band_window_rows",
     "chunk_cycles",
     "PAD_MODES",
     "IMAGE_DIM_BITS",
@@ -133,9 +134,6 @@ class Widths:
         MAX_IMAGE_DIM``), or an XPE's unit row in its band (below ``MAX_IMAGE_DIM + M``).
     unit_col : int
         Width of a unit column index (below ``unit_w <= MAX_IMAGE_DIM``).
-    input_row : int
-        Width of the input row of a band's first window row, ``u0 * f * s`` for a unit row ``u0``
-        below ``2 MAX_IMAGE_DIM`` and ``f * s <= 4``.
     row_step : int
         Width of the input rows between two bands, ``rows_per_band * f * s <= 4 MAX_IMAGE_DIM``.
     unit_step : int
@@ -162,7 +160,6 @@ class Widths:
     wgt_addr: int
     unit_row: int
     unit_col: int
-    input_row: int
     row_step: int
     unit_step: int
     m_step_y: int
@@ -188,7 +185,6 @@ class Widths:
             wgt_addr=max(1, (xpu.wgt_buffer_depth - 1).bit_length()),
             unit_row=max(2 * MAX_IMAGE_DIM - 1, MAX_IMAGE_DIM + m - 1).bit_length(),
             unit_col=MAX_IMAGE_DIM.bit_length(),
-            input_row=((2 * MAX_IMAGE_DIM - 1) * _MAX_UNIT_STEP).bit_length(),
             row_step=(MAX_IMAGE_DIM * _MAX_UNIT_STEP).bit_length(),
             unit_step=_MAX_UNIT_STEP.bit_length(),
             m_step_y=m.bit_length(),
@@ -307,11 +303,17 @@ class TilingPlan:
         return out
 
 
+def band_window_rows(spec: LayerSpec, f: int, u0: int, u1: int) -> tuple[int, int]:
+    """Input rows ``[lo, hi)`` that the windows of unit rows ``[u0, u1)`` span, not clipped to
+    the image (``lo`` is negative under top padding, ``hi`` may pass ``spec.height``); ``f`` is
+    the pool factor. The host driver puts these bounds in the descriptor."""
+    s, p = spec.stride, spec.padding
+    return u0 * f * s - p, (u1 * f - 1) * s - p + spec.kernel_h
+
+
 def _band_input_rows(spec: LayerSpec, f: int, u0: int, u1: int) -> tuple[int, int]:
     """Input rows ``[lo, hi)`` (clipped to the image) that unit rows ``[u0, u1)`` read."""
-    s, p = spec.stride, spec.padding
-    lo = u0 * f * s - p
-    hi = (u1 * f - 1) * s - p + spec.kernel_h
+    lo, hi = band_window_rows(spec, f, u0, u1)
     return max(0, lo), min(spec.height, hi)
 
 

@@ -58,7 +58,11 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
         :class:`~oxbnn.models.tiling.Widths` bounds of a unit's row and column), the sequencer's
         group down-counter. ``band_base0``, ``band_base_step`` (s, modular): ``-padding *
         row_words`` and ``band_row_step * row_words``, the first band's window-row offset and
-        its change per band, which the sequencer adds instead of multiplying.
+        its change per band, which the sequencer adds instead of multiplying. ``tile_hi0``
+        (s): one past the first band's last window row (unclipped), ``last_hi_step``: its
+        change from the last band but one to the last band (``band_row_step`` less the last
+        band's missing rows times ``f * s``), ``tile_hi0_words``, ``last_hi_step_words``,
+        ``image_words`` (s, modular): the same and ``height`` times ``row_words``.
         ``m_step_x``, ``m_step_y``: ``M mod unit_w`` and ``M // unit_w`` (weight broadcast: each
         XPE advances by M units per group).
         ``step_*`` / ``wrap_*`` (s): change of an XPE's (row, column, base offset) when its unit
@@ -113,6 +117,11 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "last_band_groups": unsigned(w.unit_row + w.unit_col),
             "band_base0": off,
             "band_base_step": off,
+            "tile_hi0": geo,
+            "tile_hi0_words": off,
+            "last_hi_step": unsigned(w.row_step),
+            "last_hi_step_words": off,
+            "image_words": off,
             "m_step_x": dim,
             "m_step_y": unsigned(w.m_step_y),
             "step_iy": geo,

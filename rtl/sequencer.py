@@ -153,27 +153,61 @@ class Sequencer(wiring.Component):
         geo = signed(w.geometry)
         # Combinational values are Python expressions rather than named signals: the simulator
         # re-runs a block once per level of named signals, and yosys shares the duplicates.
-        fs_shift = d.pool + d.stride2
 
         def min_(a, b):
             return Mux(a < b, a, b)
 
+        first = Signal()
+        # Retimed (cycle for cycle the same walk): every "last" test of the walks is a register,
+        # updated at the end of each job from the walker registers alone (never from the job's
+        # end), so the end of a vector reaches the walker's state through a flag and a
+        # multiplexer, not through a chain of adders and comparators. The groups of a band are a
+        # down-counter loaded from the descriptor (``band_groups``, ``last_band_groups``) and the
+        # band's base offset an incremental sum (``band_base0``, ``band_base_step``): no
+        # multiplier. The descriptor is latched only at the end of the ``start`` cycle, so in the
+        # cycle after it (``first``, which may issue) each such register reads as its value for
+        # the first band, tile, filter, sub-job and beat, decoded from the descriptor by a single
+        # comparison or sum (``early``), and takes that value unless the cycle ends a job.
+        early = []
+
+        def early_reg(shape, name):
+            """A walker register ``q`` and the value ``e`` the cycle reads (see above)."""
+            q = Signal(shape, name=f"{name}_q")
+            e = Signal(shape, name=name)
+            early.append((q, e))
+            m.d.sync += q.eq(e)  # held unless a later statement of the cycle updates it
+            return q, e
+
         # ---------------------------------------------------------------- activation tile walker
+        # A band's tile is its input rows [max(lo, 0), min(hi, height)), lo and hi the first and
+        # one past the last input row of its windows, kept with their offsets lo * row_words and
+        # hi * row_words as incremental sums (descriptor: ``band_base0``, ``band_base_step``,
+        # ``tile_hi0``, ``tile_hi0_words``, ``last_hi_step``, ``last_hi_step_words``,
+        # ``image_words``), so the tile's length needs no multiplier.
         a_active = Signal()
         a_u0 = Signal(unsigned(w.unit_row))
-        a_iy = Signal(unsigned(w.input_row))  # u0 * f * s
-        a_rows = min_(d.unit_h - a_u0, d.rows_per_band)
-        a_lo = a_iy - d.padding
-        a_hi = a_lo + (a_rows << fs_shift) - (d.stride2 + 1) + d.kernel_h
-        a_top = Mux(a_lo < 0, 0, a_lo)
-        a_bot = Mux(a_hi > d.height, d.height, a_hi)
+        a_lo_q, a_lo = early_reg(geo, "a_lo")
+        a_hi_q, a_hi = early_reg(geo, "a_hi")
+        a_lo_w_q, a_lo_w = early_reg(signed(w.offset), "a_lo_words")
+        a_hi_w_q, a_hi_w = early_reg(signed(w.offset), "a_hi_words")
+        a_last_q, a_last = early_reg(1, "a_last")  # a_u0 + rows_per_band >= unit_h
+        a_bot_w = Mux(a_hi > d.height, d.image_words, a_hi_w)
+        a_top_w = Mux(a_lo < 0, 0, a_lo_w)
         m.d.comb += [
             self.act_cmd.valid.eq(a_active),
-            self.act_cmd.payload.eq((a_bot - a_top) * d.row_words),
+            self.act_cmd.payload.eq(a_bot_w - a_top_w),
         ]
         with m.If(self.act_cmd.valid & self.act_cmd.ready):
-            m.d.sync += [a_u0.eq(a_u0 + d.rows_per_band), a_iy.eq(a_iy + d.band_row_step)]
-            with m.If(a_u0 + d.rows_per_band >= d.unit_h):
+            a_next_last = a_u0 + d.rows_per_band + d.rows_per_band >= d.unit_h
+            m.d.sync += [
+                a_u0.eq(a_u0 + d.rows_per_band),
+                a_lo_q.eq(a_lo + d.band_row_step),
+                a_lo_w_q.eq(a_lo_w + d.band_base_step),
+                a_hi_q.eq(a_hi + Mux(a_next_last, d.last_hi_step, d.band_row_step)),
+                a_hi_w_q.eq(a_hi_w + Mux(a_next_last, d.last_hi_step_words, d.band_base_step)),
+                a_last_q.eq(a_next_last),
+            ]
+            with m.If(a_last):
                 m.d.sync += a_active.eq(0)
 
         # -------------------------------------------------------------------- weight tile walker
@@ -191,24 +225,8 @@ class Sequencer(wiring.Component):
                 m.d.sync += w_active.eq(0)
 
         # ---------------------------------------------------------------------------- job walker
-        # Retimed (cycle for cycle the same walk): every "last" test of the walk is a register,
-        # updated at the end of each job from the walker registers alone (never from the job's
-        # end), so the end of a vector reaches the walker's state through a flag and a
-        # multiplexer, not through a chain of adders and comparators. The groups of a band are a
-        # down-counter loaded from the descriptor (``band_groups``, ``last_band_groups``) and the
-        # band's base offset an incremental sum (``band_base0``, ``band_base_step``): no
-        # multiplier. The descriptor is latched only at the end of the ``start`` cycle, so in the
-        # cycle after it (``first``, which may issue) each such register reads as its value for
-        # the first band, tile, filter, sub-job and beat, decoded from the descriptor by a single
-        # comparison or sum (``early``), and takes that value unless the cycle ends a job.
-        early = []
-
-        def early_reg(shape, name):
-            """A walker register ``q`` and the value ``e`` the cycle reads (see above)."""
-            q = Signal(shape, name=f"{name}_q")
-            e = Signal(shape, name=name)
-            early.append((q, e))
-            return q, e
+        running = Signal()
+        flushing = Signal()
 
         running = Signal()
         flushing = Signal()
@@ -307,10 +325,16 @@ class Sequencer(wiring.Component):
             + tile_walk(0)
             + [(sub_last_q, ~d.pool)]
             + beat_tests(d.chunks)
+            + [
+                (a_lo_q, -d.padding),
+                (a_hi_q, d.tile_hi0),
+                (a_lo_w_q, d.band_base0),
+                (a_hi_w_q, d.tile_hi0_words),
+                (a_last_q, d.rows_per_band >= d.unit_h),
+            ]
         }
         for q, e in early:
             m.d.comb += e.eq(Mux(first, initial[id(q)], q))
-            m.d.sync += q.eq(e)
 
         wp_last = d.words_per_pixel - 1
         r_bits = d.last_word_bits
@@ -544,7 +568,6 @@ class Sequencer(wiring.Component):
             m.d.sync += [
                 a_active.eq(1),
                 a_u0.eq(0),
-                a_iy.eq(0),
                 w_active.eq(1),
                 w_tile.eq(0),
                 w_count.eq(0),

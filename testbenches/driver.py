@@ -16,7 +16,14 @@ import numpy as np
 
 from ..models.configs import XpuParams
 from ..models.layer import LayerSpec
-from ..models.tiling import MAX_KERNEL, PAD_MODES, TilingPlan, Widths, tiling_plan
+from ..models.tiling import (
+    MAX_KERNEL,
+    PAD_MODES,
+    TilingPlan,
+    Widths,
+    band_window_rows,
+    tiling_plan,
+)
 
 __all__ = [
     "encode_descriptor",
@@ -50,6 +57,8 @@ def encode_descriptor(
     dx, dy = m % uw, m // uw
     assert spec.kernel_h <= MAX_KERNEL and spec.kernel_w <= MAX_KERNEL  # tiling_plan checked
     last = plan.weight_tiles[-1]
+    # One past the last input row of each band's windows, unclipped.
+    hi = [band_window_rows(spec, f, b.unit_row0, b.unit_row1)[1] for b in plan.bands]
     return {
         "height": spec.height,
         "width": spec.width,
@@ -74,6 +83,11 @@ def encode_descriptor(
         "last_band_groups": plan.bands[-1].groups,
         "band_base0": _wrap(-p * rw, w.offset),
         "band_base_step": _wrap(plan.rows_per_band * fs * rw, w.offset),
+        "tile_hi0": _wrap(hi[0], w.geometry),
+        "tile_hi0_words": _wrap(hi[0] * rw, w.offset),
+        "last_hi_step": hi[-1] - hi[-2] if len(hi) > 1 else 0,
+        "last_hi_step_words": _wrap((hi[-1] - hi[-2]) * rw if len(hi) > 1 else 0, w.offset),
+        "image_words": _wrap(spec.height * rw, w.offset),
         "m_step_x": dx,
         "m_step_y": dy,
         "step_iy": _wrap(dy * fs, w.geometry),
