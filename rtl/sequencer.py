@@ -377,6 +377,29 @@ class Sequencer(wiring.Component):
                 ],
             )
 
+        def chunk_done(cw, skip, pos, need):
+            """Whether the chunk is complete after this cycle's R words, in closed form.
+
+            The words from ``cw`` on give ``R N - skip - lost`` bits, ``lost = count (N -
+            last_word_bits)`` where ``count`` is how many of them are a pixel's last word, and
+            the engine places them until ``need``: the chunk completes iff ``pos`` plus that sum
+            reaches ``need``. Retiming: the same test as ``pos`` after the word chain reaching
+            ``need`` (the chain takes and places the same bits), without the chain in series,
+            so the beat's ``emit``, and with it the end of a job, does not wait for it. With
+            ``W = words_per_pixel`` >= R the R words hold at most one pixel end (iff ``cw + R
+            >= W``); for W < R the count is a table of ``cw``."""
+            wpp = d.words_per_pixel
+            count = Mux(cw + rr >= wpp, 1, 0)
+            for k in range(1, rr):
+                table = [sum((c0 + i + 1) % k == 0 for i in range(rr)) for c0 in range(k)]
+                val = table[-1]
+                for c0 in range(k - 1):
+                    val = Mux(cw == c0, table[c0], val)
+                count = Mux(wpp == k, val, count)
+            short = n - d.last_word_bits
+            lost = sum(Mux(count[j], short << j, 0) for j in range(len(count)))
+            return pos + rr * n >= need + skip + lost
+
         done_all = []
         engine_updates = []
         # Sub-job (pool window element) offsets: (dy, dx) = (sub[1], sub[0]).
@@ -418,6 +441,7 @@ class Sequencer(wiring.Component):
                 words.append(step(*words[-1]))
             skip = Mux(in_beat, 0, o_bw)
             pos = Mux(in_beat, hv, 0)
+            done_all.append(~valid | chunk_done(words[0][2], skip, pos, need))
             for i in range(rr):
                 wky, wkx, wcw, woff = words[i]
                 avail = bits_of(wcw) - (skip if i == 0 else 0)
@@ -435,7 +459,6 @@ class Sequencer(wiring.Component):
                 ]
                 pos = pos + Mux(take, placed, 0)
             m.d.comb += ctl.skip[e_s].eq(skip)
-            done_all.append(~valid | (pos >= need))
             reset_bits.append(valid & (gph == (-e_s) % gamma))
             sample_bits.append(valid & ((gph == (gamma - 1 - e_s) % gamma) | is_last))
             engine_updates.append(
