@@ -250,6 +250,20 @@ class Sequencer(wiring.Component):
         groups_left_q, groups_left = early_reg(d.band_groups.shape(), "groups_left")
         group_last_q, group_last = early_reg(1, "group_last")  # groups_left == 0
         sub_last_q, sub_last = early_reg(1, "sub_last")  # not pool, or sub == POOL_SUBJOBS - 1
+        # The sub-job's window row and base offset: band_iy + sub_row(sub), band_base + sub_off.
+        job_row_q, job_row = early_reg(geo, "job_row")
+        job_base_q, job_base = early_reg(signed(w.offset), "job_base")
+
+        def sub_row_of(sb):
+            """Input rows of sub-job ``sb`` (pool window element (dy, dx) = (sb[1], sb[0]))
+            below the unit's window origin."""
+            return sb[1] << d.stride2
+
+        def sub_off_of(sb):
+            """Word offset of sub-job ``sb``'s window origin from the unit's."""
+            return Mux(sb[1], d.row_words << d.stride2, 0) + Mux(
+                sb[0], d.words_per_pixel << d.stride2, 0
+            )
 
         def band_walk(new_u0, new_iy, new_off):
             """Walker registers for the band starting at unit row ``new_u0``."""
@@ -261,6 +275,8 @@ class Sequencer(wiring.Component):
                 (band_rows_q, min_(d.unit_h - new_u0, d.rows_per_band)),
                 (band_last_q, nl),
                 (band_base_q, Mux(new_iy < 0, new_off, 0)),
+                (job_row_q, new_iy),
+                (job_base_q, Mux(new_iy < 0, new_off, 0)),
                 (groups_left_q, groups - 1),
                 (group_last_q, groups == 1),
             ]
@@ -336,13 +352,13 @@ class Sequencer(wiring.Component):
         for q, e in early:
             m.d.comb += e.eq(Mux(first, initial[id(q)], q))
 
-        wp_last = d.words_per_pixel - 1
+        wp_last = d.last_word
         r_bits = d.last_word_bits
 
         def step(ky, kx, cw, off):
             """The word after (ky, kx, cw) at offset ``off``."""
             pixel_end = cw == wp_last
-            row_end = pixel_end & (kx + 1 == d.kernel_w)
+            row_end = pixel_end & (kx == d.last_kx)
             return (
                 Mux(row_end, ky + 1, ky)[: w.kernel],
                 Mux(pixel_end, Mux(row_end, 0, kx + 1), kx)[: w.kernel],
@@ -403,11 +419,7 @@ class Sequencer(wiring.Component):
         done_all = []
         engine_updates = []
         # Sub-job (pool window element) offsets: (dy, dx) = (sub[1], sub[0]).
-        sub_row = sub[1] << d.stride2
         sub_col = sub[0] << d.stride2
-        sub_off = Mux(sub[1], d.row_words << d.stride2, 0) + Mux(
-            sub[0], d.words_per_pixel << d.stride2, 0
-        )
         ctl = self.ctl
         reset_bits, sample_bits = [], []
         for e_s in range(ss):
@@ -451,9 +463,9 @@ class Sequencer(wiring.Component):
                 word = ctl.word[e_s * rr + i]
                 m.d.comb += [
                     word.take.eq(take),
-                    word.row.eq(band_iy + sub_row + wky),
+                    word.row.eq(job_row + wky),
                     word.col.eq(sub_col + wkx),
-                    word.offset.eq(band_base + sub_off + woff),
+                    word.offset.eq(job_base + woff),
                     word.shift.eq(pos),
                     word.placed.eq(Mux(take, placed, 0)),
                 ]
@@ -543,9 +555,20 @@ class Sequencer(wiring.Component):
         # The walk advances at the end of a job's last issue cycle.
         with m.If(job_end):
             with m.If(~sub_last):
-                m.d.sync += [sub.eq(sub + 1), sub_last_q.eq(sub == POOL_SUBJOBS - 2)]
+                n_sub = (sub + 1)[: len(sub)]
+                m.d.sync += [
+                    sub.eq(n_sub),
+                    sub_last_q.eq(sub == POOL_SUBJOBS - 2),
+                    job_row_q.eq(band_iy + sub_row_of(n_sub)),
+                    job_base_q.eq(band_base + sub_off_of(n_sub)),
+                ]
             with m.Else():
-                m.d.sync += [sub.eq(0), sub_last_q.eq(~d.pool)]
+                m.d.sync += [
+                    sub.eq(0),
+                    sub_last_q.eq(~d.pool),
+                    job_row_q.eq(band_iy),
+                    job_base_q.eq(band_base),
+                ]
                 with m.If(~group_last):
                     m.d.comb += pos_advance.eq(1)
                     m.d.sync += [
