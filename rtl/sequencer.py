@@ -185,12 +185,13 @@ class Sequencer(wiring.Component):
         # ``tile_hi0``, ``tile_hi0_words``, ``last_hi_step``, ``last_hi_step_words``,
         # ``image_words``), so the tile's length needs no multiplier.
         a_active = Signal()
-        a_u0 = Signal(unsigned(w.unit_row))
+        # The first unit row of the band after the next (u0 + 2 rows_per_band, one bit wider).
+        a_u2_q, a_u2 = early_reg(unsigned(w.unit_row + 1), "a_u2")
         a_lo_q, a_lo = early_reg(geo, "a_lo")
         a_hi_q, a_hi = early_reg(geo, "a_hi")
         a_lo_w_q, a_lo_w = early_reg(signed(w.offset), "a_lo_words")
         a_hi_w_q, a_hi_w = early_reg(signed(w.offset), "a_hi_words")
-        a_last_q, a_last = early_reg(1, "a_last")  # a_u0 + rows_per_band >= unit_h
+        a_last_q, a_last = early_reg(1, "a_last")  # the band is the last
         a_bot_w = Mux(a_hi > d.height, d.image_words, a_hi_w)
         a_top_w = Mux(a_lo < 0, 0, a_lo_w)
         m.d.comb += [
@@ -198,9 +199,9 @@ class Sequencer(wiring.Component):
             self.act_cmd.payload.eq(a_bot_w - a_top_w),
         ]
         with m.If(self.act_cmd.valid & self.act_cmd.ready):
-            a_next_last = a_u0 + d.rows_per_band + d.rows_per_band >= d.unit_h
+            a_next_last = a_u2 >= d.unit_h
             m.d.sync += [
-                a_u0.eq(a_u0 + d.rows_per_band),
+                a_u2_q.eq(a_u2 + d.rows_per_band),
                 a_lo_q.eq(a_lo + d.band_row_step),
                 a_lo_w_q.eq(a_lo_w + d.band_base_step),
                 a_hi_q.eq(a_hi + Mux(a_next_last, d.last_hi_step, d.band_row_step)),
@@ -232,7 +233,10 @@ class Sequencer(wiring.Component):
         flushing = Signal()
         first = Signal()
         outstanding = Signal(range(self._result_depth + 1))
-        u0 = Signal(unsigned(w.unit_row))
+        # The first unit rows of the next band and of the one after (u0 + rows_per_band and
+        # u0 + 2 rows_per_band, u0 the band's), so a band's tests compare registers.
+        u1_q, u1 = early_reg(unsigned(w.unit_row + 1), "u1")
+        u2_q, u2 = early_reg(unsigned(w.unit_row + 1), "u2")
         f0 = Signal.like(d.out_channels)
         filt = Signal.like(d.out_channels)
         wf_off = Signal(w.wgt_addr + 1)
@@ -243,7 +247,7 @@ class Sequencer(wiring.Component):
         band_off_q, band_off = early_reg(signed(w.offset), "band_off")
         band_base_q, band_base = early_reg(signed(w.offset), "band_base")  # band_off if < 0
         band_rows_q, band_rows = early_reg(d.rows_per_band.shape(), "band_rows")  # rows left
-        band_last_q, band_last = early_reg(1, "band_last")  # u0 + rows_per_band >= unit_h
+        band_last_q, band_last = early_reg(1, "band_last")  # u1 >= unit_h
         f_end_q, f_end = early_reg(d.out_channels.shape(), "f_end")  # the tile's end filter
         wtile_last_q, wtile_last = early_reg(1, "wtile_last")  # f_end == out_channels
         filter_last_q, filter_last = early_reg(1, "filter_last")  # filt + 1 == f_end
@@ -265,9 +269,10 @@ class Sequencer(wiring.Component):
                 sb[0], d.words_per_pixel << d.stride2, 0
             )
 
-        def band_walk(new_u0, new_iy, new_off):
-            """Walker registers for the band starting at unit row ``new_u0``."""
-            nl = new_u0 + d.rows_per_band >= d.unit_h
+        def band_walk(new_u0, new_u1, new_iy, new_off):
+            """Walker registers for the band of unit rows from ``new_u0``, the next band's
+            from ``new_u1``."""
+            nl = new_u1 >= d.unit_h
             groups = Mux(nl, d.last_band_groups, d.band_groups)
             return [
                 (band_iy_q, new_iy),
@@ -337,7 +342,7 @@ class Sequencer(wiring.Component):
 
         initial = {
             id(q): v
-            for q, v in band_walk(0, -d.padding, d.band_base0)
+            for q, v in band_walk(0, d.rows_per_band, -d.padding, d.band_base0)
             + tile_walk(0)
             + [(sub_last_q, ~d.pool)]
             + beat_tests(d.chunks)
@@ -347,6 +352,9 @@ class Sequencer(wiring.Component):
                 (a_lo_w_q, d.band_base0),
                 (a_hi_w_q, d.tile_hi0_words),
                 (a_last_q, d.rows_per_band >= d.unit_h),
+                (a_u2_q, d.rows_per_band << 1),
+                (u1_q, d.rows_per_band),
+                (u2_q, d.rows_per_band << 1),
             ]
         }
         for q, e in early:
@@ -454,12 +462,19 @@ class Sequencer(wiring.Component):
             skip = Mux(in_beat, 0, o_bw)
             pos = Mux(in_beat, hv, 0)
             done_all.append(~valid | chunk_done(words[0][2], skip, pos, need))
+            # Where word i's bits start in the chunk: pos_0 = pos, pos_{i+1} = min(need, pos -
+            # skip + bits of words 0..i), a prefix sum clipped once (retiming: the same values
+            # as placing the words one after the other, min(avail, need - pos) each, without a
+            # subtraction and a minimum per word in series).
+            acc, starts = pos - skip, [pos]
+            for i in range(rr):
+                acc = acc + bits_of(words[i][2])
+                starts.append(Mux(valid, min_(acc, need), pos))
             for i in range(rr):
                 wky, wkx, wcw, woff = words[i]
-                avail = bits_of(wcw) - (skip if i == 0 else 0)
-                room = need - pos
+                pos = starts[i]
                 take = valid & (pos < need)
-                placed = Mux(avail < room, avail, room)
+                placed = starts[i + 1] - pos
                 word = ctl.word[e_s * rr + i]
                 m.d.comb += [
                     word.take.eq(take),
@@ -469,7 +484,7 @@ class Sequencer(wiring.Component):
                     word.shift.eq(pos),
                     word.placed.eq(Mux(take, placed, 0)),
                 ]
-                pos = pos + Mux(take, placed, 0)
+            pos = starts[rr]
             m.d.comb += ctl.skip[e_s].eq(skip)
             reset_bits.append(valid & (gph == (-e_s) % gamma))
             sample_bits.append(valid & ((gph == (gamma - 1 - e_s) % gamma) | is_last))
@@ -594,10 +609,13 @@ class Sequencer(wiring.Component):
                             m.d.comb += self.act_release.eq(1)
                             m.d.sync += [f0.eq(0), filt.eq(0), *load(tile_walk(0))]
                             with m.If(~band_last):
-                                n_u0 = u0 + d.rows_per_band
                                 n_iy = band_iy + d.band_row_step
                                 n_off = band_off + d.band_base_step
-                                m.d.sync += [u0.eq(n_u0), *load(band_walk(n_u0, n_iy, n_off))]
+                                m.d.sync += [
+                                    u1_q.eq(u2),
+                                    u2_q.eq(u2 + d.rows_per_band),
+                                    *load(band_walk(u1, u2, n_iy, n_off)),
+                                ]
                             with m.Else():
                                 m.d.sync += [running.eq(0), flushing.eq(1)]
 
@@ -613,7 +631,6 @@ class Sequencer(wiring.Component):
         with m.If(self.start):
             m.d.sync += [
                 a_active.eq(1),
-                a_u0.eq(0),
                 w_active.eq(1),
                 w_tile.eq(0),
                 w_count.eq(0),
@@ -621,7 +638,6 @@ class Sequencer(wiring.Component):
                 flushing.eq(0),
                 first.eq(1),
                 outstanding.eq(0),
-                u0.eq(0),
                 f0.eq(0),
                 filt.eq(0),
                 wf_off.eq(0),
