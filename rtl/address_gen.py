@@ -215,9 +215,13 @@ class AddressGen(wiring.Component):
             for i in range(rr):
                 word = ctl.word[s * rr + i]
                 take = word.take & ctl.issue
+                # Lanes [shift, shift + placed): one comparison pair per lane, in parallel, rather
+                # than a decoder followed by a barrel shifter.
+                end = word.shift + word.placed
+                lanes = Cat(*((word.shift <= j) & (end > j) for j in range(n)))
                 m.d.sync += [
                     gb_d[s].shift[i].eq(word.shift),
-                    gb_d[s].mask[i].eq(Mux(take, ((1 << word.placed) - 1) << word.shift, 0)),
+                    gb_d[s].mask[i].eq(Mux(take, lanes, 0)),
                     placed_d[s * rr + i].eq(Mux(take, word.placed, 0)),
                 ]
         last_d = Signal()
