@@ -55,12 +55,13 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
         ``chunks``, ``last_chunk_bits``: ``ceil(K/N)`` and the bits of the last chunk.
         ``unit_h``, ``unit_w``: the unit grid (pooled grid when pooling). ``rows_per_band``,
         ``band_row_step`` (``rows_per_band * f * s``, input rows between bands).
-        ``band_groups``, ``last_band_groups``: groups of a full band and of the last band
-        (``ceil(unit rows * unit_w / M)``; fewer than ``2 ** (unit_row + unit_col)``, the
-        :class:`~oxbnn.models.tiling.Widths` bounds of a unit's row and column), the sequencer's
-        group down-counter. ``band_base0``, ``band_base_step`` (s, modular): ``-padding *
-        row_words`` and ``band_row_step * row_words``, the first band's window-row offset and
-        its change per band, which the sequencer adds instead of multiplying. ``tile_hi0``
+        ``band_last_group``, ``last_band_last_group``: the index of the last group of a full band
+        and of the last band (``ceil(unit rows * unit_w / M) - 1``; below ``2 ** (unit_row +
+        unit_col)``, the :class:`~oxbnn.models.tiling.Widths` bounds of a unit's row and
+        column), what the sequencer's group down-counter is loaded with. ``band_base0``,
+        ``band_base_step`` (s, modular): ``-padding * row_words`` and ``band_row_step *
+        row_words``, the first band's window-row offset and its change per band, which the
+        sequencer adds instead of multiplying. ``tile_hi0``
         (s): one past the first band's last window row (unclipped), ``last_hi_step``: its
         change from the last band but one to the last band (``band_row_step`` less the last
         band's missing rows times ``f * s``), ``tile_hi0_words``, ``last_hi_step_words``,
@@ -117,8 +118,8 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "unit_w": dim,
             "rows_per_band": dim,
             "band_row_step": unsigned(w.row_step),
-            "band_groups": unsigned(w.unit_row + w.unit_col),
-            "last_band_groups": unsigned(w.unit_row + w.unit_col),
+            "band_last_group": unsigned(w.unit_row + w.unit_col),
+            "last_band_last_group": unsigned(w.unit_row + w.unit_col),
             "band_base0": off,
             "band_base_step": off,
             "tile_hi0": geo,

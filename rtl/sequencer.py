@@ -162,8 +162,8 @@ class Sequencer(wiring.Component):
         # updated at the end of each job from the walker registers alone (never from the job's
         # end), so the end of a vector reaches the walker's state through a flag and a
         # multiplexer, not through a chain of adders and comparators. The groups of a band are a
-        # down-counter loaded from the descriptor (``band_groups``, ``last_band_groups``) and the
-        # band's base offset an incremental sum (``band_base0``, ``band_base_step``): no
+        # down-counter loaded from the descriptor (``band_last_group``, ``last_band_last_group``)
+        # and the band's base offset an incremental sum (``band_base0``, ``band_base_step``): no
         # multiplier. The descriptor is latched only at the end of the ``start`` cycle, so in the
         # cycle after it (``first``, which may issue) each such register reads as its value for
         # the first band, tile, filter, sub-job and beat, decoded from the descriptor by a single
@@ -251,7 +251,7 @@ class Sequencer(wiring.Component):
         f_end_q, f_end = early_reg(d.out_channels.shape(), "f_end")  # the tile's end filter
         wtile_last_q, wtile_last = early_reg(1, "wtile_last")  # f_end == out_channels
         filter_last_q, filter_last = early_reg(1, "filter_last")  # filt + 1 == f_end
-        groups_left_q, groups_left = early_reg(d.band_groups.shape(), "groups_left")
+        groups_left_q, groups_left = early_reg(d.band_last_group.shape(), "groups_left")
         group_last_q, group_last = early_reg(1, "group_last")  # groups_left == 0
         sub_last_q, sub_last = early_reg(1, "sub_last")  # not pool, or sub == POOL_SUBJOBS - 1
         # The sub-job's window row and base offset: band_iy + sub_row(sub), band_base + sub_off.
@@ -273,7 +273,7 @@ class Sequencer(wiring.Component):
             """Walker registers for the band of unit rows from ``new_u0``, the next band's
             from ``new_u1``."""
             nl = new_u1 >= d.unit_h
-            groups = Mux(nl, d.last_band_groups, d.band_groups)
+            left = Mux(nl, d.last_band_last_group, d.band_last_group)
             return [
                 (band_iy_q, new_iy),
                 (band_off_q, new_off),
@@ -282,8 +282,8 @@ class Sequencer(wiring.Component):
                 (band_base_q, Mux(new_iy < 0, new_off, 0)),
                 (job_row_q, new_iy),
                 (job_base_q, Mux(new_iy < 0, new_off, 0)),
-                (groups_left_q, groups - 1),
-                (group_last_q, groups == 1),
+                (groups_left_q, left),
+                (group_last_q, left == 0),
             ]
 
         def tile_walk(new_f0):
@@ -592,8 +592,8 @@ class Sequencer(wiring.Component):
                     ]
                 with m.Else():
                     m.d.comb += pos_init.eq(1)
-                    groups = Mux(band_last, d.last_band_groups, d.band_groups)
-                    m.d.sync += [groups_left_q.eq(groups - 1), group_last_q.eq(groups == 1)]
+                    left = Mux(band_last, d.last_band_last_group, d.band_last_group)
+                    m.d.sync += [groups_left_q.eq(left), group_last_q.eq(left == 0)]
                     with m.If(~filter_last):
                         m.d.sync += [
                             filt.eq(filt + 1),
