@@ -7,7 +7,9 @@ writes ``outputs.npy`` and ``report.json`` under ``build/sim/<name>/`` (and ``wa
 
 Report fields (units in the names where they have one): ``cycles`` (measured), ``cycles_predicted``
 (:func:`oxbnn.models.timing.layer_cycles`, the no-stall count), ``cycles_predicted_is_bound``
-and ``cycles_match`` (:func:`oxbnn.testbenches.scoreboard.cycle_verdict`), ``clock_hz``,
+and ``cycles_match`` (:func:`oxbnn.testbenches.scoreboard.cycle_verdict`),
+``cycles_breakdown_predicted`` (every count of :class:`oxbnn.models.timing.CycleBreakdown`),
+``symbols_per_cycle`` (S), ``clock_hz`` (bit rate / S),
 ``simulated_time_s`` (cycles at that clock), ``match_golden`` (every output equals
 :mod:`oxbnn.models.bnn`; with physical optics the golden model is still the reference),
 ``bit_error_rate`` (wrong output bits / output bits; for an integer layer, wrong outputs /
@@ -42,6 +44,7 @@ at most :data:`MAX_WAVES_CYCLES` cycles traced (checked before the layer file is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -259,17 +262,17 @@ def _run(args: argparse.Namespace) -> int:
         "n_lanes": xpu.n_lanes,
         "n_xpes": xpu.n_xpes,
         "gamma": xpu.gamma,
+        "symbols_per_cycle": xpu.symbols_per_cycle,
         "clock_hz": xpu.clock_hz,
         "cycles": res["cycles"],
         "cycles_predicted": predicted.total,
         "cycles_predicted_is_bound": verdict.is_bound,
         "cycles_match": verdict.match,
+        # Every cycle count of the breakdown (fill, compute, the waits, readout, drain).
         "cycles_breakdown_predicted": {
-            "fill": predicted.fill,
-            "compute": predicted.compute,
-            "load": predicted.load,
-            "readout": predicted.readout,
-            "drain": predicted.drain,
+            f.name: getattr(predicted, f.name)
+            for f in dataclasses.fields(predicted)
+            if f.name != "total" and type(getattr(predicted, f.name)) is int
         },
         "simulated_time_s": res["cycles"] / xpu.clock_hz,
         "match_golden": check.match_golden,
