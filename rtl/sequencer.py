@@ -23,9 +23,11 @@ slot s; S = ``XpuParams.symbols_per_cycle``). Slot engine s (shared by all XPEs,
 lock-step) knows where its chunk starts in the im2col vector and names, per cycle, up to
 :data:`~oxbnn.models.tiling.READS_PER_SLOT` words per XPE (``take``), only as many as its chunk
 still needs, with the lane each lands on (``shift``) and the bits it gives (``placed``); the
-beat leaves (``emit``) when every engine's chunk is complete. ``pca_reset`` comes with the
-first chunk of every run of γ chunks and ``pca_sample`` with the last one and with the vector's
-last chunk, each in its chunk's slot.
+beat leaves (``emit``) when every engine's chunk is complete, its ADC bank is free (if it
+samples) and the PCA capacitor of each run it starts has discharged (:class:`_CapacitorRotation`,
+generated only when ``reset_dead_slots > 0``). ``pca_reset`` comes with the first chunk of
+every run of γ chunks and ``pca_sample`` with the last one and with the vector's last chunk,
+each in its chunk's slot.
 """
 
 from __future__ import annotations
