@@ -18,7 +18,7 @@ from .configs import Preset, PresetError, XpuParams, load_preset
 from .optics import DwdmLink, Effects, Pca, max_lanes, sensitivity_W
 from .serdes import Serializer
 
-__all__ = ["OpticsDerivation", "derive_optics", "xpu_params"]
+__all__ = ["OpticsDerivation", "derive_optics", "reset_dead_slots", "xpu_params"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,23 @@ def adc_cycles(preset: Preset) -> tuple[int, int]:
     return latency, conversion
 
 
+def reset_dead_slots(preset: Preset) -> int:
+    """R, the slots a PCA capacitor needs after its sample to discharge to within half an LSB.
+
+    The reset switch (on-resistance ``[pca] reset_switch_ohm`` = R_on) discharges the capacitor
+    ``C`` (``[pca] capacitance_F``) from at most full scale; an RC discharge falls from full scale
+    to half an LSB, ``2^-(adc_bits + 1)`` of it, in ``t_settle = R_on C ln(2^(adc_bits + 1))``,
+    so ``R = ceil(t_settle * bit_rate)`` slots (rounded up: never faster than the parts). A
+    first-order estimate: the switch is taken as a linear resistor over the whole discharge; it
+    starts saturated at full swing, where it carries less than V / R_on (optimistic there), but
+    the tail, which decides the half LSB, is in its linear region (docs/design.md §2).
+    Example: 10 Ohm, 1 pF, 9 bits, 50 Gb/s: ``ceil(6.93e-11 s * 5e10 /s) = 4``.
+    """
+    pca = preset.pca
+    t_settle = pca.reset_switch_ohm * pca.capacitance_F * math.log(2.0 ** (pca.adc_bits + 1))
+    return math.ceil(t_settle * preset.architecture.bit_rate_bps * (1 - 1e-12))
+
+
 def _compute_xpu_params(preset: Preset) -> XpuParams:
     d = derive_optics(preset)
     a = preset.architecture
@@ -147,6 +164,8 @@ def _compute_xpu_params(preset: Preset) -> XpuParams:
             adc_latency=adc_latency,
             adc_conversion_cycles=conversion,
             adc_banks=a.adc_banks,
+            reset_dead_slots=reset_dead_slots(preset),
+            pca_capacitors=preset.pca.capacitors,
             symbols_per_cycle=a.symbols_per_cycle,
             act_buffer_depth=a.act_buffer_depth_words,
             wgt_buffer_depth=a.wgt_buffer_depth_words,
@@ -154,7 +173,8 @@ def _compute_xpu_params(preset: Preset) -> XpuParams:
             name=preset.name,
         )
     except PresetError as exc:  # XpuParams does not know the file: name it here
-        raise PresetError(f"{preset.path}: [architecture] {exc}") from None
+        section = "[pca]" if "reset_dead_slots" in str(exc) else "[architecture]"
+        raise PresetError(f"{preset.path}: {section} {exc}") from None
 
 
 @lru_cache(maxsize=64)

@@ -147,7 +147,8 @@ def area_m2(model: AcceleratorModel) -> dict[str, float]:
     out["gates"] = gates * g.gate_area_m2
     out["drivers"] = gates * g.driven_junctions_per_gate * g.driver_area_m2
     out["serdes"] = x * serdes.serializers_per_xpu(model) * serdes.serializer(model).area_m2
-    out["photodetection"] = xpes * rx.pds_per_xpe * (rx.pd_area_m2 + rx.frontend_area_m2)
+    frontend = rx.frontend_capacitors * rx.frontend_area_m2  # each capacitor of the rotation
+    out["photodetection"] = xpes * rx.pds_per_xpe * (rx.pd_area_m2 + frontend)
     out["readout"] = xpes * p.readout.units_per_xpe * p.readout.area_m2
     out["vcsel"] = xpes * p.vcsel.units_per_xpe * p.vcsel.area_m2
     out["splitters"] = xpes * el.splitter_area_m2

@@ -17,7 +17,9 @@ PCA capacity), both derived by ``oxbnn.models.derive.xpu_params``; M (``n_xpes``
 node of the back end (``target_node_nm``), the ADC latency (``readout_latency_cycles``), the
 buffer depths, the laser's power per wavelength and wall-plug efficiency, ``xpes_per_comb`` (M:
 one comb of N lines per XPU split 1:M, the split its link budget charges), the PCA reset energy
-C V^2 (of its ``[pca]`` capacitance and swing) and the ADC code width (``[readout] bits``, its
+C V^2 (of its ``[pca]`` capacitance and swing), the PCA's capacitors in rotation
+(``[receiver] frontend_capacitors``, its ``[pca] capacitors``; the area charges each) and the ADC
+code width (``[readout] bits``, its
 ``[pca] adc_bits``). The loader fills them in from the optics preset and rejects a file that
 writes any of them, naming the file, the key and the optics preset it comes from (even when the
 written value agrees: a second copy is what is refused). :meth:`SystemPreset.replace` refuses to
@@ -158,7 +160,15 @@ class SystemReceiver:
     pd_area_m2: float = _p("m^2", 0, 1e-6)
     frontend_power_W: float = _p("W", 0, 1, doc="per PD, static")
     frontend_energy_per_slot_J: float = _p("J", 0, 1e-9, doc="per PD per busy slot")
-    frontend_area_m2: float = _p("m^2", 0, 1e-6, doc="per PD")
+    frontend_area_m2: float = _p("m^2", 0, 1e-6, doc="per PD, one capacitor of the PCA")
+    frontend_capacitors: int = _p(
+        "1",
+        1,
+        64,
+        integer=True,
+        doc="capacitors per front end, used in rotation (a PCA's [pca] capacitors: 2 for "
+        "ping-pong); the area charges frontend_area_m2 for each",
+    )
     reset_energy_per_readout_J: float = _p("J", 0, 1e-9, doc="integrator reset, per readout")
 
 
@@ -355,6 +365,11 @@ OPTICS_KEYS: tuple[OpticsKey, ...] = (
         "C * V^2 of its PCA, the charge dumped by each reset (upper bound)",
         ("pca.capacitance_F", "pca.voltage_swing_V"),
         lambda o, x: o.pca.capacitance_F * o.pca.voltage_swing_V**2,
+    ),
+    OpticsKey(
+        "receiver", "frontend_capacitors",
+        "the capacitors of its PCA, in rotation (XpuParams.pca_capacitors)",
+        ("pca.capacitors",), lambda o, x: x.pca_capacitors,
     ),
     OpticsKey("readout", "bits", "the ADC code width", ("pca.adc_bits",), lambda o, x: x.adc_bits),
     OpticsKey(

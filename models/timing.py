@@ -44,9 +44,13 @@ one and with the last chunk of the vector, each in the slot of its chunk. The co
 of port cycle ``P`` (one ADC channel per sample of the cycle, ``XpuParams.adc_channels``) arrive in
 ``P + adc_latency``; the result of a unit enters the result FIFO then and is offered on the result
 stream in ``P + adc_latency + 1`` (:data:`CODE_TO_RESULT_CYCLES`); ``done`` is high one cycle after
-the last result is accepted (:data:`RESULT_TO_DONE_CYCLES`). These constants restate the RTL's
-latencies (this model does not import the RTL); ``tests/test_latencies.py`` measures each in
-simulation and holds it equal to the RTL component's property and to the constant here.
+the last result is accepted (:data:`RESULT_TO_DONE_CYCLES`). A beat also waits, before it
+leaves, for its ADC bank (``adc_conversion_cycles > 1``) and, for each ``pca_reset`` in it, for
+the capacitor that run integrates on to have discharged (``reset_dead_slots`` R slots after
+its sample; the runs take the ``pca_capacitors`` capacitors in rotation): :class:`_BeatClock`.
+These constants restate the RTL's latencies (this model does not import the RTL);
+``tests/test_latencies.py`` measures each in simulation and holds it equal to the RTL
+component's property and to the constant here.
 
 **Loads.** A tile load is *requested* in the first cycle ``q`` in which the buffer's write stream
 is ready after the previous tile of that stream was complete; the external memory
@@ -92,6 +96,21 @@ Micro-cases (checked by ``tests/test_timing.py``; ``N = 4, M = 2``, ADC latency 
 6. **K > gamma N, gamma = 2**: ``1 x 1 x 20`` (5 words, ``L = 5``), one filter: three readouts of
    2, 2 and 1 chunks. Loads complete in 6 (act and weights); first issue 7, last 11; samples on
    the port in 10, 12 and 13; **done = 17**.
+7. **PCA reset dead slots, R = 3** (a capacitor sampled in slot ``a`` may start a run from ``a +
+   4``), case 1's layer (L = 3: runs of chunks 0-1 and chunk 2; first issue 8). **P = 1**: chunk 0
+   leaves in 8 (reset, capacitor 0), chunk 1 in 9 (sample: free from 13), chunk 2 (reset and
+   sample) waits for capacitor 0 until 13: 3 cycles of ``reset_stall``, **done = 13 + 6 = 19**,
+   samples on the port in 11 and 15, resets in 10 and 15. **P = 2**: chunk 2's run is on
+   capacitor 1, never used: no wait, **done = 16**. Case 2's layer (three filters, first issue
+   11), **P = 2**: job 0 leaves in 11 (capacitor 0), 12 (sample: 0 free from 16), 13 (capacitor
+   1; sample: 1 free from 17); job 1's first chunk (capacitor 0) waits until 16, then 17 (0 free
+   from 21), 18 (1 is free since 17; 1 free from 22); job 2: 21 (waited 2), 22, 23: 4 cycles of
+   ``reset_stall``, **done = 23 + 6 = 29**. **P = 1** there: every run waits 3 cycles for the
+   previous one's sample + 4 slots: issue cycles 11, 12, 16 | 20, 21, 25 | 29, 30, 34,
+   5 x 3 = 15 stalled, **done = 40**. At **S = 2** (gamma % S = 0, one reset per beat), case 1's
+   layer, P = 1: beat 0 (chunks 0, 1) leaves in 8 and samples in slot index 17 (free from 21);
+   beat 1 (chunk 2, reset in its slot 0) needs ``2 e >= 21``: e = 11, **done = 17** (not 15);
+   samples on the port in slot indices 21 and 26, resets in 20 and 26.
 """
 
 from __future__ import annotations
@@ -155,8 +174,8 @@ class MemoryModel:
 
 @dataclass(frozen=True)
 class CycleBreakdown:
-    """Cycle count of one layer and its parts (``total = fill + compute + adc_stall + load + readout
-    + drain``).
+    """Cycle count of one layer and its parts (``total = fill + compute + adc_stall + reset_stall
+    + load + readout + drain``).
 
     Attributes
     ----------
@@ -168,7 +187,11 @@ class CycleBreakdown:
         Issue cycles of the vectors without ADC stalls: ``jobs * vector_cycles``.
     adc_stall : int
         Issue cycles in which a complete beat waited for its ADC bank (``adc_conversion_cycles
-        > 1``); ``total = fill + compute + adc_stall + load + readout + drain``.
+        > 1``).
+    reset_stall : int
+        Issue cycles in which a complete beat waited for a PCA capacitor to discharge
+        (``reset_dead_slots > 0``) beyond any wait for its ADC bank (a beat held by both counts
+        its wait up to the bank's free cycle as ``adc_stall``).
     load : int
         Cycles after the first issue in which the sequencer waited for a tile.
     readout : int
@@ -194,6 +217,7 @@ class CycleBreakdown:
     plan: TilingPlan = field(repr=False)
     pair_starts: tuple[int, ...] = field(repr=False)
     adc_stall: int = 0
+    reset_stall: int = 0
 
     @property
     def seconds(self) -> float:
@@ -206,57 +230,105 @@ class CycleBreakdown:
         return self.total * self.plan.xpu.symbols_per_cycle
 
 
-class _AdcBanks:
-    """The ADC banks of the XPEs (all in lock-step) over a layer's jobs: when each beat leaves.
+class _BeatClock:
+    """When each beat of a layer's jobs leaves: its reads, its ADC bank and its capacitors.
 
-    Beat ``b`` of a vector needs ``beat_cycles[b]`` issue cycles; a beat that samples then also
-    waits until its bank (the sampling beats take the ``adc_banks`` banks in rotation, from bank
-    0 at the start) is free: a bank that started a conversion in cycle ``t`` takes the next in
-    ``t + adc_conversion_cycles``. The state between jobs is each bank's first free cycle
-    relative to the job's start and the rotation pointer; jobs from equal states take equal
-    time, so each distinct state is worked out once.
+    All XPEs work in lock-step, so one state serves them all. Beat ``b`` of a vector needs
+    ``beat_cycles[b]`` issue cycles, and then waits
+
+    * if it samples, until its **ADC bank** is free (the sampling beats take the ``adc_banks``
+      banks in rotation, from bank 0 at the start): a bank that started a conversion in cycle
+      ``t`` takes the next in ``t + adc_conversion_cycles``;
+    * for every ``pca_reset`` in its slot ``s``, until that run's **capacitor** is free: the runs
+      take the ``P = pca_capacitors`` capacitors in rotation (from capacitor 0 at the start, all
+      discharged), and a capacitor sampled in slot index ``a = t S + s`` is free from ``a + 1 +
+      R`` (``R = reset_dead_slots``), so a reset in slot ``s`` of a beat leaving in cycle ``e``
+      needs ``e S + s >= free``, i.e. ``e >= ceil((free - s) / S)``. Only the samples of earlier
+      beats count (as in the RTL; XpuParams' rotation check makes that exact).
+
+    The wait is split into ``adc_stall`` (from the end of the reads to the ADC bank's free cycle)
+    and ``reset_stall`` (what the capacitors add beyond that): a beat held by both counts first
+    as ADC stall. The state between jobs is the banks' first free cycles relative to the job's
+    start, the capacitors' free slots relative to its first slot and both rotation pointers;
+    jobs from equal states take equal time, so each distinct state is worked out once.
     """
 
     def __init__(self, plan: TilingPlan) -> None:
         xpu = plan.xpu
         self.conv, self.banks = xpu.adc_conversion_cycles, xpu.adc_banks
+        self.r, self.caps = xpu.reset_dead_slots, xpu.pca_capacitors
+        self.s = s = xpu.symbols_per_cycle
         self.reads = np.asarray(plan.beat_cycles, dtype=np.int64)
-        s = xpu.symbols_per_cycle
         k = np.arange(plan.chunks)
         sampled = k[((k + 1) % xpu.gamma == 0) | (k == plan.chunks - 1)]
         self.samples = np.zeros(plan.beats, dtype=bool)
         self.samples[sampled // s] = True
+        # Per beat: the slots of its resets and of its samples, ascending.
+        reset_at = k[k % xpu.gamma == 0]
+        self.reset_slots = [tuple(int(c % s) for c in reset_at if c // s == b) for b in
+                            range(plan.beats)]  # fmt: skip
+        self.sample_slots = [tuple(int(c % s) for c in sampled if c // s == b) for b in
+                             range(plan.beats)]  # fmt: skip
         self.tv = int(self.reads.sum())
         self.free = [RUN_START_CYCLE] * self.banks  # first cycle each bank may start
         self.ptr = 0
-        self.stalled = 0
-        self._memo: dict[tuple, tuple[int, tuple[int, ...], int, tuple[int, ...]]] = {}
+        self.cap_free = [0] * self.caps  # first slot index each capacitor may start a run
+        self.cap_ptr = 0  # the capacitor of the next run
+        self.adc_stalled = 0
+        self.reset_stalled = 0
+        self._memo: dict[tuple, tuple] = {}
+
+    @property
+    def trivial(self) -> bool:
+        """No beat ever waits: every ADC channel is free by the next cycle and resets are
+        instantaneous."""
+        return self.conv == 1 and self.r == 0
 
     def job(self, start: int) -> tuple[int, ...]:
         """Issue cycle in which each beat of a job starting in ``start`` leaves; advances the
         state to the job's end (its last beat's cycle + 1)."""
-        key = (self.ptr, tuple(max(0, f - start) for f in self.free))
+        s = self.s
+        key = (
+            self.ptr,
+            tuple(max(0, f - start) for f in self.free),
+            self.cap_ptr,
+            tuple(max(0, f - start * s) for f in self.cap_free),
+        )
         hit = self._memo.get(key)
         if hit is None:
-            free, ptr, t, emits = list(key[1]), self.ptr, 0, []
-            for reads, samples in zip(self.reads.tolist(), self.samples.tolist(), strict=True):
-                e = t + reads - 1
+            free, ptr, cap_free, cptr = list(key[1]), self.ptr, list(key[3]), self.cap_ptr
+            t, emits, adc_wait, cap_wait = 0, [], 0, 0
+            beats = zip(self.reads.tolist(), self.samples.tolist(), self.reset_slots,
+                        self.sample_slots, strict=True)  # fmt: skip
+            for reads, samples, resets, sample_at in beats:
+                e0 = t + reads - 1
+                e_adc = max(e0, free[ptr]) if samples else e0
+                e = e_adc
+                for i, slot in enumerate(resets):
+                    e = max(e, -(-(cap_free[(cptr + i) % self.caps] - slot) // s))
+                adc_wait += e_adc - e0
+                cap_wait += e - e_adc
                 if samples:
-                    e = max(e, free[ptr])
                     free[ptr] = e + self.conv
                     ptr = (ptr + 1) % self.banks
+                for slot in sample_at:  # the run of this sample began n_le(slot) resets later
+                    n_le = sum(r <= slot for r in resets)
+                    cap_free[(cptr + n_le - 1) % self.caps] = e * s + slot + 1 + self.r
+                cptr = (cptr + len(resets)) % self.caps
                 emits.append(e)
                 t = e + 1
-            hit = (t, tuple(free), ptr, tuple(emits))
+            hit = (tuple(free), ptr, tuple(cap_free), cptr, tuple(emits), adc_wait, cap_wait)
             self._memo[key] = hit
-        length, free, self.ptr, emits = hit
+        free, self.ptr, cap_free, self.cap_ptr, emits, adc_wait, cap_wait = hit
         self.free = [start + f for f in free]
-        self.stalled += length - self.tv
+        self.cap_free = [start * s + f for f in cap_free]
+        self.adc_stalled += adc_wait
+        self.reset_stalled += cap_wait
         return tuple(start + e for e in emits)
 
     def run(self, start: int, jobs: int) -> int:
         """Runs ``jobs`` back-to-back jobs from ``start``; returns the cycle after the last."""
-        if self.conv == 1:  # a bank is always free again by the next beat
+        if self.trivial:
             return start + jobs * self.tv
         t = start
         for _ in range(jobs):
@@ -288,7 +360,7 @@ def layer_cycles(
     starts = []
     prev_end = RUN_START_CYCLE
     waited = 0
-    adc = _AdcBanks(plan)
+    clock = _BeatClock(plan)
     last_pair_of_band = {b: p for p, (b, _) in enumerate(plan.pairs)}
     for p, (b, w) in enumerate(plan.pairs):
         if b not in act_end:
@@ -308,7 +380,7 @@ def layer_cycles(
         if p > 0:
             waited += start - prev_end
         starts.append(start)
-        prev_end = adc.run(start, plan.pair_jobs(p))
+        prev_end = clock.run(start, plan.pair_jobs(p))
         wgt_free[p] = prev_end
         if last_pair_of_band[b] == p:
             act_free[b] = prev_end
@@ -319,7 +391,8 @@ def layer_cycles(
         total=done,
         fill=starts[0],
         compute=plan.jobs * tv,
-        adc_stall=adc.stalled,
+        adc_stall=clock.adc_stalled,
+        reset_stall=clock.reset_stalled,
         load=waited,
         readout=result - last_issue - 1,
         drain=done - result,
@@ -353,10 +426,10 @@ def _strobe_slots(
     else:
         mask = k % xpu.gamma == 0
     k = k[mask]
-    adc = _AdcBanks(plan)
+    clock = _BeatClock(plan)
     out = []
     for p, start in enumerate(bd.pair_starts):
-        if adc.conv == 1:
+        if clock.trivial:
             # A beat leaves in the issue cycle of its last reads; chunk k is in beat k // S.
             beat_end = np.cumsum(plan.beat_cycles) - 1
             jobs = np.arange(plan.pair_jobs(p), dtype=np.int64) * plan.vector_cycles + start
@@ -364,7 +437,7 @@ def _strobe_slots(
         else:
             rows, t = [], start
             for _ in range(plan.pair_jobs(p)):
-                rows.append(adc.job(t))
+                rows.append(clock.job(t))
                 t = rows[-1][-1] + 1
             emits = np.asarray(rows, dtype=np.int64).reshape(-1, plan.beats)
         out.append(((emits[:, k // s] + ISSUE_TO_PORT_CYCLES) * s + k % s).reshape(-1))

@@ -23,9 +23,11 @@ slot s; S = ``XpuParams.symbols_per_cycle``). Slot engine s (shared by all XPEs,
 lock-step) knows where its chunk starts in the im2col vector and names, per cycle, up to
 :data:`~oxbnn.models.tiling.READS_PER_SLOT` words per XPE (``take``), only as many as its chunk
 still needs, with the lane each lands on (``shift``) and the bits it gives (``placed``); the
-beat leaves (``emit``) when every engine's chunk is complete. ``pca_reset`` comes with the
-first chunk of every run of γ chunks and ``pca_sample`` with the last one and with the vector's
-last chunk, each in its chunk's slot.
+beat leaves (``emit``) when every engine's chunk is complete, its ADC bank is free (if it
+samples) and the PCA capacitor of each run it starts has discharged (:class:`_CapacitorRotation`,
+generated only when ``reset_dead_slots > 0``). ``pca_reset`` comes with the first chunk of
+every run of γ chunks and ``pca_sample`` with the last one and with the vector's last chunk,
+each in its chunk's slot.
 """
 
 from __future__ import annotations
@@ -511,8 +513,10 @@ class Sequencer(wiring.Component):
             # An OR of products, not an Array: an Array becomes a Verilog `case` in an `always @*`
             # block, which Icarus (-g2012) does not run at time 0, so the value would stay X.
             bank_free = Cat(*((bank == i) & (b == 0) for i, b in enumerate(busy))).any()
+        caps = _CapacitorRotation(m, xpu, gph, reset_bits, sample_bits)
         emit = Signal()
-        m.d.comb += emit.eq(Cat(*done_all).all() & (~samples | bank_free))
+        m.d.comb += emit.eq(Cat(*done_all).all() & (~samples | bank_free) & caps.free)
+        caps.advance(issue & emit)
         sampled = issue & emit & samples
         for i, b in enumerate(busy):
             with m.If(sampled & (bank == i)):
@@ -646,5 +650,101 @@ class Sequencer(wiring.Component):
                 fresh.eq(1),
                 bank.eq(0),
                 *(b.eq(0) for b in busy),
+                *caps.clear(),
             ]
         return m
+
+
+class _CapacitorRotation:
+    """The PCA capacitors' rotation and discharge, as the sequencer sees it (docs/design.md §4).
+
+    Each PCA has ``P = pca_capacitors`` capacitors; the readout runs (a run = the chunks from a
+    ``pca_reset`` to its ``pca_sample``) take capacitors 0, 1, ..., P - 1, 0, ... in order over
+    the whole layer (from capacitor 0 at ``start``; all discharged). The switches are inside the
+    PCA, which follows the same rotation from the strobes, so no port signal says which
+    capacitor a run uses. A capacitor sampled in slot ``s`` of cycle ``t`` is free from slot
+    index ``t S + s + 1 + R`` (``R = reset_dead_slots``), and a beat leaves (``emit``) only when
+    every reset slot ``s`` of it is on a free capacitor (a whole-beat wait, like the ADC bank's;
+    :meth:`XpuParams._check_reset_rotation` is why it is exact).
+
+    State: ``ptr`` (the capacitor of the next run, only for P > 1) and per capacitor ``rem[c]``,
+    the slots until it is free counted from the current cycle's slot 0 (0: free), at most R. A
+    reset in slot ``s`` waits iff ``rem[cap(s)] > s``, ``cap(s) = (ptr + n_lt(s)) mod P`` with
+    ``n_lt(s)`` the resets in slots < s of the beat, which is ``s // gamma`` (resets are gamma
+    slots apart, and the first one is in a slot < gamma). A sample in slot ``s`` is on capacitor
+    ``(ptr + n_le(s) - 1) mod P``, ``n_le(s)`` the resets in slots 0..s, ``floor((gph + s) /
+    gamma) + (gph == 0)`` for the beat's phase ``gph = kb mod gamma`` (0 resets: the run began
+    in an earlier beat, ``ptr - 1``). On ``emit`` ``ptr`` advances by the beat's resets and
+    each capacitor with a sample gets ``rem = max(a + 1 + R - S, 0)`` (``a`` its last sample
+    slot), every other ``rem`` counts down by S (saturating at 0), emit or not.
+
+    With R = 0 a capacitor is free by the next slot, and nothing is generated: ``free`` is 1.
+    """
+
+    def __init__(self, m: Module, xpu: XpuParams, gph, reset_bits, sample_bits) -> None:
+        self.m = m
+        self.r, self.p = xpu.reset_dead_slots, xpu.pca_capacitors
+        self.s, self.gamma = xpu.symbols_per_cycle, xpu.gamma
+        self.gph, self.reset_bits, self.sample_bits = gph, reset_bits, sample_bits
+        self.free = 1
+        self.rem: list[Signal] = []
+        self.ptr = None
+        if self.r == 0:
+            return
+        self.rem = [Signal(range(self.r + 1), name=f"pca_cap{c}_rem") for c in range(self.p)]
+        if self.p > 1:
+            self.ptr = Signal(range(self.p), name="pca_cap_ptr")
+        waits = [
+            bit & self._on(self._reset_cap(e_s), lambda r, e_s=e_s: r > e_s)
+            for e_s, bit in enumerate(reset_bits)
+        ]
+        self.free = ~Cat(*waits).any()
+
+    def _add(self, offset):
+        """``(ptr + offset) mod P`` for a constant or a value below P."""
+        if self.ptr is None:
+            return 0
+        total = self.ptr + offset
+        return Mux(total >= self.p, total - self.p, total)
+
+    def _reset_cap(self, e_s: int):
+        return self._add((e_s // self.gamma) % self.p)
+
+    def _sample_cap(self, e_s: int):
+        if self.ptr is None:
+            return 0
+        g = self.gamma
+        offset = (e_s // g) % self.p  # gph == 0: n_le = e_s // g + 1
+        for ph in range(1, g):
+            offset = Mux(self.gph == ph, ((ph + e_s) // g - 1) % self.p, offset)
+        return self._add(offset)
+
+    def _on(self, cap, test):
+        """``test(rem[cap])`` as an OR of products (no Array: see the ADC banks' note)."""
+        if self.ptr is None:
+            return test(self.rem[0])
+        return Cat(*((cap == c) & test(r) for c, r in enumerate(self.rem))).any()
+
+    def advance(self, fire) -> None:
+        """The state after this cycle; ``fire``: the beat leaves (``issue & emit``)."""
+        if self.r == 0:
+            return
+        m, s = self.m, self.s
+        for c, rem in enumerate(self.rem):
+            nxt = Mux(rem > s, rem - s, 0)
+            for e_s, bit in enumerate(self.sample_bits):  # the last sample slot wins
+                hit = bit if self.ptr is None else bit & (self._sample_cap(e_s) == c)
+                nxt = Mux(fire & hit, max(e_s + 1 + self.r - s, 0), nxt)
+            m.d.sync += rem.eq(nxt)
+        if self.ptr is not None:
+            count = sum(self.reset_bits)  # at most ceil(S / gamma)
+            step = 0
+            for j in range(1, -(-s // self.gamma) + 1):
+                step = Mux(count == j, j % self.p, step)
+            with m.If(fire):
+                m.d.sync += self.ptr.eq(self._add(step))
+
+    def clear(self) -> list:
+        """Statements for ``start``: capacitor 0 next, all discharged."""
+        regs = self.rem + ([self.ptr] if self.ptr is not None else [])
+        return [r.eq(0) for r in regs]

@@ -159,6 +159,7 @@ class XpuEnv:
         self.xpu = xpu
         self.run = run
         self.bridge = bridge
+        bridge.start_layer()  # cycle 0 (start) clears the XPU's capacitor rotation too
         self.max_cycles = max_cycles
         self.plan, desc, self.feeders = layer_stimulus(run, xpu)
         self.idle_word = drive.pack({"desc": desc})

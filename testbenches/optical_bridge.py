@@ -19,6 +19,12 @@ can hold, and a cycle with more breaks the port contract and is refused. Choosin
 (``adc_banks`` banks in rotation) and driving each code ``adc_latency`` cycles after its sample
 is the testbench's ADC (:class:`oxbnn.testbenches.env.XpuEnv`).
 
+The PCAs' capacitors (``pca_capacitors`` in rotation, each discharging for
+``reset_dead_slots`` slots after its sample) are followed by :class:`~oxbnn.models.optics.PcaBank`
+from the strobes, in every mode (ideal and physical): a run that starts on a capacitor still
+discharging raises :class:`~oxbnn.models.optics.CapacitorBusyError`, the optics' check of the
+sequencer's waits.
+
 The bridge has no simulator imports: the cocotb testbench and the Amaranth-simulator harness
 both drive it (through the same environment), and so can a plain Python loop.
 """
@@ -131,8 +137,19 @@ class OpticalBridge:
         self.link = DwdmLink(preset, xpu.n_lanes)
         self.rng = np.random.default_rng(seed)
         self.pca = Pca(self.link, self.effects, rng=self.rng)
-        self.bank = PcaBank(self.pca, xpu.n_xpes)
+        self.bank = PcaBank(
+            self.pca,
+            xpu.n_xpes,
+            capacitors=xpu.pca_capacitors,
+            reset_dead_slots=xpu.reset_dead_slots,
+        )
         self._full_scale = (1 << xpu.adc_bits) - 1
+
+    def start_layer(self) -> None:
+        """A layer starts (its cycle 0): the PCAs' capacitor rotation restarts at capacitor 0,
+        all discharged, as the XPU's ``start`` clears it; the slots of every later cycle must
+        reach :meth:`run` in order (the environment hands every cycle to :meth:`readout`)."""
+        self.bank.start_layer()
 
     def run(
         self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray

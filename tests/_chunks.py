@@ -74,3 +74,48 @@ def emulated_beat_cycles(c: int, n: int, taps: int, s: int) -> list[int]:
     """Cycles of each beat of one vector: S consecutive chunks, as long as the slowest."""
     per_chunk = emulated_chunk_cycles(c, n, taps)
     return [max(per_chunk[b : b + s]) for b in range(0, len(per_chunk), s)]
+
+
+def emulated_strobes(
+    beats: list[int], chunks: int, gamma: int, s: int, r: int, p: int, jobs: int, start: int
+) -> tuple[list[int], list[int], list[int]]:
+    """Issue cycles, ``pca_reset`` and ``pca_sample`` slot indices (on the port, 2 cycles after
+    issue) of ``jobs`` back-to-back vectors from cycle ``start``, slot by slot, under the PCA
+    capacitor rule (issue 11), with one ADC conversion per cycle.
+
+    The rule, from the physics: the readout runs take ``p`` capacitors in rotation (0, 1, ...,
+    from 0, all discharged); a capacitor sampled in slot index ``a`` is discharged, and may
+    start a run, from ``a + 1 + r``. A beat (``beats[b]`` cycles of reads) leaves in the first
+    cycle from the end of its reads in which *every* slot of it obeys the rule, its own earlier
+    slots' samples included: the brute force tries cycle after cycle and replays the beat's
+    slots on a copy of the capacitors. It knows nothing of rem registers or closed forms.
+    """
+    free, nxt, active = [0] * p, 0, 0
+    t, issue, resets, samples = start, [], [], []
+    for _ in range(jobs):
+        for b, reads in enumerate(beats):
+            e = t + reads - 1
+            while True:
+                f, n_, act, ok, rs, ss = list(free), nxt, active, True, [], []
+                for slot in range(s):
+                    k = b * s + slot
+                    if k >= chunks:
+                        break
+                    if k % gamma == 0:  # this slot starts a run
+                        if e * s + slot < f[n_]:
+                            ok = False
+                            break
+                        act, n_ = n_, (n_ + 1) % p
+                        rs.append(slot)
+                    if (k + 1) % gamma == 0 or k == chunks - 1:
+                        f[act] = e * s + slot + 1 + r
+                        ss.append(slot)
+                if ok:
+                    break
+                e += 1
+            free, nxt, active = f, n_, act
+            issue.append(e)
+            resets += [(e + 2) * s + x for x in rs]
+            samples += [(e + 2) * s + x for x in ss]
+            t = e + 1
+    return issue, resets, samples

@@ -147,6 +147,30 @@ OPTICS_CASES: dict[str, Case] = {
     # -- the derivation's checks, refused at load by every command -------------------------------
     "gamma-0": ("a.toml", value(OPTICS, "capacitance_F", "1e-16"), ("[pca] capacitance_F",)),
     "adc-too-narrow": ("a.toml", value(OPTICS, "adc_bits", "3"), ("[pca] adc_bits", "counts")),
+    # -- the PCA reset (issue 11) -----------------------------------------------------------------
+    "reset-switch-zero": (
+        "a.toml", value(OPTICS, "reset_switch_ohm", "0.0"), ("[pca] reset_switch_ohm", "> 0")
+    ),
+    "reset-switch-negative": (
+        "a.toml", value(OPTICS, "reset_switch_ohm", "-10.0"), ("[pca] reset_switch_ohm", "range")
+    ),
+    "reset-switch-string": (
+        "a.toml", value(OPTICS, "reset_switch_ohm", '"10"'), ("[pca] reset_switch_ohm", "number")
+    ),
+    "capacitors-zero": ("a.toml", value(OPTICS, "capacitors", "0"), ("[pca] capacitors", ">= 1")),
+    "capacitors-negative": (
+        "a.toml", value(OPTICS, "capacitors", "-2"), ("[pca] capacitors", "range")
+    ),
+    "capacitors-float": (
+        "a.toml", value(OPTICS, "capacitors", "2.0"), ("[pca] capacitors", "integer")
+    ),
+    # S = 32 with gamma = 14 (runs start inside cycles) and one capacitor: R = 6 > 0.
+    "reset-rotation": (
+        "a.toml",
+        value(value(OPTICS, "symbols_per_cycle", "32"), "capacitors", "1"),
+        ("[pca] reset_dead_slots = 6", "pca_capacitors = 1", "gamma = 14",
+         "symbols_per_cycle = 32", "<= (pca_capacitors - 1) * gamma = 0"),
+    ),
     "link-never-closes": (
         "a.toml",
         value(OPTICS, "power_per_wavelength_W", "1e-9"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from oxbnn.models.configs import PRESET_DIR, PresetError, XpuParams, load_preset, preset_names
-from oxbnn.models.derive import xpu_params
+from oxbnn.models.derive import reset_dead_slots, xpu_params
 
 
 def test_shipped_presets_share_keys_and_have_sources():
@@ -130,12 +130,52 @@ def test_override_is_validated():
         ({"gamma": 0}, "gamma must be a positive integer, not 0"),
         ({"n_lanes": 4.0}, "n_lanes must be a positive integer, not 4.0"),
         ({"adc_bits": 3}, r"adc_bits = 3 cannot hold gamma \* n_lanes = 8 counts"),
+        ({"reset_dead_slots": -1}, "reset_dead_slots must be a non-negative integer, not -1"),
+        ({"reset_dead_slots": 1.0}, "reset_dead_slots must be a non-negative integer, not 1.0"),
+        ({"reset_dead_slots": True}, "reset_dead_slots must be a non-negative integer, not True"),
+        ({"pca_capacitors": 0}, "pca_capacitors must be a positive integer, not 0"),
+        # gamma = 2 at S = 3: runs start inside cycles; one capacitor cannot wait for itself.
+        (
+            {"reset_dead_slots": 1, "symbols_per_cycle": 3},
+            r"reset_dead_slots = 1 with pca_capacitors = 1, gamma = 2 and symbols_per_cycle = 3"
+            r".*need reset_dead_slots <= \(pca_capacitors - 1\) \* gamma = 0",
+        ),
+        (
+            {"reset_dead_slots": 3, "pca_capacitors": 2, "symbols_per_cycle": 3},
+            r"reset_dead_slots <= \(pca_capacitors - 1\) \* gamma = 2 .* or gamma % "
+            r"symbols_per_cycle == 0",
+        ),
     ],
 )
 def test_xpu_params_validation(kwargs, message):
     base = {"n_lanes": 4, "n_xpes": 2, "gamma": 2, "adc_bits": 4}
     with pytest.raises(PresetError, match=message):
         XpuParams(**{**base, **kwargs})
+
+
+def test_reset_rotation_accepts_what_the_beat_wait_serves():
+    """R <= (P - 1) gamma, or gamma % S == 0 (every run starts a beat), or S = 1."""
+    base = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4)
+    for s, r, p in [(1, 50, 1), (2, 9, 1), (4, 2, 2), (3, 2, 2), (3, 4, 3), (32, 2, 2)]:
+        xpu = base.replace(symbols_per_cycle=s, reset_dead_slots=r, pca_capacitors=p)
+        assert (xpu.reset_dead_slots, xpu.pca_capacitors) == (r, p)
+    assert (base.reset_dead_slots, base.pca_capacitors) == (0, 1)  # the default: no dead slots
+
+
+def test_reset_dead_slots_from_the_switch_and_the_capacitor():
+    """R = ceil(R_on C ln(2^(bits + 1)) bit_rate): 10 Ohm, 1 pF, 9 bits at 50 Gb/s is
+    ceil(10 * 1e-12 * 6.931 * 5e10) = ceil(3.47) = 4; at 5 Gb/s ceil(0.347) = 1; 100 Ohm
+    ceil(34.7) = 35. The presets (10 Ohm, 9 bits): oxbnn50's 1.49 pF at 50 Gb/s, 103.3 ps,
+    5.16 slots: R = 6 <= gamma = 14; oxbnn5's 5.65 pF at 5 Gb/s, 391.6 ps, 1.96 slots: R = 2 <=
+    gamma = 5; both ping-pong (P = 2)."""
+    p = load_preset("oxbnn50")
+    one_pf = p.replace("pca", reset_switch_ohm=10.0, capacitance_F=1e-12)
+    assert reset_dead_slots(one_pf) == 4
+    assert reset_dead_slots(one_pf.replace("architecture", bit_rate_bps=5e9)) == 1
+    assert reset_dead_slots(one_pf.replace("pca", reset_switch_ohm=100.0)) == 35
+    for name, r, gamma in [("oxbnn50", 6, 14), ("oxbnn5", 2, 5)]:
+        xpu = xpu_params(name)
+        assert (xpu.reset_dead_slots, xpu.pca_capacitors, xpu.gamma) == (r, 2, gamma)
 
 
 def test_preset_s_sets_the_clock_and_the_adc_channels(tmp_path):

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from oxbnn.models import bnn
-from oxbnn.models.configs import load_preset
+from oxbnn.models.configs import XpuParams, load_preset
 from oxbnn.models.derive import xpu_params
 from oxbnn.models.layer import LayerSpec
 from oxbnn.models.timing import MemoryModel, layer_cycles, sample_slots
@@ -119,6 +119,21 @@ def test_icarus_small_xpu():
     )
     cosim = Cosim(xpu, sim="icarus", build_root=BUILD)
     runs = _runs(xpu, SEED + 7, 4, max_hw=5, max_c=9, max_out=5)
+    assert_layers(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
+
+
+def test_icarus_ping_pong_pca_at_s3():
+    """PCA reset dead slots with two capacitors at S = 3 (gamma = 3, so every run starts a beat;
+    R = 5 > S, so runs wait for their capacitor inside vectors too), on the Verilog: bit- and
+    cycle-exact, every strobe where the cycle model puts it, and the bridge's own capacitor check
+    never fires. Some layer must really wait."""
+    xpu = XpuParams(
+        n_lanes=4, n_xpes=2, gamma=3, adc_bits=4, symbols_per_cycle=3, act_buffer_depth=32,
+        wgt_buffer_depth=32, reset_dead_slots=5, pca_capacitors=2,
+    )  # fmt: skip
+    cosim = Cosim(xpu, sim="icarus", build_root=BUILD)
+    runs = _runs(xpu, SEED + 9, 4, max_hw=5, max_c=9, max_out=5)
+    assert any(layer_cycles(r.spec, xpu, r.mem).reset_stall > 0 for r in runs)
     assert_layers(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
 
 

@@ -15,7 +15,7 @@ from amaranth.hdl import Fragment
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerSpec
-from oxbnn.models.optics import Effects
+from oxbnn.models.optics import CapacitorBusyError, Effects
 from oxbnn.testbenches.cosim_top import CosimTop, Fields
 from oxbnn.testbenches.env import AdcBusyError, XpuEnv
 from oxbnn.testbenches.optical_bridge import OpticalBridge, port_width, unpack_port
@@ -380,3 +380,36 @@ def test_port_vcd_of_an_s3_run_lists_slot_level_readouts(tmp_path):
         (r["cycle"], r["slot"], r["xpe"], r["code"], r["channel"], r["code_cycle"]) for r in rows
     ]
     assert got == [(0, 0, 1, 1, 0, 2), (0, 1, 0, 5, 0, 2), (0, 1, 1, 4, 1, 2), (1, 0, 0, 7, 0, 3)]
+
+
+def test_a_run_on_a_discharging_capacitor_is_refused():
+    """R = 3 dead slots at S = 1 (XPE 1 stays dark): XPE 0 resets in cycle 0 and samples 2 + 3
+    counts in cycle 1, so its capacitor 0 is discharging until slot 1 + 1 + 3 = 5. One capacitor:
+    a run from slot 4 is refused (naming XPE, slot, capacitor and free slot), from slot 5 it
+    counts. Ping-pong: a run in slot 2 takes capacitor 1 (free), the one after it, in slot 4,
+    capacitor 0 again, still discharging."""
+    xpu = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, reset_dead_slots=3)
+    first = [_cycle_word({(0, 0): (2, "r")}, 2, 4, 1), _cycle_word({(0, 0): (3, "s")}, 2, 4, 1)]
+    dark = _cycle_word({}, 2, 4, 1)
+
+    def run(p: int, gap: int) -> OpticalBridge:
+        bridge = OpticalBridge(xpu.replace(pca_capacitors=p), Effects.ideal())
+        assert bridge.readout(first).codes[0, 0] == 5
+        later = [dark] * gap + [_cycle_word({(0, 0): (4, "rs")}, 2, 4, 1)]
+        assert bridge.readout(later).codes[0, 0] == 4
+        return bridge
+
+    with pytest.raises(
+        CapacitorBusyError,
+        match=r"XPE 0, slot 4: a run starts on PCA capacitor 0, which is discharging until "
+        r"slot 5 \(sampled in slot 1, reset_dead_slots = 3, capacitors = 1\)",
+    ):
+        run(1, 2)
+    run(1, 3)
+    bridge = run(2, 0)  # slot 2 on capacitor 1; sampled there: free from 6
+    with pytest.raises(CapacitorBusyError, match=r"slot 4: .* capacitor 0, .* until slot 5"):
+        bridge.readout([dark, _cycle_word({(0, 0): (1, "rs")}, 2, 4, 1)])
+    # A new layer restarts the rotation with every capacitor discharged.
+    bridge = run(2, 0)
+    bridge.start_layer()
+    assert bridge.readout([_cycle_word({(0, 0): (1, "rs")}, 2, 4, 1)]).codes[0, 0] == 1

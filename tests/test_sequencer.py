@@ -259,3 +259,20 @@ def test_beats_of_a_read_bound_layer():
 def test_parameters_are_checked():
     with pytest.raises(ValueError, match="result_depth must be a positive integer, not 0"):
         Sequencer(xpu=XPU, result_depth=0)
+
+
+@pytest.mark.parametrize("s", [1, 2])
+def test_capacitor_waits_are_generated_only_with_dead_slots(s):
+    """R = 0: no capacitor state at all (the S-slot sequencer of before, gate for gate); R > 0:
+    one count per capacitor, and a rotation pointer only with more than one capacitor."""
+    from amaranth.back import rtlil
+
+    def text(**changes):
+        xpu = XPU.replace(symbols_per_cycle=s, **changes)
+        return rtlil.convert(Sequencer(xpu=xpu, result_depth=4))
+
+    assert "pca_cap" not in text()
+    one = text(reset_dead_slots=3)
+    assert "pca_cap0_rem" in one and "pca_cap1_rem" not in one and "pca_cap_ptr" not in one
+    two = text(reset_dead_slots=2, pca_capacitors=2)
+    assert "pca_cap0_rem" in two and "pca_cap1_rem" in two and "pca_cap_ptr" in two

@@ -125,6 +125,22 @@ def test_gamma_comes_from_the_optics():
     assert mapping.accelerator_model("oxbnn5").xpu.gamma == 5
 
 
+def test_ping_pong_pca_charges_two_capacitors():
+    """oxbnn50's PCA is ping-pong ([pca] capacitors = 2 in its optics preset): the
+    photodetection area per XPE is one PD (14.06 um^2) plus two 745 um^2 capacitors; the
+    baselines' TIA front ends have one (and no area)."""
+    model = mapping.accelerator_model("oxbnn50")
+    rx = model.preset.receiver
+    assert rx.frontend_capacitors == 2 and model.xpu.pca_capacitors == 2
+    assert model.preset.sources["receiver.frontend_capacitors"].startswith(
+        "from optics preset oxbnn50: "
+    )
+    xpes = model.n_xpus * model.xpu.n_xpes
+    got = energy.area_m2(model)["photodetection"]
+    assert math.isclose(got, xpes * (14.06e-12 + 2 * 745e-12), rel_tol=1e-12)
+    assert mapping.accelerator_model("robin_eo").preset.receiver.frontend_capacitors == 1
+
+
 # ----------------------------------------------------------------------------------------------
 # A micro-case derived by hand
 # ----------------------------------------------------------------------------------------------

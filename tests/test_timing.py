@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _chunks import emulated_chunk_cycles
+from _chunks import emulated_beat_cycles, emulated_chunk_cycles, emulated_strobes
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerError, LayerSpec
@@ -117,6 +117,93 @@ def test_adc_bank_stalls_by_hand():
     bd2 = layer_cycles(spec2, xpu)
     assert (bd2.total, bd2.fill, bd2.compute, bd2.adc_stall) == (33, 12, 6, 10)
     assert bd2.total == bd2.fill + bd2.compute + bd2.adc_stall + bd2.load + bd2.readout + 1
+
+
+# Micro-case 7 of oxbnn.models.timing (PCA reset dead slots R = 3, capacitors P in rotation),
+# derived by hand there: (name, spec, xpu, total, reset_stall, samples or None, resets or None).
+RESET_CASES = [
+    ("case 1 P=1", LayerSpec("conv", 1, 2, 10, 1), XPU.replace(reset_dead_slots=3), 19, 3,
+     [11, 15], [10, 15]),
+    ("case 1 P=2", LayerSpec("conv", 1, 2, 10, 1),
+     XPU.replace(reset_dead_slots=3, pca_capacitors=2), 16, 0, [11, 12], [10, 12]),
+    ("case 2 P=2", LayerSpec.fc(10, 3), XPU.replace(reset_dead_slots=3, pca_capacitors=2), 29, 4,
+     [14, 15, 19, 20, 24, 25], [13, 15, 18, 20, 23, 25]),
+    ("case 2 P=1", LayerSpec.fc(10, 3), XPU.replace(reset_dead_slots=3), 40, 15, None, None),
+    ("case 1 S=2 P=1", LayerSpec("conv", 1, 2, 10, 1),
+     XPU.replace(reset_dead_slots=3, symbols_per_cycle=2), 17, 2, [21, 26], [20, 26]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name,spec,xpu,total,stall,samples,resets", RESET_CASES, ids=[c[0] for c in RESET_CASES]
+)
+def test_reset_dead_slots_by_hand(name, spec, xpu, total, stall, samples, resets):
+    bd = layer_cycles(spec, xpu)
+    assert (bd.total, bd.reset_stall, bd.adc_stall) == (total, stall, 0), f"{name}: {bd}"
+    assert bd.total == bd.fill + bd.compute + bd.reset_stall + bd.load + bd.readout + bd.drain
+    if samples is not None:
+        assert list(sample_slots(spec, xpu)) == samples
+        assert list(reset_slots(spec, xpu)) == resets
+
+
+def test_adc_and_reset_waits_in_one_beat_count_first_as_adc_stall():
+    """1x1x20 (L = 5) at S = 2 with a 3-cycle ADC bank (test_adc_bank_stalls_by_hand) and R = 5,
+    P = 1. Beat 0 leaves in 7 (bank free from 10) and samples in slot index 15 (capacitor free
+    from 21). Beat 1's reads end in 8; the bank holds it to 10 (2 ADC stall), its reset in slot
+    0 needs 2 e >= 21: e = 11 (1 reset stall); it samples in 23 (free from 29), bank free from 14.
+    Beat 2: reads end in 12, bank 14 (2), reset needs 2 e >= 29: 15 (1). Done 15 + 6 = 21,
+    adc_stall 4, reset_stall 2; resets on the port (cycles 9, 13, 17) in slots 18, 26, 34."""
+    spec = LayerSpec("conv", 1, 1, 20, 1)
+    xpu = XPU.replace(symbols_per_cycle=2, adc_conversion_cycles=3, reset_dead_slots=5)
+    bd = layer_cycles(spec, xpu)
+    assert (bd.total, bd.compute, bd.adc_stall, bd.reset_stall) == (21, 3, 4, 2)
+    assert list(reset_slots(spec, xpu)) == [18, 26, 34]
+
+
+def _reset_xpu(rng: np.random.Generator) -> XpuParams:
+    """A random small XPU with R > 0 that XpuParams accepts."""
+    while True:
+        s = int(rng.choice([1, 2, 3, 4, 8]))
+        gamma = int(rng.integers(1, 6))
+        p = int(rng.integers(1, 4))
+        r = int(rng.integers(1, 3 * gamma + 2))
+        if r <= (p - 1) * gamma or gamma % s == 0:
+            return XpuParams(
+                n_lanes=4, n_xpes=2, gamma=gamma, adc_bits=5, symbols_per_cycle=s,
+                reset_dead_slots=r, pca_capacitors=p,
+            )  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reset_waits_match_the_slot_by_slot_brute_force(seed):
+    """Random layers of one (band, weight tile) pair on random R, P, gamma, S: every strobe, the
+    count and the reset stall against :func:`_chunks.emulated_strobes` (the pair's first issue
+    cycle, which only the loads decide, is its input)."""
+    rng = np.random.default_rng(500 + seed)
+    checked = waited = 0
+    while checked < 25:
+        xpu = _reset_xpu(rng)
+        kh = int(rng.choice([1, 3]))
+        c = int(rng.integers(1, 30))
+        spec = LayerSpec("conv", int(rng.integers(kh, 5)), int(rng.integers(kh, 5)), c,
+                         int(rng.integers(1, 4)), kh, kh)  # fmt: skip
+        plan = tiling_plan(spec, xpu)
+        if len(plan.pairs) != 1:
+            continue
+        checked += 1
+        bd = layer_cycles(spec, xpu)
+        beats = emulated_beat_cycles(c, xpu.n_lanes, kh * kh, xpu.symbols_per_cycle)
+        issue, resets, samples = emulated_strobes(
+            beats, plan.chunks, xpu.gamma, xpu.symbols_per_cycle, xpu.reset_dead_slots,
+            xpu.pca_capacitors, plan.jobs, bd.pair_starts[0],
+        )  # fmt: skip
+        where = (xpu, spec)
+        assert list(reset_slots(spec, xpu)) == resets, where
+        assert list(sample_slots(spec, xpu)) == samples, where
+        assert bd.total == issue[-1] + 2 + xpu.adc_latency + 2, where
+        assert bd.reset_stall == issue[-1] + 1 - bd.pair_starts[0] - plan.jobs * sum(beats)
+        waited += bd.reset_stall > 0
+    assert waited >= 5  # the waits really happen
 
 
 def test_adc_channels_hold_the_samples_of_a_cycle():

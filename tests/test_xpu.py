@@ -98,6 +98,32 @@ S_CONFIGS["n5m3g3c4"] = CONFIGS["n5m3g3"].replace(adc_conversion_cycles=4)
 S_CONFIGS["n4m2g2s3c3b2"] = CONFIGS["n4m2g2"].replace(
     symbols_per_cycle=3, adc_conversion_cycles=3, adc_banks=2
 )
+# PCA reset dead slots (R = reset_dead_slots) and capacitors in rotation (P = pca_capacitors):
+# one capacitor at S = 1 and at S = 2 with gamma % S == 0 (every run starts a beat); ping-pong at
+# S = 8 and 32 with R <= gamma (the bound XpuParams requires when gamma % S != 0: only a vector's
+# first run can wait) and at S = 2 and 3 with gamma % S == 0 and R > S (with R <= S no run there
+# could ever wait), so runs inside a vector wait too; three capacitors at S = 3.
+S_CONFIGS["n4m2g2r3"] = CONFIGS["n4m2g2"].replace(reset_dead_slots=3)
+S_CONFIGS["n4m2g4s2r5"] = XpuParams(
+    n_lanes=4,
+    n_xpes=2,
+    gamma=4,
+    adc_bits=5,
+    adc_latency=2,
+    symbols_per_cycle=2,
+    act_buffer_depth=24,
+    wgt_buffer_depth=16,
+    reset_dead_slots=5,
+)
+S_CONFIGS["n4m2g2s2r3p2"] = S_CONFIGS["n4m2g2s2"].replace(reset_dead_slots=3, pca_capacitors=2)
+S_CONFIGS["n5m3g3s3r5p2"] = S_CONFIGS["n5m3g3s3"].replace(reset_dead_slots=5, pca_capacitors=2)
+S_CONFIGS["n4m2g3s8r3p2"] = S_CONFIGS["n4m2g3s8"].replace(reset_dead_slots=3, pca_capacitors=2)
+S_CONFIGS["n4m2g3s32r3p2"] = S_CONFIGS["n4m2g2s32"].replace(
+    gamma=3, reset_dead_slots=3, pca_capacitors=2
+)
+S_CONFIGS["n4m2g2s3r4p3"] = CONFIGS["n4m2g2"].replace(
+    symbols_per_cycle=3, reset_dead_slots=4, pca_capacitors=3
+)
 S_LAYERS_PER_CONFIG = 8
 
 
@@ -136,6 +162,7 @@ def _covers(category: str, run: LayerRun, xpu: XpuParams) -> bool:
         "several readouts": plan.readouts > 1,
         "read bound S": plan.vector_cycles > plan.beats,
         "adc stall": timing.layer_cycles(spec, xpu, run.mem).adc_stall > 0,
+        "reset stall": timing.layer_cycles(spec, xpu, run.mem).reset_stall > 0,
     }[category]
 
 
@@ -164,6 +191,7 @@ S_CATEGORIES = [
     "several readouts",
     "read bound S",
     "adc stall",
+    "reset stall",
     "K>gN",
     "pool",
     "fc",
@@ -214,10 +242,13 @@ def make_cases(
     """Seeded random layers for one config; layer i targets category i (round robin)."""
     xpu = configs[config]
     offset = list(configs).index(config) * count
-    # Categories this XPU cannot show: no wait at a conversion per cycle, no partial beat at S = 1.
+    # Categories this XPU cannot show: no wait at a conversion per cycle or without dead slots,
+    # no partial beat at S = 1.
     impossible = set()
     if xpu.adc_conversion_cycles == 1:
         impossible.add("adc stall")
+    if xpu.reset_dead_slots == 0:
+        impossible.add("reset stall")
     if xpu.symbols_per_cycle == 1:
         impossible |= {"L<S", "L%S"}
     categories = [c for c in categories if c not in impossible]

@@ -186,6 +186,16 @@ class XpuParams:
         as many channels as one cycle can sample (:attr:`adc_channels`). A cycle that samples
         waits until its bank has finished its previous conversion (``adc_conversion_cycles``
         after it started): more banks, fewer stalls.
+    reset_dead_slots : int
+        R, slots a PCA capacitor needs after its sample to discharge to within half an LSB
+        (``ceil(t_settle * bit_rate)``, :func:`oxbnn.models.derive.reset_dead_slots`); a capacitor
+        sampled in slot index ``a`` may start a run (its ``pca_reset`` slot) from ``a + 1 + R``.
+        0: the reset is instantaneous (no wait, no logic).
+    pca_capacitors : int
+        P, capacitors per PCA used in rotation by the readout runs (a run = the chunks from a
+        ``pca_reset`` to its ``pca_sample``): run j of a layer integrates on capacitor ``j mod
+        P``, so a capacitor has ``(P - 1)`` runs of the others to discharge. 1: one capacitor
+        and dead slots; 2: ping-pong.
     name : str
         Where these parameters come from (a preset name, or ``"custom"``).
     """
@@ -202,6 +212,8 @@ class XpuParams:
     max_out_channels: int = 2048
     adc_conversion_cycles: int = 1
     adc_banks: int = 1
+    reset_dead_slots: int = 0
+    pca_capacitors: int = 1
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -217,8 +229,13 @@ class XpuParams:
             "max_out_channels",
             "adc_conversion_cycles",
             "adc_banks",
+            "pca_capacitors",
         ):
             _positive_int(key, getattr(self, key))
+        r = self.reset_dead_slots
+        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+            raise PresetError(f"reset_dead_slots must be a non-negative integer, not {r!r}")
+        self._check_reset_rotation()
         if (1 << self.adc_bits) - 1 < self.gamma * self.n_lanes:
             raise PresetError(
                 f"adc_bits = {self.adc_bits} cannot hold gamma * n_lanes = "
@@ -227,6 +244,32 @@ class XpuParams:
             )
         if not (isinstance(self.bit_rate_bps, (int, float)) and self.bit_rate_bps > 0):
             raise PresetError(f"bit_rate_bps must be a positive number, not {self.bit_rate_bps!r}")
+
+    def _check_reset_rotation(self) -> None:
+        """Refuse an R, P, gamma, S the beat schedule cannot serve with whole-beat waits.
+
+        The sequencer waits only at whole beats (a beat leaves when every capacitor its resets
+        use is free), so two runs on one capacitor inside one beat could not wait for each other.
+        Accepted when ``R <= (P - 1) * gamma`` or ``gamma % S == 0``. Why that suffices: the
+        runs of one vector take the capacitors in rotation, so two runs of that vector on one
+        capacitor start ``P * gamma`` slots apart and the first one's sample is ``(P - 1) * gamma
+        + 1`` slots before the second one's reset; the capacitor is free then iff ``R <= (P - 1)
+        * gamma``, so inside a vector no run ever waits and a wait can only fall on a vector's
+        first run, which starts at slot 0 of its own cycle, i.e. at the start of a beat. If
+        ``gamma % S == 0`` every run starts at slot 0 of a beat (runs start at chunks 0, gamma,
+        2 gamma, ... and a vector starts at slot 0), a beat holds at most one reset, and the wait
+        before it is a whole-beat wait. S = 1 always passes.
+        """
+        r, p, g, s = self.reset_dead_slots, self.pca_capacitors, self.gamma, self.symbols_per_cycle
+        if r > (p - 1) * g and g % s != 0:
+            raise PresetError(
+                f"reset_dead_slots = {r} with pca_capacitors = {p}, gamma = {g} and "
+                f"symbols_per_cycle = {s}: a run may start inside a cycle on a capacitor still "
+                f"discharging from a run of the same cycle, which the beat-wise wait cannot "
+                f"serve; need reset_dead_slots <= (pca_capacitors - 1) * gamma = {(p - 1) * g} "
+                f"(more capacitors, a smaller reset switch resistance) or gamma % "
+                f"symbols_per_cycle == 0"
+            )
 
     @property
     def clock_hz(self) -> float:
@@ -404,6 +447,23 @@ class PcaParams:
     )
     adc_latency_s: float = _p(
         "s", 0, 1e-6, lo_open=True, doc="end of the sampled slot to its code at the converter"
+    )
+    reset_switch_ohm: float = _p(
+        "Ohm",
+        0,
+        1e9,
+        lo_open=True,
+        doc="on-resistance of the switch that discharges the capacitor after a sample; the "
+        "reset takes ceil(R_on C ln(2^(adc_bits + 1)) bit_rate) dead slots "
+        "(oxbnn.models.derive.reset_dead_slots)",
+    )
+    capacitors: int = _p(
+        "1",
+        1,
+        64,
+        integer=True,
+        doc="capacitors per PCA, used in rotation by the readout runs (1: one capacitor and "
+        "dead slots; 2: ping-pong, twice the capacitor area)",
     )
 
 

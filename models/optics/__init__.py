@@ -5,7 +5,7 @@ Pure numpy, vectorised over lanes, XPEs and slots; no simulator imports. SI unit
 
 from .dwdm import DwdmLink, LinkBudget, link_budget, max_lanes, sensitivity_W
 from .oxg import Oxg, drive_state, xnor_from_states
-from .pca import Effects, Pca, PcaBank, Readout
+from .pca import CapacitorBusyError, Effects, Pca, PcaBank, Readout
 
 __all__ = [
     "Oxg",
@@ -19,5 +19,6 @@ __all__ = [
     "Effects",
     "Pca",
     "PcaBank",
+    "CapacitorBusyError",
     "Readout",
 ]

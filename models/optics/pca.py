@@ -43,7 +43,15 @@ from ..configs import Preset, PresetError
 from .dwdm import DwdmLink
 from .oxg import xnor_from_states
 
-__all__ = ["Effects", "Pca", "Readout", "PcaBank", "ELEMENTARY_CHARGE_C", "BOLTZMANN_J_PER_K"]
+__all__ = [
+    "Effects",
+    "Pca",
+    "Readout",
+    "PcaBank",
+    "CapacitorBusyError",
+    "ELEMENTARY_CHARGE_C",
+    "BOLTZMANN_J_PER_K",
+]
 
 #: Elementary charge in C (CODATA 2018, exact).
 ELEMENTARY_CHARGE_C = 1.602176634e-19
@@ -324,6 +332,11 @@ class Pca:
         return ones, var_v / self.lsb_V**2
 
 
+class CapacitorBusyError(RuntimeError):
+    """A readout run started on a PCA capacitor that was still discharging from its last sample
+    (the XPU broke the reset contract: ``XpuParams.reset_dead_slots``, ``pca_capacitors``)."""
+
+
 class PcaBank:
     """M PCAs stepped one slot (one clock cycle at S = 1) at a time, as the RTL drives them.
 
@@ -331,16 +344,67 @@ class PcaBank:
     and a sample (at the end of this slot). Codes of the sampled XPEs are returned at once; the
     caller delays them by the ADC latency. ``saturation_events`` counts readouts that went past
     the capacity.
+
+    **Capacitors in rotation** (docs/design.md §3): each PCA has ``capacitors`` = P capacitors;
+    its readout runs (a ``pca_reset`` and the slots up to its ``pca_sample``) take capacitors 0,
+    1, ..., P - 1, 0, ... in order, from capacitor 0 at :meth:`start_layer`, all discharged. A
+    run integrates on its capacitor, which its reset has discharged, so one voltage per XPE is
+    the state of the run. After a sample in slot ``a`` the capacitor's reset switch discharges
+    it for ``reset_dead_slots`` = R slots: it is free from slot ``a + 1 + R``, and a reset that
+    starts a run on it earlier raises :class:`CapacitorBusyError` naming the XPE, the slot, the
+    capacitor and its free slot. Slots are counted from :meth:`start_layer` (the layer's slot
+    indices ``t S + s`` when every cycle's slots are run, as the optical bridge does). This is
+    the optics' own check of the sequencer's capacitor waits, from the strobes alone.
     """
 
-    def __init__(self, pca: Pca, n_xpes: int) -> None:
+    def __init__(
+        self, pca: Pca, n_xpes: int, *, capacitors: int = 1, reset_dead_slots: int = 0
+    ) -> None:
+        for key, value, lo in (
+            ("capacitors", capacitors, 1),
+            ("reset_dead_slots", reset_dead_slots, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                raise ValueError(f"PcaBank: {key} must be an integer >= {lo}, not {value!r}")
         self.pca = pca
         self.m = n_xpes
+        self.capacitors = capacitors
+        self.reset_dead_slots = reset_dead_slots
         self.v = np.zeros(n_xpes)
         self.slots = np.zeros(n_xpes, dtype=np.int64)
         self.saturated = np.zeros(n_xpes, dtype=bool)
         self.saturation_events = 0
         self.clip_events = 0
+        self.start_layer()
+
+    def start_layer(self) -> None:
+        """A layer starts: slot 0, capacitor 0 next, every capacitor discharged (the XPU's
+        ``start`` clears its rotation the same way; the voltages are kept)."""
+        self.now = 0
+        self.next_cap = np.zeros(self.m, dtype=np.int64)
+        self.active = np.zeros(self.m, dtype=np.int64)
+        self.cap_free = np.zeros((self.m, self.capacitors), dtype=np.int64)
+
+    def _rotate(self, reset: np.ndarray, sample: np.ndarray) -> None:
+        """Slot ``self.now``: the runs its resets start, the capacitors its samples free."""
+        xpes = np.flatnonzero(reset)
+        if len(xpes):
+            cap = self.next_cap[xpes]
+            free = self.cap_free[xpes, cap]
+            busy = np.flatnonzero(free > self.now)
+            if len(busy):
+                e, c, f = int(xpes[busy[0]]), int(cap[busy[0]]), int(free[busy[0]])
+                raise CapacitorBusyError(
+                    f"XPE {e}, slot {self.now}: a run starts on PCA capacitor {c}, which is "
+                    f"discharging until slot {f} (sampled in slot {f - 1 - self.reset_dead_slots},"
+                    f" reset_dead_slots = {self.reset_dead_slots}, capacitors = "
+                    f"{self.capacitors})"
+                )
+            self.active[xpes] = cap
+            self.next_cap[xpes] = (cap + 1) % self.capacitors
+        xpes = np.flatnonzero(sample)
+        if len(xpes):
+            self.cap_free[xpes, self.active[xpes]] = self.now + 1 + self.reset_dead_slots
 
     def run(
         self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
@@ -357,6 +421,8 @@ class PcaBank:
         codes = np.zeros(sample.shape, dtype=np.int64)
         swing = self.pca.preset.pca.voltage_swing_V
         for t in range(charges.shape[0]):
+            self._rotate(reset[t], sample[t])
+            self.now += 1
             if reset[t].any():
                 self.v = np.where(reset[t], self.pca.reset_voltage_V((self.m,)), self.v)
                 self.slots = np.where(reset[t], 0, self.slots)
