@@ -9,7 +9,8 @@ are reused.
 Configurations: the full oxbnn50 XPU (N = 19, M = 19) under Verilator; an oxbnn5 XPU with its
 N = 53 but M reduced to 8 (a 53 x 53 XPU's activation buffer has 106 read ports of 53-bit words,
 and its Verilator build takes minutes: the lanes, which are what N changes, are kept, and M only
-replicates XPEs); and a small N = 4, M = 2 XPU under Icarus.
+replicates XPEs); a small N = 4, M = 2 XPU under Icarus; and small XPUs at S = 2, 3, 8 and 32 slots
+per cycle under Verilator (the S = 1 runs are the ones above).
 """
 
 from __future__ import annotations
@@ -135,6 +136,39 @@ def test_icarus_ping_pong_pca_at_s3():
     runs = _runs(xpu, SEED + 9, 4, max_hw=5, max_c=9, max_out=5)
     assert any(layer_cycles(r.spec, xpu, r.mem).reset_stall > 0 for r in runs)
     assert_layers(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
+
+
+# Verilated XPUs at S slots per cycle: the small configurations of tests/test_xpu.py (S = 2; S = 3
+# with ADC conversions of 3 cycles on two banks; S = 8; S = 32) on the S categories there (L < S,
+# L not a multiple of S, several readouts per cycle, read-bound beats, ADC stalls, tiling, ...).
+# Only S = 3 runs in `make test`; S = 2, 8 and 32 are in `make test-slow`: each Verilator build
+# takes minutes (S = 2, 3 and 8 built and ran in 12 min on this 2-core machine under load; S = 32
+# had not built after 40 min), and `make test` runs every S in the Amaranth simulator
+# (tests/test_xpu.py).
+S_COSIM = [
+    pytest.param("n4m2g2s2", marks=pytest.mark.slow),
+    "n4m2g2s3c3b2",
+    pytest.param("n4m2g3s8", marks=pytest.mark.slow),
+    pytest.param("n4m2g2s32", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("config", S_COSIM)
+def test_s_slots_per_cycle_under_verilator(config):
+    """The same layers as the Amaranth-simulator runs of tests/test_xpu.py, here through the
+    generated Verilog, cocotb and the optical bridge; S = 3 also with physical optics (no bit
+    may flip at the preset's laser power)."""
+    from test_xpu import S_CATEGORIES, S_CONFIGS, make_cases
+
+    xpu = S_CONFIGS[config]
+    cases = make_cases(config, 6, 5000, S_CONFIGS, S_CATEGORIES)
+    runs = [c.run for c in cases]
+    cosim = Cosim(xpu, sim="verilator", build_root=BUILD)
+    assert_layers(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED), where=config)
+    if xpu.symbols_per_cycle == 3:
+        for run, res in zip(runs, cosim.run(runs, optics="physical", seed=SEED), strict=True):
+            check = check_layer(xpu, run, res, optics="physical")
+            assert check.ok and check.bit_error_rate == 0.0, (run.name, check.problems)
 
 
 def test_physical_optics_ber(oxbnn50):
@@ -273,6 +307,13 @@ def test_sim_command_takes_a_relative_preset_path(tmp_path, capsys):
     assert copy["cycles"] == copy["cycles_predicted"] == shipped["cycles"]
     assert copy["readouts"] == shipped["readouts"] > 0
     assert copy["cycles_per_s"] > 0 and copy["slots_per_s"] > 0
+    # oxbnn50: 50 Gb/s at the S = 1 idealisation, so the clock is the bit rate.
+    assert (copy["symbols_per_cycle"], copy["clock_hz"]) == (1, 50e9)
+    assert copy["simulated_time_s"] == copy["cycles"] / 50e9
+    parts = copy["cycles_breakdown_predicted"]
+    assert {"fill", "compute", "adc_stall", "reset_stall", "load", "readout", "drain"} <= set(parts)
+    # The preset's ping-pong PCA: two capacitors, 10 Ohm x 1.49 pF x ln 1024 = 103 ps = 6 slots.
+    assert (copy["pca_capacitors"], copy["reset_dead_slots"]) == (2, 6)
     outputs = [np.load(r["outputs_file"]) for r in (copy, shipped)]
     assert np.array_equal(*outputs)
     assert np.array_equal(outputs[0], bnn.layer_forward(act, w, None, spec))

@@ -9,7 +9,8 @@ Report fields (units in the names where they have one): ``cycles`` (measured), `
 (:func:`oxbnn.models.timing.layer_cycles`, the no-stall count), ``cycles_predicted_is_bound``
 and ``cycles_match`` (:func:`oxbnn.testbenches.scoreboard.cycle_verdict`),
 ``cycles_breakdown_predicted`` (every count of :class:`oxbnn.models.timing.CycleBreakdown`),
-``symbols_per_cycle`` (S), ``clock_hz`` (bit rate / S),
+``symbols_per_cycle`` (S), ``clock_hz`` (bit rate / S), ``reset_dead_slots`` and
+``pca_capacitors`` (the PCA's reset, :class:`oxbnn.models.configs.XpuParams`),
 ``simulated_time_s`` (cycles at that clock), ``match_golden`` (every output equals
 :mod:`oxbnn.models.bnn`; with physical optics the golden model is still the reference),
 ``bit_error_rate`` (wrong output bits / output bits; for an integer layer, wrong outputs /
@@ -262,6 +263,8 @@ def _run(args: argparse.Namespace) -> int:
         "n_lanes": xpu.n_lanes,
         "n_xpes": xpu.n_xpes,
         "gamma": xpu.gamma,
+        "reset_dead_slots": xpu.reset_dead_slots,
+        "pca_capacitors": xpu.pca_capacitors,
         "symbols_per_cycle": xpu.symbols_per_cycle,
         "clock_hz": xpu.clock_hz,
         "cycles": res["cycles"],
