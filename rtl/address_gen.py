@@ -252,6 +252,10 @@ class AddressGen(wiring.Component):
             y_lo, y_hi = Signal(bound, name=f"y_lo{e}"), Signal(bound, name=f"y_hi{e}")
             x_lo, x_hi = Signal(bound, name=f"x_lo{e}"), Signal(bound, name=f"x_hi{e}")
             unit = chain.out[e]
+            # Whether the next advance wraps to the next unit row (ux + m_step_x >= unit_w): a
+            # register (retiming: the advance selects with it rather than after an adder and a
+            # comparison), updated with the position.
+            wrap = Signal(name=f"wrap{e}")
 
             def move(dy, dx, y_lo=y_lo, y_hi=y_hi, x_lo=x_lo, x_hi=x_hi):
                 return [
@@ -270,19 +274,28 @@ class AddressGen(wiring.Component):
                     y_hi.eq(d.height - unit.iy),
                     x_lo.eq(-unit.ix),
                     x_hi.eq(d.width - unit.ix),
+                    wrap.eq(unit.ux + d.m_step_x >= d.unit_w),
                 ]
             with m.Elif(ctl.pos_advance):
-                nx = pos.ux + d.m_step_x
-                with m.If(nx >= d.unit_w):
+                # The next wrap test for each value of this one: ux + m_step_x - unit_w +
+                # m_step_x >= unit_w, or ux + 2 m_step_x >= unit_w, from the register ux.
+                m.d.sync += wrap.eq(
+                    Mux(
+                        wrap,
+                        pos.ux >= (d.unit_w - d.m_step_x) * 2,
+                        pos.ux >= d.unit_w - d.m_step_x * 2,
+                    )
+                )
+                with m.If(wrap):
                     m.d.sync += [
-                        pos.ux.eq(nx - d.unit_w),
+                        pos.ux.eq(pos.ux + (d.m_step_x - d.unit_w)),
                         pos.uy.eq(pos.uy + d.m_step_y + 1),
                         pos.base.eq(pos.base + d.wrap_base),
                         *move(d.wrap_iy, d.wrap_ix),
                     ]
                 with m.Else():
                     m.d.sync += [
-                        pos.ux.eq(nx),
+                        pos.ux.eq(pos.ux + d.m_step_x),
                         pos.uy.eq(pos.uy + d.m_step_y),
                         pos.base.eq(pos.base + d.step_base),
                         *move(d.step_iy, d.step_ix),
