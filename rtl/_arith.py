@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Mux
 
-__all__ = ["pick", "times"]
+__all__ = ["pick", "select", "times"]
 
 
 def times(x, k: int):
@@ -27,3 +27,15 @@ def pick(conds, values):
     for c, v in zip(conds[:-1], values[:-1], strict=True):
         out = Mux(c, v, out)
     return out
+
+
+def select(hot, values):
+    """``values[k]`` for the one ``k`` whose ``hot[k]`` holds (exactly one does): an OR of the
+    values each masked by its condition, a tree of depth log2 of their number rather than a
+    chain of multiplexers."""
+    terms = [Mux(h, v, 0) for h, v in zip(hot, values, strict=True)]
+    while len(terms) > 1:
+        terms = [a | b for a, b in zip(terms[::2], terms[1::2], strict=False)] + (
+            [terms[-1]] if len(terms) % 2 else []
+        )
+    return terms[0]

@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
 from ..models.tiling import IMAGE_DIM_BITS, PAD_MODES, READS_PER_SLOT, Widths
-from ._arith import pick, times
+from ._arith import select, times
 from ._checks import fixed_latency, xpu_params
 from .gearbox import Gearbox, gearbox_control_layout
 from .host_if import descriptor_layout
@@ -103,9 +103,10 @@ class _UnitChain(Elaboratable):
     Unit e is column ``e mod unit_w`` of unit row ``q = floor(e / unit_w)``: window origin row
     ``q unit_step``, column ``ux unit_step - padding`` and word offset ``base0 + (e - q)
     unit_base + q unit_wrap_base`` (``e - q`` one-unit steps in a row, ``q`` wraps). Closed
-    form (retiming): ``q`` from comparisons of ``unit_w`` with constants, in parallel, and the
-    multiples of the descriptor's steps by constants (shifts and additions), rather than M - 1
-    one-unit steps in series, whose depth grew with M; the same positions.
+    form (retiming): ``q`` from comparisons of ``unit_w`` with constants, in parallel, the
+    multiples of the descriptor's steps by constants (shifts and additions) and one-hot
+    selections (trees of depth log M), rather than M - 1 one-unit steps in series, whose depth
+    grew with M; the same positions.
     """
 
     def __init__(self, xpu: XpuParams, desc):
@@ -120,22 +121,20 @@ class _UnitChain(Elaboratable):
             # q = floor(e / unit_w) is one of a few values; q iff e // (q + 1) < unit_w <= e // q.
             qs = sorted({e // k for k in range(1, e + 2)})
             hot = [(uw > e // (q + 1)) & ((uw <= e // q) if q else 1) for q in qs]
-            ux = pick(hot, [e - times(uw, q) for q in qs])
+            ux = select(hot, [e - times(uw, q) for q in qs])
             # ux < unit_w and ux <= e: the column's multiple of unit_step from a one-hot of ux.
             xs = list(range(e + 1))
             m.d.comb += [
-                cur.uy.eq(pick(hot, qs)),
+                cur.uy.eq(select(hot, qs)),
                 cur.ux.eq(ux),
-                cur.iy.eq(pick(hot, [times(d.unit_step, q) for q in qs])),
+                cur.iy.eq(select(hot, [times(d.unit_step, q) for q in qs])),
                 cur.ix.eq(
-                    pick([ux == x for x in xs], [times(d.unit_step, x) for x in xs]) - d.padding
+                    select([ux == x for x in xs], [times(d.unit_step, x) for x in xs]) - d.padding
                 ),
                 cur.base.eq(
                     d.base0
-                    + pick(
-                        hot,
-                        [times(d.unit_base, e - q) + times(d.unit_wrap_base, q) for q in qs],
-                    )
+                    + select(hot, [times(d.unit_base, e - q) for q in qs])
+                    + select(hot, [times(d.unit_wrap_base, q) for q in qs])
                 ),
             ]
         return m
