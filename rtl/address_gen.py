@@ -5,9 +5,9 @@ Each XPE owns one output *unit* of the current group (the weight-broadcast mappi
 its position incrementally: unit row and column, the word offset of its window's top-left tap
 in the band, and the bounds a tap's row and column (relative to that tap) must keep to lie in
 the image (from the tap's input row, relative to the band, and its absolute column).
-Positions are placed at the start of a filter (XPE e on unit e, through a chain of one-unit
-steps computed once per layer) and advance by M units per group, with constants the driver put
-in the descriptor, so the datapath has no multiplier or divider.
+Positions are placed at the start of a filter (XPE e on unit e, in closed form from the
+descriptor: :class:`_UnitPlacement`) and advance by M units per group, with constants the driver
+put in the descriptor, so the datapath has no multiplier or divider.
 
 Per issue cycle each of the S slot engines of the sequencer names up to
 :data:`~oxbnn.models.tiling.READS_PER_SLOT` words of its chunk (the same for every XPE, which
@@ -97,7 +97,7 @@ def _position_layout(xpu: XpuParams) -> data.StructLayout:
     )
 
 
-class _UnitChain(Elaboratable):
+class _UnitPlacement(Elaboratable):
     """Positions of units 0..M-1; constant during a layer, so kept apart.
 
     Unit e is column ``e mod unit_w`` of unit row ``q = floor(e / unit_w)``: window origin row
@@ -212,7 +212,7 @@ class AddressGen(wiring.Component):
         # Combinational values are written as expressions rather than named signals where they
         # feed one register: the simulator re-runs a block once per level of named signals.
 
-        chain = m.submodules.chain = _UnitChain(xpu, d)
+        units = m.submodules.units = _UnitPlacement(xpu, d)
 
         # Shared gearbox control of each slot engine: computed in stage I, registered into D.
         gb_d = [Signal(gearbox_control_layout(n, rr), name=f"gb{s}_d") for s in range(ss)]
@@ -250,7 +250,7 @@ class AddressGen(wiring.Component):
             pos = Signal(pos_layout, name=f"pos{e}")
             y_lo, y_hi = Signal(bound, name=f"y_lo{e}"), Signal(bound, name=f"y_hi{e}")
             x_lo, x_hi = Signal(bound, name=f"x_lo{e}"), Signal(bound, name=f"x_hi{e}")
-            unit = chain.out[e]
+            unit = units.out[e]
             # Whether the next advance wraps to the next unit row (ux + m_step_x >= unit_w): a
             # register (retiming: the advance selects with it rather than after an adder and a
             # comparison), updated with the position.
@@ -281,8 +281,8 @@ class AddressGen(wiring.Component):
                 m.d.sync += wrap.eq(
                     Mux(
                         wrap,
-                        pos.ux >= (d.unit_w - d.m_step_x) * 2,
-                        pos.ux >= d.unit_w - d.m_step_x * 2,
+                        pos.ux >= (d.unit_w - d.m_step_x) << 1,
+                        pos.ux >= d.unit_w - (d.m_step_x << 1),
                     )
                 )
                 with m.If(wrap):

@@ -19,7 +19,7 @@ from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerSpec
 from oxbnn.models.tiling import READS_PER_SLOT as R
 from oxbnn.models.tiling import tiling_plan
-from oxbnn.rtl.address_gen import AddressGen, _UnitChain
+from oxbnn.rtl.address_gen import AddressGen, _UnitPlacement
 from oxbnn.rtl.host_if import descriptor_layout
 from oxbnn.testbenches.driver import encode_descriptor
 
@@ -229,7 +229,7 @@ def test_units_are_placed_as_one_unit_steps(unit_w):
     wraps to the next row: ``unit_wrap_base``, ``unit_step`` rows, column ``-padding``)."""
     xpu = XPU.replace(n_xpes=19)
     desc = Signal(descriptor_layout(xpu))
-    chain = _UnitChain(xpu, desc)
+    placement = _UnitPlacement(xpu, desc)
     rng = random.Random(unit_w)
     fields = {
         "unit_w": unit_w,
@@ -254,10 +254,10 @@ def test_units_are_placed_as_one_unit_steps(unit_w):
             ctx.set(getattr(desc, name), value)
         await ctx.delay(1e-9)
         for e, w in enumerate(want):
-            unit = chain.out[e]
+            unit = placement.out[e]
             got = {k: ctx.get(getattr(unit, k)) for k in w}
             assert got == w, (e, got, w)
 
-    sim = Simulator(chain)
+    sim = Simulator(placement)
     sim.add_testbench(tb)
     sim.run()
