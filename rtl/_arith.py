@@ -32,8 +32,15 @@ def pick(conds, values):
 def select(hot, values):
     """``values[k]`` for the one ``k`` whose ``hot[k]`` holds (exactly one does): an OR of the
     values each masked by its condition, a tree of depth log2 of their number rather than a
-    chain of multiplexers."""
-    terms = [Mux(h, v, 0) for h, v in zip(hot, values, strict=True)]
+    chain of multiplexers. Constant zero values add no term (nor does a selection of only
+    those: 0), so no constant reaches an adder through a multiplexer."""
+    terms = [
+        Mux(h, v, 0)
+        for h, v in zip(hot, values, strict=True)
+        if not (isinstance(v, int) and v == 0)
+    ]
+    if not terms:
+        return 0
     while len(terms) > 1:
         terms = [a | b for a, b in zip(terms[::2], terms[1::2], strict=False)] + (
             [terms[-1]] if len(terms) % 2 else []
