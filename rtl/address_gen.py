@@ -2,11 +2,12 @@
 
 Each XPE owns one output *unit* of the current group (the weight-broadcast mapping of
 :meth:`oxbnn.models.tiling.TilingPlan.units`: all XPEs on one filter) and keeps
-its position incrementally: unit row and column, the input row and column of its window's
-top-left tap (relative to the band, and absolute), and the word offset of that tap in the band.
-Positions are placed at the start of a filter (XPE e on unit e, through a chain of one-unit
-steps computed once per layer) and advance by M units per group, with constants the driver put
-in the descriptor, so the datapath has no multiplier or divider.
+its position incrementally: unit row and column, the word offset of its window's top-left tap
+in the band, and the bounds a tap's row and column (relative to that tap) must keep to lie in
+the image (from the tap's input row, relative to the band, and its absolute column).
+Positions are placed at the start of a filter (XPE e on unit e, in closed form from the
+descriptor: :class:`_UnitPlacement`) and advance by M units per group, with constants the driver
+put in the descriptor, so the datapath has no multiplier or divider.
 
 Per issue cycle each of the S slot engines of the sequencer names up to
 :data:`~oxbnn.models.tiling.READS_PER_SLOT` words of its chunk (the same for every XPE, which
@@ -25,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
 from ..models.tiling import IMAGE_DIM_BITS, PAD_MODES, READS_PER_SLOT, Widths
+from ._arith import select, times
 from ._checks import fixed_latency, xpu_params
 from .gearbox import Gearbox, gearbox_control_layout
 from .host_if import descriptor_layout
@@ -95,8 +97,17 @@ def _position_layout(xpu: XpuParams) -> data.StructLayout:
     )
 
 
-class _UnitChain(Elaboratable):
-    """Positions of units 0..M-1 (one-unit steps); constant during a layer, so kept apart."""
+class _UnitPlacement(Elaboratable):
+    """Positions of units 0..M-1; constant during a layer, so kept apart.
+
+    Unit e is column ``e mod unit_w`` of unit row ``q = floor(e / unit_w)``: window origin row
+    ``q unit_step``, column ``ux unit_step - padding`` and word offset ``base0 + (e - q)
+    unit_base + q unit_wrap_base`` (``e - q`` one-unit steps in a row, ``q`` wraps). Closed
+    form (retiming): ``q`` from comparisons of ``unit_w`` with constants, in parallel, the
+    multiples of the descriptor's steps by constants (shifts and additions) and one-hot
+    selections (trees of depth log M), rather than M - 1 one-unit steps in series, whose depth
+    grew with M; the same positions.
+    """
 
     def __init__(self, xpu: XpuParams, desc):
         self.desc = desc
@@ -105,31 +116,27 @@ class _UnitChain(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         d = self.desc
-        first = self.out[0]
-        m.d.comb += [
-            first.uy.eq(0),
-            first.ux.eq(0),
-            first.iy.eq(0),
-            first.ix.eq(-d.padding),
-            first.base.eq(d.base0),
-        ]
-        for prev, cur in zip(self.out, self.out[1:], strict=False):
-            with m.If(prev.ux + 1 == d.unit_w):
-                m.d.comb += [
-                    cur.uy.eq(prev.uy + 1),
-                    cur.ux.eq(0),
-                    cur.iy.eq(prev.iy + d.unit_step),
-                    cur.ix.eq(-d.padding),
-                    cur.base.eq(prev.base + d.unit_wrap_base),
-                ]
-            with m.Else():
-                m.d.comb += [
-                    cur.uy.eq(prev.uy),
-                    cur.ux.eq(prev.ux + 1),
-                    cur.iy.eq(prev.iy),
-                    cur.ix.eq(prev.ix + d.unit_step),
-                    cur.base.eq(prev.base + d.unit_base),
-                ]
+        uw = d.unit_w
+        for e, cur in enumerate(self.out):
+            # q = floor(e / unit_w) is one of a few values; q iff e // (q + 1) < unit_w <= e // q.
+            qs = sorted({e // k for k in range(1, e + 2)})
+            hot = [(uw > e // (q + 1)) & ((uw <= e // q) if q else 1) for q in qs]
+            ux = select(hot, [e - times(uw, q) for q in qs])
+            # ux < unit_w and ux <= e: the column's multiple of unit_step from a one-hot of ux.
+            xs = list(range(e + 1))
+            m.d.comb += [
+                cur.uy.eq(select(hot, qs)),
+                cur.ux.eq(ux),
+                cur.iy.eq(select(hot, [times(d.unit_step, q) for q in qs])),
+                cur.ix.eq(
+                    select([ux == x for x in xs], [times(d.unit_step, x) for x in xs]) - d.padding
+                ),
+                cur.base.eq(
+                    d.base0
+                    + select(hot, [times(d.unit_base, e - q) for q in qs])
+                    + select(hot, [times(d.unit_wrap_base, q) for q in qs])
+                ),
+            ]
         return m
 
 
@@ -205,7 +212,7 @@ class AddressGen(wiring.Component):
         # Combinational values are written as expressions rather than named signals where they
         # feed one register: the simulator re-runs a block once per level of named signals.
 
-        chain = m.submodules.chain = _UnitChain(xpu, d)
+        units = m.submodules.units = _UnitPlacement(xpu, d)
 
         # Shared gearbox control of each slot engine: computed in stage I, registered into D.
         gb_d = [Signal(gearbox_control_layout(n, rr), name=f"gb{s}_d") for s in range(ss)]
@@ -232,27 +239,65 @@ class AddressGen(wiring.Component):
         wgt_p = Signal(data.ArrayLayout(n, ss))
         m.d.sync += wgt_p.eq(self.wgt_word)
         active_d = Signal(mm)
+        bound = signed(w.geometry + 1)
+        unit_fields = _position_layout(xpu).members
+        pos_layout = data.StructLayout({f: unit_fields[f] for f in ("uy", "ux", "base")})
         for e in range(mm):
-            pos = Signal(_position_layout(xpu), name=f"pos{e}")
+            # The XPE's unit (uy, ux, base) and, instead of its window origin (iy, ix), the
+            # bounds of a tap's (row, col) inside the image: -iy <= row < height - iy, -ix <= col
+            # < width - ix (retiming: two comparisons per word and no adder before them); each
+            # bound moves with the origin.
+            pos = Signal(pos_layout, name=f"pos{e}")
+            y_lo, y_hi = Signal(bound, name=f"y_lo{e}"), Signal(bound, name=f"y_hi{e}")
+            x_lo, x_hi = Signal(bound, name=f"x_lo{e}"), Signal(bound, name=f"x_hi{e}")
+            unit = units.out[e]
+            # Whether the next advance wraps to the next unit row (ux + m_step_x >= unit_w): a
+            # register (retiming: the advance selects with it rather than after an adder and a
+            # comparison), updated with the position.
+            wrap = Signal(name=f"wrap{e}")
+
+            def move(dy, dx, y_lo=y_lo, y_hi=y_hi, x_lo=x_lo, x_hi=x_hi):
+                return [
+                    y_lo.eq(y_lo - dy),
+                    y_hi.eq(y_hi - dy),
+                    x_lo.eq(x_lo - dx),
+                    x_hi.eq(x_hi - dx),
+                ]
+
             with m.If(ctl.pos_init):
-                m.d.sync += pos.eq(chain.out[e])
+                m.d.sync += [
+                    pos.uy.eq(unit.uy),
+                    pos.ux.eq(unit.ux),
+                    pos.base.eq(unit.base),
+                    y_lo.eq(-unit.iy),
+                    y_hi.eq(d.height - unit.iy),
+                    x_lo.eq(-unit.ix),
+                    x_hi.eq(d.width - unit.ix),
+                    wrap.eq(unit.ux + d.m_step_x >= d.unit_w),
+                ]
             with m.Elif(ctl.pos_advance):
-                nx = pos.ux + d.m_step_x
-                with m.If(nx >= d.unit_w):
+                # The next wrap test for each value of this one: ux + m_step_x - unit_w +
+                # m_step_x >= unit_w, or ux + 2 m_step_x >= unit_w, from the register ux.
+                m.d.sync += wrap.eq(
+                    Mux(
+                        wrap,
+                        pos.ux >= (d.unit_w - d.m_step_x) << 1,
+                        pos.ux >= d.unit_w - (d.m_step_x << 1),
+                    )
+                )
+                with m.If(wrap):
                     m.d.sync += [
-                        pos.ux.eq(nx - d.unit_w),
+                        pos.ux.eq(pos.ux + (d.m_step_x - d.unit_w)),
                         pos.uy.eq(pos.uy + d.m_step_y + 1),
-                        pos.iy.eq(pos.iy + d.wrap_iy),
-                        pos.ix.eq(pos.ix + d.wrap_ix),
                         pos.base.eq(pos.base + d.wrap_base),
+                        *move(d.wrap_iy, d.wrap_ix),
                     ]
                 with m.Else():
                     m.d.sync += [
-                        pos.ux.eq(nx),
+                        pos.ux.eq(pos.ux + d.m_step_x),
                         pos.uy.eq(pos.uy + d.m_step_y),
-                        pos.iy.eq(pos.iy + d.step_iy),
-                        pos.ix.eq(pos.ix + d.step_ix),
                         pos.base.eq(pos.base + d.step_base),
+                        *move(d.step_iy, d.step_ix),
                     ]
             active = pos.uy < ctl.band_rows
             m.d.sync += active_d[e].eq(active)
@@ -262,9 +307,13 @@ class AddressGen(wiring.Component):
             for j in range(ss * rr):
                 word = ctl.word[j]
                 take = word.take & ctl.issue
-                iy = pos.iy + word.row
-                ix = pos.ix + word.col
-                inside = active & (iy >= 0) & (iy < d.height) & (ix >= 0) & (ix < d.width)
+                inside = (
+                    active
+                    & (word.row >= y_lo)
+                    & (word.row < y_hi)
+                    & (word.col >= x_lo)
+                    & (word.col < x_hi)
+                )
                 m.d.comb += self.rd_addr[e * ss * rr + j].eq(pos.base + word.offset)
                 m.d.sync += [
                     real_d[j].eq(take & inside),

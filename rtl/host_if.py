@@ -46,8 +46,8 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
     Fields (u = unsigned, s = signed, modular where noted)
         ``height``, ``width`` (u16): input size. ``words_per_pixel``, ``last_word_bits``: a pixel
         is ``words_per_pixel`` N-bit words, the last holding ``last_word_bits`` channels;
-        ``last_word`` = ``words_per_pixel - 1`` and ``last_kx`` = ``kernel_w - 1`` (the index of a
-        pixel's last word and of a kernel row's last tap, so the walk compares, not subtracts).
+        ``last_word`` = ``words_per_pixel - 1`` (the index of a pixel's last word, so the walk
+        compares, not subtracts).
         ``row_words``: words of one input row. ``row_skip``: ``row_words - kernel_w *
         words_per_pixel``, the jump from the end of one kernel row to the next.
         ``kernel_h``, ``kernel_w``, ``padding`` (u4), ``stride2``, ``pad_mode``
@@ -106,7 +106,6 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "row_skip": ad,
             "kernel_h": kernel,
             "kernel_w": kernel,
-            "last_kx": kernel,
             "padding": kernel,
             "stride2": unsigned(1),
             "pad_mode": unsigned(PAD_MODE_BITS),

@@ -38,6 +38,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
 from ..models.tiling import POOL_SUBJOBS, READS_PER_SLOT, Widths
+from ._arith import pick, times
 from ._checks import fixed_latency, positive_int, xpu_params
 from .address_gen import issue_layout
 from .host_if import descriptor_layout
@@ -63,10 +64,12 @@ class Sequencer(wiring.Component):
     """Walks tiles, jobs and chunks; issues the address generator and the PCA strobes.
 
     Timing contract (used by :mod:`oxbnn.models.timing`): ``start`` in cycle 0 arms all walkers
-    (tile announcements from cycle :attr:`start_latency`); a job's issue cycles follow each other
-    without a gap; the activation bank is released in the last issue cycle of its band and a
-    weight bank (when tiles are reloaded) in the last issue cycle of its pair; ``done`` is high
-    :attr:`result_to_done` cycles after the last result is taken (``popped``).
+    (tile announcements from cycle :attr:`start_latency`, issue from the cycle after it, when the
+    slot engines hold the latched descriptor's values; in the XPU no tile is complete sooner);
+    a job's issue cycles follow each other without a gap; the activation bank is released in
+    the last issue cycle of its band and a weight bank (when tiles are reloaded) in the last
+    issue cycle of its pair; ``done`` is high :attr:`result_to_done` cycles after the last
+    result is taken (``popped``).
 
     Register widths come from :class:`~oxbnn.models.tiling.Widths` (each field says why it holds
     every value of a plan that exists).
@@ -159,7 +162,6 @@ class Sequencer(wiring.Component):
         def min_(a, b):
             return Mux(a < b, a, b)
 
-        first = Signal()
         # Retimed (cycle for cycle the same walk): every "last" test of the walks is a register,
         # updated at the end of each job from the walker registers alone (never from the job's
         # end), so the end of a vector reaches the walker's state through a flag and a
@@ -230,9 +232,6 @@ class Sequencer(wiring.Component):
         # ---------------------------------------------------------------------------- job walker
         running = Signal()
         flushing = Signal()
-
-        running = Signal()
-        flushing = Signal()
         first = Signal()
         outstanding = Signal(range(self._result_depth + 1))
         # The first unit rows of the next band and of the one after (u0 + rows_per_band and
@@ -301,8 +300,13 @@ class Sequencer(wiring.Component):
             return [q.eq(v) for q, v in pairs]
 
         issue = Signal()
+        # No issue in ``first``: the descriptor is latched at its start, so registers loaded from
+        # it (the slot engines') hold it only from the next cycle. In the XPU this costs nothing:
+        # the tile buffers are cleared in the ``start`` cycle, so no tile is complete before the
+        # cycle after ``first``.
         m.d.comb += issue.eq(
             running
+            & ~first
             & (
                 in_job
                 | (
@@ -323,11 +327,9 @@ class Sequencer(wiring.Component):
         ss, rr, gamma = xpu.symbols_per_cycle, READS_PER_SLOT, xpu.gamma
         kb = Signal.like(d.chunks)  # chunk in slot 0 of the current beat
         gph = Signal(range(max(2, gamma)))  # kb mod gamma
-        in_beat = Signal()  # a later issue cycle of a read-bound beat
-        # Registered tests of kb (retiming): ``rem`` = chunks - kb; ``fresh`` = (kb == 0);
-        # ``last`` = (kb + S >= chunks); ``valid[s]`` = (kb + s < chunks); ``tail[s]`` =
-        # (kb + s + 1 == chunks). Each is loaded with the next beat's value from ``rem``.
-        fresh = Signal()
+        # Registered tests of kb (retiming): ``rem`` = chunks - kb; ``last`` = (kb + S >=
+        # chunks); ``valid[s]`` = (kb + s < chunks); ``tail[s]`` = (kb + s + 1 == chunks). Each
+        # is loaded with the next beat's value from ``rem``.
         rem_q, rem = early_reg(d.chunks.shape(), "rem")
         last_q, last = early_reg(1, "last")
         valid_q, valid_r = early_reg(ss, "valid")
@@ -365,65 +367,150 @@ class Sequencer(wiring.Component):
         wp_last = d.last_word
         r_bits = d.last_word_bits
 
-        def step(ky, kx, cw, off):
-            """The word after (ky, kx, cw) at offset ``off``."""
-            pixel_end = cw == wp_last
-            row_end = pixel_end & (kx == d.last_kx)
-            return (
-                Mux(row_end, ky + 1, ky)[: w.kernel],
-                Mux(pixel_end, Mux(row_end, 0, kx + 1), kx)[: w.kernel],
-                Mux(pixel_end, 0, cw + 1)[: len(d.words_per_pixel)],
-                (off + 1 + Mux(row_end, d.row_skip, 0))[: w.offset],
-            )
+        def const(value, name):
+            """A register holding ``value``, a function of the descriptor alone (retiming: the
+            descriptor's sums and multiples leave the paths that use them). The descriptor is
+            constant from ``first`` on, so the register holds it from the cycle after ``first``,
+            the first that may issue, and every user of it is under ``issue``."""
+            if isinstance(value, int):
+                return value
+            reg = Signal(value.shape(), name=name)
+            m.d.sync += reg.eq(value)
+            return reg
 
-        def bits_of(cw):
-            return Mux(cw == wp_last, r_bits, n)
+        def onehot(ge):
+            """One-hot of a count j in 0..len(ge) from its monotone tests ``ge[k - 1]`` = j >= k."""
+            ge = [1, *ge, 0]
+            return [ge[k] & ~ge[k + 1] for k in range(len(ge) - 2)] + [ge[-2]]
+
+        wpp, kw = d.words_per_pixel, d.kernel_w
+        # Walk constants: word i of a cycle is cw + i words into the pixel; it is past k pixel
+        # ends iff cw >= k W - i, the last word of one iff cw == k W - i - 1; the kernel column
+        # after p pixel ends is past j row ends iff kx >= j kernel_w - p.
+        w_ge = {
+            (i, k): const(times(wpp, k) - i, f"walk_ge{i}_{k}")
+            for i in range(1, rr + 1)
+            for k in range(1, i + 1)
+        }
+        w_end = {
+            (i, k): const(times(wpp, k) - i - 1, f"walk_end{i}_{k}")
+            for i in range(rr)
+            for k in range(1, i + 2)
+        }
+        w_kx = {
+            (p, j): const(times(kw, j) - p, f"walk_kx{p}_{j}")
+            for p in range(1, rr + 1)
+            for j in range(1, p + 1)
+        }
+        w_row = [const(times(d.row_skip, j), f"walk_row{j}") for j in range(1, rr + 1)]
+
+        def walk(ky, kx, cw):
+            """Words 0..R of a cycle from its first, (ky, kx, cw), in closed form (retiming: the
+            same words as stepping word by word, one pixel end and one kernel-row end at a time,
+            without the steps in series). Word i is ``cw + i`` words into the pixel: ``p`` =
+            floor((cw + i) / W) pixel ends before it (cw < W), then kernel column ``kx + p``
+            with ``r`` = floor((kx + p) / kernel_w) row ends (kx < kernel_w). Each word: ``rh``
+            (one-hot r), its (ky, kx, cw), the offset it adds to the first word's (``i + r
+            row_skip``, one per r) and whether it is a pixel's last word (``end``)."""
+            cols = [([1], kx)]  # kernel column after p pixel ends: (one-hot r, kx)
+            for p in range(1, rr + 1):
+                hot = onehot([kx >= w_kx[p, j] for j in range(1, p + 1)])
+                cols.append((hot, pick(hot, [kx + p - times(kw, r) for r in range(p + 1)])))
+            ends = [Cat(*(cw == w_end[i, k] for k in range(1, i + 2))).any() for i in range(rr)]
+            out = [{"rh": [1], "ky": ky, "kx": kx, "cw": cw, "steps": [0]}]
+            for i in range(1, rr + 1):
+                ph = onehot([cw >= w_ge[i, k] for k in range(1, i + 1)])
+                # r == j iff p == k and the column's r == j.
+                rh = [
+                    Cat(*(ph[k] & cols[k][0][j] for k in range(j, i + 1))).any()
+                    for j in range(i + 1)
+                ]
+                out.append(
+                    {
+                        "rh": rh,
+                        "ky": pick(rh, [ky + j for j in range(i + 1)])[: w.kernel],
+                        "kx": pick(ph, [cols[k][1] for k in range(i + 1)])[: w.kernel],
+                        "cw": pick(ph, [cw + i - times(wpp, k) for k in range(i + 1)])[: len(cw)],
+                        "steps": [i] + [i + w_row[j - 1] for j in range(1, i + 1)],
+                    }
+                )
+            for i in range(rr):
+                out[i]["end"] = ends[i]
+            return out
+
+        # Jump constants, with c1 the carry from the bit digit, pc the pixel carry and kc the
+        # kernel column carry: the tests of each carry and each sum for each value of the
+        # carries into it.
+        jb = d.jump_bw
+        j_c1 = const(n - jb, "jump_c1")  # c1 iff bw >= n - jump_bw
+        j_ge = [const(r_bits - jb, "jump_ge0"), const(r_bits + n - jb, "jump_ge1")]
+        j_gt = [const(wp_last - d.jump_cw - c, f"jump_gt{c}") for c in (0, 1)]
+        j_bw = [const(jb - n * c, f"jump_bw{c}") for c in (0, 1)]
+        j_kc = [const(d.kernel_w - d.jump_kx - p, f"jump_kc{p}") for p in (0, 1)]
+        j_kx = [
+            const(d.jump_kx + p - d.kernel_w * c, f"jump_kx{p}{c}") for p in (0, 1) for c in (0, 1)
+        ]
+        j_cw = [const(d.jump_cw + c, f"jump_cw{c}") for c in (0, 1)]
+        j_cwr = [const(d.jump_cw - wp_last + v, f"jump_cwr{v + 1}") for v in (-1, 0, 1)]
+        j_off = [
+            const(d.jump_off + inc + Mux(kc, d.row_skip, 0), f"jump_off{inc}{kc}")
+            for kc in (0, 1)
+            for inc in (0, 1, 2)
+        ]
 
         def jump(ky, kx, cw, bw, off):
-            """The start of the chunk S chunks (S N bits) later: mixed-radix addition of
-            the descriptor's ``jump_*`` digits (bit, word, pixel, kernel column, kernel row)."""
-            bw1 = bw + d.jump_bw
-            c1 = bw1 >= n
-            bw1 = Mux(c1, bw1 - n, bw1)
-            cw1 = cw + d.jump_cw + c1
-            pc = (cw1 > wp_last) | ((cw1 == wp_last) & (bw1 >= r_bits))
-            bw2 = bw1 - r_bits
-            borrow = bw2 < 0
-            bw2 = Mux(borrow, bw2 + n, bw2)
-            cw2 = cw1 - wp_last - borrow
-            kx1 = kx + d.jump_kx + pc
-            kc = kx1 >= d.kernel_w
+            """The start of the chunk S chunks (S N bits) later: mixed-radix addition of the
+            descriptor's ``jump_*`` digits (bit, word, pixel, kernel column, kernel row).
+            Retiming: carry-select; each carry's test and each sum is formed for every value
+            of the carries into it, in parallel, against constants (``const``), and the carries
+            only select."""
+            c1 = bw >= j_c1
+            ge = Mux(c1, bw >= j_ge[1], bw >= j_ge[0])  # bw1 >= last_word_bits
+            pc = Mux(
+                c1, (cw > j_gt[1]) | ((cw == j_gt[1]) & ge), (cw > j_gt[0]) | ((cw == j_gt[0]) & ge)
+            )
+            borrow = ~ge
+            bw1 = bw + Mux(c1, j_bw[1], j_bw[0])
+            bw2 = bw1 - r_bits + Mux(borrow, n, 0)
+            kc_p = [kx >= j_kc[p] for p in (0, 1)]
+            kc = Mux(pc, kc_p[1], kc_p[0])
+            kx_w = [Mux(kc_p[p], kx + j_kx[2 * p + 1], kx + j_kx[2 * p]) for p in (0, 1)]
+            cw_w = Mux(c1, cw + j_cw[1], cw + j_cw[0])
+            # cw1 - wp_last - borrow = cw + jump_cw - wp_last + c1 - borrow
+            cw_p = Mux(
+                c1,
+                Mux(borrow, cw + j_cwr[1], cw + j_cwr[2]),
+                Mux(borrow, cw + j_cwr[0], cw + j_cwr[1]),
+            )
+            # off + jump_off + inc + (kc ? row_skip : 0), inc = c1 + (pc ? 1 - borrow : 0)
+            pb = pc & ~borrow
+            two, one = c1 & pb, c1 ^ pb
+            sums = [
+                pick(
+                    [two, one, 1],
+                    [off + j_off[3 * c + 2], off + j_off[3 * c + 1], off + j_off[3 * c]],
+                )
+                for c in (0, 1)
+            ]
             return (
-                (ky + d.jump_ky + kc)[: w.kernel],
-                Mux(kc, kx1 - d.kernel_w, kx1)[: w.kernel],
-                Mux(pc, cw2, cw1)[: len(cw)],
+                Mux(kc, ky + d.jump_ky + 1, ky + d.jump_ky)[: w.kernel],
+                Mux(pc, kx_w[1], kx_w[0])[: w.kernel],
+                Mux(pc, cw_p, cw_w)[: len(cw)],
                 Mux(pc, bw2, bw1)[: len(bw)],
-                (off + d.jump_off + c1 + Mux(pc, 1 - borrow, 0) + Mux(kc, d.row_skip, 0))[
-                    : w.offset
-                ],
+                Mux(kc, sums[1], sums[0])[: w.offset],
             )
 
-        def chunk_done(cw, skip, pos, need):
+        def chunk_done(ends, skip, pos, need):
             """Whether the chunk is complete after this cycle's R words, in closed form.
 
-            The words from ``cw`` on give ``R N - skip - lost`` bits, ``lost = count (N -
-            last_word_bits)`` where ``count`` is how many of them are a pixel's last word, and
-            the engine places them until ``need``: the chunk completes iff ``pos`` plus that sum
-            reaches ``need``. Retiming: the same test as ``pos`` after the word chain reaching
-            ``need`` (the chain takes and places the same bits), without the chain in series,
-            so the beat's ``emit``, and with it the end of a job, does not wait for it. With
-            ``W = words_per_pixel`` >= R the R words hold at most one pixel end (iff ``cw + R
-            >= W``); for W < R the count is a table of ``cw``."""
-            wpp = d.words_per_pixel
-            count = Mux(cw + rr >= wpp, 1, 0)
-            for k in range(1, rr):
-                table = [sum((c0 + i + 1) % k == 0 for i in range(rr)) for c0 in range(k)]
-                val = table[-1]
-                for c0 in range(k - 1):
-                    val = Mux(cw == c0, table[c0], val)
-                count = Mux(wpp == k, val, count)
-            short = n - d.last_word_bits
-            lost = sum(Mux(count[j], short << j, 0) for j in range(len(count)))
+            The words give ``R N - skip - lost`` bits, ``lost = count (N - last_word_bits)``
+            where ``count`` is how many of them are a pixel's last word (``ends``), and the
+            engine places them until ``need``: the chunk completes iff ``pos`` plus that sum
+            reaches ``need``. Retiming: the same test as ``pos`` after placing the words reaching
+            ``need`` (they take and place the same bits), without the placement in series, so
+            the beat's ``emit``, and with it the end of a job, does not wait for it."""
+            count = sum(ends)
+            lost = sum(Mux(count[j], (n - r_bits) << j, 0) for j in range(len(count)))
             return pos + rr * n >= need + skip + lost
 
         done_all = []
@@ -434,71 +521,70 @@ class Sequencer(wiring.Component):
         reset_bits, sample_bits = [], []
         for e_s in range(ss):
             st = d.slot_start[e_s]
-            sky = Signal.like(st.ky, name=f"s{e_s}_ky")
-            skx = Signal.like(st.kx, name=f"s{e_s}_kx")
-            scw = Signal.like(st.cw, name=f"s{e_s}_cw")
-            sbw = Signal.like(st.bw, name=f"s{e_s}_bw")
-            soff = Signal.like(st.off, name=f"s{e_s}_off")
-            cky = Signal.like(st.ky, name=f"c{e_s}_ky")
-            ckx = Signal.like(st.kx, name=f"c{e_s}_kx")
-            ccw = Signal.like(st.cw, name=f"c{e_s}_cw")
-            coff = Signal.like(st.off, name=f"c{e_s}_off")
+            # The chunk's start (the descriptor's in beat 0) and this cycle's first word, skip
+            # and placed bits: registers, loaded at the end of every cycle for the next one.
+            s_regs = [Signal.like(st[f], name=f"s{e_s}_{f}") for f in ("ky", "kx", "cw", "bw")]
+            s_regs.append(Signal.like(st.off, name=f"s{e_s}_off"))
+            c_regs = [Signal.like(st[f], name=f"c{e_s}_{f}") for f in ("ky", "kx", "cw", "off")]
+            c_skip = Signal(range(n), name=f"c{e_s}_skip")
             hv = Signal(range(n + 1), name=f"c{e_s}_have")
-            # The chunk's start: the descriptor's for beat 0, else the jumped registers.
-            o_ky, o_kx = Mux(fresh, st.ky, sky), Mux(fresh, st.kx, skx)
-            o_cw, o_bw = Mux(fresh, st.cw, scw), Mux(fresh, st.bw, sbw)
-            o_off = Mux(fresh, st.off, soff)
-            valid = valid_r[e_s]
-            is_last = tail_r[e_s]
+            cky, ckx, ccw, coff = c_regs
+            valid = valid_q[e_s]  # issue is low in ``first``: the registered test
+            is_last = tail_q[e_s]
             need = Mux(is_last, d.last_chunk_bits, n)
-            words = [
-                (
-                    Mux(in_beat, cky, o_ky),
-                    Mux(in_beat, ckx, o_kx),
-                    Mux(in_beat, ccw, o_cw),
-                    Mux(in_beat, coff, o_off),
-                )
-            ]
-            for _ in range(rr):
-                words.append(step(*words[-1]))
-            skip = Mux(in_beat, 0, o_bw)
-            pos = Mux(in_beat, hv, 0)
-            done_all.append(~valid | chunk_done(words[0][2], skip, pos, need))
+            words = walk(cky, ckx, ccw)
+            skip, pos = c_skip, hv
+            done_all.append(~valid | chunk_done([wd["end"] for wd in words[:rr]], skip, pos, need))
             # Where word i's bits start in the chunk: pos_0 = pos, pos_{i+1} = min(need, pos -
             # skip + bits of words 0..i), a prefix sum clipped once (retiming: the same values
             # as placing the words one after the other, min(avail, need - pos) each, without a
             # subtraction and a minimum per word in series).
             acc, starts = pos - skip, [pos]
             for i in range(rr):
-                acc = acc + bits_of(words[i][2])
+                acc = acc + Mux(words[i]["end"], r_bits, n)
                 starts.append(Mux(valid, min_(acc, need), pos))
+            # Rows and offsets: one sum per value of r, in parallel, which r only selects.
+            row0 = job_row_q + cky
+            off0 = job_base_q + coff
             for i in range(rr):
-                wky, wkx, wcw, woff = words[i]
+                wd = words[i]
                 pos = starts[i]
                 take = valid & (pos < need)
                 placed = starts[i + 1] - pos
                 word = ctl.word[e_s * rr + i]
                 m.d.comb += [
                     word.take.eq(take),
-                    word.row.eq(job_row + wky),
-                    word.col.eq(sub_col + wkx),
-                    word.offset.eq(job_base + woff),
+                    word.row.eq(pick(wd["rh"], [row0 + j for j in range(i + 1)])),
+                    word.col.eq(sub_col + wd["kx"]),
+                    word.offset.eq(pick(wd["rh"], [off0 + c for c in wd["steps"]])),
                     word.shift.eq(pos),
                     word.placed.eq(Mux(take, placed, 0)),
                 ]
             pos = starts[rr]
+            after = words[rr]
+            after_off = pick(after["rh"], [coff + c for c in after["steps"]])
             m.d.comb += ctl.skip[e_s].eq(skip)
             reset_bits.append(valid & (gph == (-e_s) % gamma))
             sample_bits.append(valid & ((gph == (gamma - 1 - e_s) % gamma) | is_last))
+            jumped = jump(*s_regs)
+            origin = [st.ky, st.kx, st.cw, st.bw, st.off]
             engine_updates.append(
-                (
-                    [sky, skx, scw, sbw, soff],
-                    jump(o_ky, o_kx, o_cw, o_bw, o_off),
-                    [cky, ckx, ccw, coff],
-                    words[rr],
-                    hv,
-                    pos,
-                )
+                {
+                    "start": [r.eq(v) for r, v in zip(s_regs, origin, strict=True)]
+                    + [r.eq(v) for r, v in zip(c_regs, origin[:3] + origin[4:], strict=True)]
+                    + [c_skip.eq(st.bw), hv.eq(0)],
+                    "jump": [r.eq(v) for r, v in zip(s_regs, jumped, strict=True)]
+                    + [r.eq(v) for r, v in zip(c_regs, jumped[:3] + jumped[4:], strict=True)]
+                    + [c_skip.eq(jumped[3]), hv.eq(0)],
+                    "within": [
+                        cky.eq(after["ky"]),
+                        ckx.eq(after["kx"]),
+                        ccw.eq(after["cw"]),
+                        coff.eq(after_off),
+                        c_skip.eq(0),
+                        hv.eq(pos),
+                    ],
+                }
             )
             m.d.comb += self.wgt_addr[e_s].eq(wf_off + kb + e_s)
         # ADC banks: a beat that samples leaves only when the bank it will use (the banks take
@@ -547,29 +633,28 @@ class Sequencer(wiring.Component):
         ]
 
         # The per-vector walk state, cleared at the end of every job and at start.
-        job_state = [in_job, kb, gph, in_beat]
-        job_end = issue & emit & last
+        job_state = [in_job, kb, gph]
+        job_end = issue & emit & last_q  # issue is low in ``first``: the registered test
         with m.If(issue):
-            with m.If(emit & last):
+            with m.If(emit & last_q):
                 m.d.sync += [r.eq(0) for r in job_state]
-                m.d.sync += [fresh.eq(1), *load(beat_tests(d.chunks))]
+                m.d.sync += load(beat_tests(d.chunks))
+                for upd in engine_updates:
+                    m.d.sync += upd["start"]
             with m.Else():
                 m.d.sync += in_job.eq(1)
                 with m.If(emit):
                     g_next = gph + ss % gamma
-                    m.d.sync += [fresh.eq(0), *load(beat_tests(rem - ss))]
+                    m.d.sync += load(beat_tests(rem_q - ss))
                     m.d.sync += [
                         kb.eq(kb + ss),
                         gph.eq(Mux(g_next >= gamma, g_next - gamma, g_next)),
-                        in_beat.eq(0),
                     ]
-                    for start_regs, jumped, _, _, _, _ in engine_updates:
-                        m.d.sync += [r.eq(v) for r, v in zip(start_regs, jumped, strict=True)]
+                    for upd in engine_updates:
+                        m.d.sync += upd["jump"]
                 with m.Else():
-                    m.d.sync += in_beat.eq(1)
-                    for _, _, cursor, after, hv, pos in engine_updates:
-                        m.d.sync += [r.eq(v) for r, v in zip(cursor, after, strict=True)]
-                        m.d.sync += hv.eq(pos)
+                    for upd in engine_updates:
+                        m.d.sync += upd["within"]
 
         # The walk advances at the end of a job's last issue cycle.
         with m.If(job_end):
@@ -626,6 +711,8 @@ class Sequencer(wiring.Component):
         with m.If(first):
             m.d.comb += pos_init.eq(1)
             m.d.sync += first.eq(0)
+            for upd in engine_updates:
+                m.d.sync += upd["start"]
 
         m.d.sync += outstanding.eq(outstanding + unit_start - self.popped)
         m.d.comb += self.done.eq(flushing & (outstanding == 0))
@@ -647,7 +734,6 @@ class Sequencer(wiring.Component):
                 wf_off.eq(0),
                 sub.eq(0),
                 *(r.eq(0) for r in job_state),
-                fresh.eq(1),
                 bank.eq(0),
                 *(b.eq(0) for b in busy),
                 *caps.clear(),

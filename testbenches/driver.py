@@ -69,7 +69,6 @@ def encode_descriptor(
         "row_skip": rw - spec.kernel_w * wp,
         "kernel_h": spec.kernel_h,
         "kernel_w": spec.kernel_w,
-        "last_kx": spec.kernel_w - 1,
         "padding": p,
         "stride2": int(s == 2),
         "pad_mode": PAD_MODES[spec.pad],

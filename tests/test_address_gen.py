@@ -12,13 +12,15 @@ from __future__ import annotations
 import random
 
 import pytest
+from amaranth.hdl import Signal
 from amaranth.sim import Simulator
 
 from oxbnn.models.configs import XpuParams
 from oxbnn.models.layer import LayerSpec
 from oxbnn.models.tiling import READS_PER_SLOT as R
 from oxbnn.models.tiling import tiling_plan
-from oxbnn.rtl.address_gen import AddressGen
+from oxbnn.rtl.address_gen import AddressGen, _UnitPlacement
+from oxbnn.rtl.host_if import descriptor_layout
 from oxbnn.testbenches.driver import encode_descriptor
 
 XPU = XpuParams(n_lanes=4, n_xpes=3, gamma=2, adc_bits=4, act_buffer_depth=64, wgt_buffer_depth=32)
@@ -218,3 +220,44 @@ def test_a_beat_fills_its_slots(pad, ss):
 def test_parameters_are_checked():
     with pytest.raises(TypeError, match="xpu must be an XpuParams, not int"):
         AddressGen(xpu=3)
+
+
+@pytest.mark.parametrize("unit_w", [1, 2, 5, 18, 19, 40])
+def test_units_are_placed_as_one_unit_steps(unit_w):
+    """The units of M = 19 XPEs, placed in closed form, against one-unit steps from unit 0 along
+    the band's rows of ``unit_w`` units (a step adds ``unit_base`` and ``unit_step`` columns, or
+    wraps to the next row: ``unit_wrap_base``, ``unit_step`` rows, column ``-padding``)."""
+    xpu = XPU.replace(n_xpes=19)
+    desc = Signal(descriptor_layout(xpu))
+    placement = _UnitPlacement(xpu, desc)
+    rng = random.Random(unit_w)
+    fields = {
+        "unit_w": unit_w,
+        "unit_step": rng.randrange(1, 4),
+        "unit_base": rng.randrange(1, 40),
+        "unit_wrap_base": rng.randrange(-60, 60),
+        "base0": rng.randrange(-30, 30),
+        "padding": rng.randrange(0, 3),
+    }
+    want, uy, ux = [], 0, 0
+    iy, ix, base = 0, -fields["padding"], fields["base0"]
+    for _ in range(xpu.n_xpes):
+        want.append({"uy": uy, "ux": ux, "iy": iy, "ix": ix, "base": base})
+        if ux + 1 == unit_w:
+            uy, ux, iy, ix = uy + 1, 0, iy + fields["unit_step"], -fields["padding"]
+            base += fields["unit_wrap_base"]
+        else:
+            ux, ix, base = ux + 1, ix + fields["unit_step"], base + fields["unit_base"]
+
+    async def tb(ctx):
+        for name, value in fields.items():
+            ctx.set(getattr(desc, name), value)
+        await ctx.delay(1e-9)
+        for e, w in enumerate(want):
+            unit = placement.out[e]
+            got = {k: ctx.get(getattr(unit, k)) for k in w}
+            assert got == w, (e, got, w)
+
+    sim = Simulator(placement)
+    sim.add_testbench(tb)
+    sim.run()
