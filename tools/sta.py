@@ -22,11 +22,14 @@ The flow (docs/timing.md):
    and its setup; ``worst_from_macro_ps`` tells how much of the cycle the read-data paths leave
    for it. A memory with an asynchronous read port (the result FIFO, a few words) is a register
    file and is mapped to flip-flops and multiplexers (``memory_map``).
-3. ``techmap``, ``dfflibmap`` and ``abc -liberty`` with buffering and gate sizing (``buffer;
-   upsize; dnsize``; without buffering the fan-out of ``rst`` dominates); every net that still
-   drives more than :data:`MAX_FANOUT` loads (flip-flop outputs and ports, which abc does not
-   buffer) gets a buffer tree (:func:`_buffer_fanout`); then the clean-up OpenSTA needs
-   (``setundef -zero; splitnets -ports; opt_clean -purge; insbuf``).
+3. ``maccmap -unmap`` (multi-operand sums become plain adders: yosys 0.23's own ``maccmap``
+   fails an internal assertion, ``count_id(wire->name) == 0``, on some sums with a constant
+   term; abc restructures the adders anyway), then ``techmap``, ``dfflibmap`` and ``abc
+   -liberty`` with buffering and gate sizing (``buffer; upsize; dnsize``; without buffering the
+   fan-out of ``rst`` dominates); every net that still drives more than :data:`MAX_FANOUT` loads
+   (flip-flop outputs and ports, which abc does not buffer) gets a buffer tree
+   (:func:`_buffer_fanout`); then the clean-up OpenSTA needs (``setundef -zero; splitnets
+   -ports; opt_clean -purge; insbuf``).
 4. OpenSTA: an ideal clock on ``clk``, every other port registered on the far side (input and
    output delay 0: the host interface, the SerDes and the ADC output registers are outside the
    XPU). The critical path is the period less the worst setup slack, so it includes the
@@ -96,7 +99,7 @@ FANOUT_BUFFER = "BUFX4"
 #: Prefix of the ports that replace the SRAM macros' pins.
 MACRO_PREFIX = "macro__"
 #: Changes whenever the flow below changes, so cached results of an older flow are not reused.
-FLOW_VERSION = "2"
+FLOW_VERSION = "3"
 #: Stages of the inverter chain whose arrival times give the FO4 (taps of one chain).
 FO4_TAPS = (4, 8, 12, 16, 20)
 
@@ -117,6 +120,7 @@ read_json {json}
 hierarchy -top {top}
 memory_map
 opt -full
+maccmap -unmap
 techmap
 opt -fast
 dfflibmap -liberty {lib}
