@@ -117,24 +117,41 @@ class _UnitPlacement(Elaboratable):
         m = Module()
         d = self.desc
         uw = d.unit_w
+        memo: dict = {}
+
+        def mult(field: str, k: int):
+            """``k`` times descriptor field ``field``, formed once for the whole XPU (every unit
+            that needs the same multiple shares it: without the sharing the M units' copies made
+            the M = 53 placement 10.8 MB of Verilog)."""
+            if k == 0:
+                return 0
+            if (field, k) not in memo:
+                value = times(d[field], k)
+                sig = Signal(value.shape(), name=f"{field}_x{k}")
+                m.d.comb += sig.eq(value)
+                memo[field, k] = sig
+            return memo[field, k]
+
         for e, cur in enumerate(self.out):
             # q = floor(e / unit_w) is one of a few values; q iff e // (q + 1) < unit_w <= e // q.
             qs = sorted({e // k for k in range(1, e + 2)})
             hot = [(uw > e // (q + 1)) & ((uw <= e // q) if q else 1) for q in qs]
-            ux = select(hot, [e - times(uw, q) for q in qs])
-            # ux < unit_w and ux <= e: the column's multiple of unit_step from a one-hot of ux.
+            ux = select(hot, [e - mult("unit_w", q) for q in qs])
+            # ux < unit_w and ux <= e: the column's multiple of unit_step from a one-hot of ux
+            # (of the signal, so that the tests share one copy of its selection).
             xs = list(range(e + 1))
             m.d.comb += [
                 cur.uy.eq(select(hot, qs)),
                 cur.ux.eq(ux),
-                cur.iy.eq(select(hot, [times(d.unit_step, q) for q in qs])),
+                cur.iy.eq(select(hot, [mult("unit_step", q) for q in qs])),
                 cur.ix.eq(
-                    select([ux == x for x in xs], [times(d.unit_step, x) for x in xs]) - d.padding
+                    select([cur.ux == x for x in xs], [mult("unit_step", x) for x in xs])
+                    - d.padding
                 ),
                 cur.base.eq(
                     d.base0
-                    + select(hot, [times(d.unit_base, e - q) for q in qs])
-                    + select(hot, [times(d.unit_wrap_base, q) for q in qs])
+                    + select(hot, [mult("unit_base", e - q) for q in qs])
+                    + select(hot, [mult("unit_wrap_base", q) for q in qs])
                 ),
             ]
         return m

@@ -16,6 +16,7 @@ per cycle under Verilator (the S = 1 runs are the ones above).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -255,6 +256,21 @@ def test_network_run_feeds_each_output_to_the_next_layer():
         assert [layer["cycles"] for layer in res["layers"]] == predicted
         assert res["cycles"] == sum(predicted)
         assert all(layer["readouts"] > 0 and not layer["error"] for layer in res["layers"])
+
+
+def test_verilated_model_is_lean():
+    """The Verilator build the co-simulation uses is the lean one: Verilator ran without
+    ``--public-flat-rw`` and with the configuration that makes only the top's ports public (its
+    own record of the command line, ``Vtop__verFiles.dat``); the full build is apart."""
+    cosim = Cosim(_small_xpu(), sim="verilator", build_root=BUILD)
+    cosim.build()
+    command = (cosim.build_dir / "Vtop__verFiles.dat").read_text().splitlines()[1]
+    assert "--public-flat-rw" not in command, command
+    assert str(cosim.build_dir / "ports.vlt") in command, command
+    vlt = (cosim.build_dir / "ports.vlt").read_text()
+    assert sorted(re.findall(r'-var "(\w+)"', vlt)) == ["clk", "drive", "rst", "watch"], vlt
+    full = Cosim(_small_xpu(), sim="verilator", build_root=BUILD, lean=False)
+    assert full.build_dir != cosim.build_dir
 
 
 def test_testbench_failure_raises_its_root_cause():
