@@ -35,6 +35,7 @@ from amaranth.hdl import Cat, Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..models.atomic import write_text
 from ..models.configs import XpuParams
 from ..rtl.xpu import Xpu
 
@@ -168,23 +169,62 @@ class CosimTop(wiring.Component):
         return m
 
 
+# What the generated Verilog depends on besides the XpuParams: the RTL and the model modules it
+# imports (its widths, layouts and constants), relative to the package root.
+RTL_SOURCES = (
+    "rtl",
+    "testbenches/cosim_top.py",
+    "models/tiling.py",
+    "models/layer.py",
+    "models/configs/__init__.py",
+)
+
+
+def source_key(xpu: XpuParams) -> str:
+    """A hash of everything that determines the co-simulation Verilog of ``xpu``: its
+    parameters, the Amaranth version and the text of :data:`RTL_SOURCES`."""
+    import amaranth
+
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(repr(xpu).encode())
+    h.update(amaranth.__version__.encode())
+    for name in RTL_SOURCES:
+        path = root / name
+        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def write_cosim_verilog(xpu: XpuParams, directory: Path) -> tuple[Path, Fields, Fields, str]:
-    """Write ``xpu_cosim.v`` and ``fields.json`` into ``directory`` (only if they changed).
+    """Write ``xpu_cosim.v`` and ``fields.json`` into ``directory``, unless they are there for
+    the same :func:`source_key` (then they are reused: generating the Verilog takes seconds at
+    S = 1 and minutes at S = 45, since Amaranth elaborates the whole XPU in Python).
 
     Returns the Verilog path, the drive and watch fields, and a hash of the Verilog text (a new
-    hash means the simulator must rebuild).
+    hash means the simulator must rebuild). The caller serialises calls on one directory (see
+    :class:`~oxbnn.testbenches.cosim.Cosim`).
     """
     directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "xpu_cosim.v"
+    meta_path = directory / "fields.json"
+    key = source_key(xpu)
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("source_key") == key and path.exists():
+            drive, watch = Fields.from_json(meta["drive"]), Fields.from_json(meta["watch"])
+            return path, drive, watch, meta["hash"]
+    except (OSError, ValueError, KeyError):
+        pass  # absent or unreadable: generate
     top = CosimTop(xpu=xpu)
     text = verilog.convert(top, name="xpu_cosim", emit_src=False)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = directory / "xpu_cosim.v"
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        write_text(path, text)
     meta = {
         "drive": top.drive_fields.to_json(),
         "watch": top.watch_fields.to_json(),
         "hash": digest,
+        "source_key": key,
     }
-    (directory / "fields.json").write_text(json.dumps(meta, indent=1))
+    write_text(meta_path, json.dumps(meta, indent=1))  # last: it marks the Verilog complete
     return path, top.drive_fields, top.watch_fields, digest

@@ -15,6 +15,7 @@ per cycle under Verilator (the S = 1 runs are the ones above).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -349,3 +350,34 @@ def test_sim_command_prints_a_cosim_failure_as_one_line(tmp_path, monkeypatch, c
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"oxbnn sim: error: {cause}", err
     assert not any("Traceback" in line for line in err), err
+
+
+# The refused generations leave their CosimTop unelaborated, which Amaranth warns about.
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_cosim_verilog_is_reused_while_its_sources_are_unchanged(tmp_path, monkeypatch):
+    """A second generation for the same XPU and sources reads the files back (Amaranth is not
+    run); another XPU, or a record written by other sources, generates again."""
+    from oxbnn.testbenches import cosim_top
+
+    xpu = _small_xpu()
+    first = cosim_top.write_cosim_verilog(xpu, tmp_path)
+    real_convert = cosim_top.verilog.convert
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Verilog was generated again")
+
+    monkeypatch.setattr(cosim_top.verilog, "convert", refuse)
+    again = cosim_top.write_cosim_verilog(xpu, tmp_path)
+    assert again[0] == first[0] and again[3] == first[3]
+    assert again[1].layout == first[1].layout and again[2].layout == first[2].layout
+    with pytest.raises(AssertionError, match="generated again"):
+        cosim_top.write_cosim_verilog(xpu.replace(gamma=3), tmp_path)
+    meta_path = tmp_path / "fields.json"
+    meta = json.loads(meta_path.read_text())
+    meta["source_key"] = "0" * 64  # as if the RTL had changed since
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(AssertionError, match="generated again"):
+        cosim_top.write_cosim_verilog(xpu, tmp_path)
+    monkeypatch.setattr(cosim_top.verilog, "convert", real_convert)
+    assert cosim_top.write_cosim_verilog(xpu, tmp_path)[3] == first[3]
+    assert json.loads(meta_path.read_text())["source_key"] == cosim_top.source_key(xpu)
