@@ -61,6 +61,7 @@ def _measure(sim: str, optics: str, run: LayerRun) -> dict[str, float]:
         "loop_s": res["wall_s"],
         "process_s": wall,
         "build_s": build or build_wall,
+        "built": build > 0,  # False: the build was reused from the cache
         "cycles_per_s": res["cycles_per_s"],
         "slots_per_s": res["slots_per_s"],
         "exact": check.match_golden and check.ok,
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {sim:<10} {r['cycles_per_s']:>10.0f} cycles/s, {r['slots_per_s']:.0f} slots/s "
             f"({r['cycles']} cycles in {r['loop_s']:.2f} s of testbench loop, "
-            f"{r['process_s']:.2f} s with start-up; build {r['build_s']:.1f} s; "
+            f"{r['process_s']:.2f} s with start-up; build {r['build_s']:.1f} s"
+            f"{'' if r['built'] else ' (reused)'}; "
             f"bit-exact and cycle-exact {r['exact']})",
             flush=True,
         )
@@ -99,9 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         if "verilator" in rows and base in rows:
             ratio = rows["verilator"]["cycles_per_s"] / rows[base]["cycles_per_s"]
             print(f"  ratio      verilator / {base} = {ratio:.1f}x cycles/s", end="")
-            if base == "verilator-full" and rows[base]["build_s"] and rows["verilator"]["build_s"]:
-                build = rows[base]["build_s"] / rows["verilator"]["build_s"]
-                print(f", build {build:.1f}x faster", end="")
+            if base == "verilator-full":
+                if rows[base]["built"] and rows["verilator"]["built"]:
+                    build = rows[base]["build_s"] / rows["verilator"]["build_s"]
+                    print(f", build {build:.1f}x faster", end="")
+                else:
+                    print(" (a build was reused from the cache: no build ratio)", end="")
             print()
     return 0
 
