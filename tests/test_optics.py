@@ -149,6 +149,66 @@ def test_bank_steps_match_batch_integration():
     assert np.array_equal(codes, (act == wgt).sum(axis=(1, 2)))
 
 
+def _bank_slot_by_slot(pca, m, act, wgt, reset, sample):
+    """The PCA bank's readouts written out slot by slot here (one capacitor): the slot charges
+    of all T slots drawn first (as ``PcaBank.run`` does), then per slot a reset, the charge with
+    leakage, the clamp and a sample, from the ``Pca`` methods alone. Returns (codes, saturation
+    events, final voltages)."""
+    charges = pca.slot_charge_C(act, wgt)
+    swing = pca.preset.pca.voltage_swing_V
+    v, slots, sat = np.zeros(m), np.zeros(m, dtype=np.int64), np.zeros(m, dtype=bool)
+    codes, events = np.zeros(reset.shape, dtype=np.int64), 0
+    for t in range(len(charges)):
+        if reset[t].any():
+            v = np.where(reset[t], pca.reset_voltage_V((m,)), v)
+            slots, sat = np.where(reset[t], 0, slots), np.where(reset[t], False, sat)
+        v = pca.accumulate_V(v, charges[t])
+        slots += 1
+        sat |= v > swing
+        if pca.effects.saturation:
+            v = np.minimum(v, swing)
+        if sample[t].any():
+            c, _, s, _ = pca.convert(v, slots)
+            codes[t] = np.where(sample[t], c, 0)
+            events += int(np.count_nonzero(sample[t] & (sat | s)))
+    return codes, events, v
+
+
+@pytest.mark.parametrize(
+    "effects",
+    [Effects.ideal(), Effects(saturation=True), Effects(leakage=True), Effects.physical()],
+    ids=["ideal", "saturation", "leakage", "physical"],
+)
+def test_bank_run_equals_slot_by_slot_readouts(effects):
+    """``PcaBank.run`` integrates the quiet slots between strobes at once; its codes, saturation
+    events and final voltages equal the slot-by-slot reference exactly (the same seed, so the
+    same noise draws), over runs of random length, some long enough to pass the swing."""
+    d = derive_optics("oxbnn50")
+    m, n, t_total = 3, d.n_lanes, 400
+    rng = np.random.default_rng(5)
+    act = np.ones((t_total, m, n), dtype=np.uint8)  # mostly bright: some runs saturate
+    wgt = (rng.random((t_total, m, n)) < 0.9).astype(np.uint8)
+    reset = np.zeros((t_total, m), dtype=bool)
+    sample = np.zeros((t_total, m), dtype=bool)
+    last = t_total - 3 * d.gamma  # every XPE ends with a run that passes the swing
+    for e in range(m):
+        t = 0
+        while t < last:
+            length = min(int(rng.integers(1, 3 * d.gamma)), last - t)
+            reset[t, e] = True
+            sample[t + length - 1, e] = True
+            t += length
+        reset[last, e] = sample[-1, e] = True
+    ref_pca = Pca(d.link, effects, rng=np.random.default_rng(9))
+    want, want_events, want_v = _bank_slot_by_slot(ref_pca, m, act, wgt, reset, sample)
+    bank = PcaBank(Pca(d.link, effects, rng=np.random.default_rng(9)), m)
+    got = bank.run(act, wgt, reset, sample)
+    assert want_events > 0  # the swing is really reached
+    assert np.array_equal(got, want), np.argwhere(got != want)[:5]
+    assert bank.saturation_events == want_events
+    assert np.array_equal(bank.v, want_v), (bank.v, want_v)
+
+
 def test_saturation_is_reported_not_silently_clipped():
     d = derive_optics("oxbnn50")
     n, gamma = d.n_lanes, d.gamma

@@ -414,30 +414,72 @@ class PcaBank:
         The same as T calls of :meth:`step`, but the slot charges of all T slots are drawn in
         one vectorised call (so noise draws come in another order than step by step).
         Returns the codes (T, M); entries that were not sampled are 0.
+
+        Only the slots with a reset or a sample of some XPE are stepped one by one; the quiet
+        slots between them (most of them: a readout is gamma chunks long) are integrated at
+        once (:meth:`_quiet`), with the same voltages, bit for bit, and the same random draws.
         """
         reset = np.asarray(reset, dtype=bool)
         sample = np.asarray(sample, dtype=bool)
         charges = self.pca.slot_charge_C(act, wgt)  # (T, M)
         codes = np.zeros(sample.shape, dtype=np.int64)
+        n_slots = charges.shape[0]
+        start = 0
+        for t in [*np.flatnonzero(reset.any(axis=1) | sample.any(axis=1)).tolist(), n_slots]:
+            if t > start:
+                self._quiet(charges[start:t])
+            if t == n_slots:
+                break
+            self._event(charges[t], reset[t], sample[t], codes[t])
+            start = t + 1
+        return codes
+
+    def _event(
+        self, charge: np.ndarray, reset: np.ndarray, sample: np.ndarray, codes: np.ndarray
+    ) -> None:
+        """One slot with a reset or a sample of some XPE (``codes`` (M,) filled in place)."""
+        self._rotate(reset, sample)
+        self.now += 1
         swing = self.pca.preset.pca.voltage_swing_V
-        for t in range(charges.shape[0]):
-            self._rotate(reset[t], sample[t])
-            self.now += 1
-            if reset[t].any():
-                self.v = np.where(reset[t], self.pca.reset_voltage_V((self.m,)), self.v)
-                self.slots = np.where(reset[t], 0, self.slots)
-                self.saturated = np.where(reset[t], False, self.saturated)
-            self.v = self.pca.accumulate_V(self.v, charges[t])
-            self.slots += 1
+        if reset.any():
+            self.v = np.where(reset, self.pca.reset_voltage_V((self.m,)), self.v)
+            self.slots = np.where(reset, 0, self.slots)
+            self.saturated = np.where(reset, False, self.saturated)
+        self.v = self.pca.accumulate_V(self.v, charge)
+        self.slots += 1
+        self.saturated |= self.v > swing
+        if self.pca.effects.saturation:
+            self.v = np.minimum(self.v, swing)
+        if sample.any():
+            c, _, sat, clipped = self.pca.convert(self.v, self.slots)
+            codes[:] = np.where(sample, c, 0)
+            self.saturation_events += int(np.count_nonzero(sample & (self.saturated | sat)))
+            self.clip_events += int(np.count_nonzero(sample & clipped))
+
+    def _quiet(self, charges: np.ndarray) -> None:
+        """K slots (``charges`` (K, M)) without a reset or a sample: no rotation, no draw.
+
+        Without leakage the voltages are one running sum (``np.add.accumulate``, a strict left
+        fold, so each equals the slot-by-slot sum exactly); the clamp at the swing applies only
+        if a voltage reaches it, and then, as with leakage, the slots are stepped one by one.
+        """
+        k = charges.shape[0]
+        self.now += k
+        self.slots += k
+        swing = self.pca.preset.pca.voltage_swing_V
+        if not self.pca.effects.leakage:
+            steps = charges / self.pca.capacitance_F
+            path = np.add.accumulate(np.concatenate([self.v[None], steps]), axis=0)[1:]
+            over = path > swing
+            if not (self.pca.effects.saturation and over.any()):
+                self.saturated |= over.any(axis=0)
+                self.v = path[-1]
+                return
+        for q in charges:
+            self.v = self.pca.accumulate_V(self.v, q)
             self.saturated |= self.v > swing
             if self.pca.effects.saturation:
                 self.v = np.minimum(self.v, swing)
-            if sample[t].any():
-                c, _, sat, clipped = self.pca.convert(self.v, self.slots)
-                codes[t] = np.where(sample[t], c, 0)
-                self.saturation_events += int(np.count_nonzero(sample[t] & (self.saturated | sat)))
-                self.clip_events += int(np.count_nonzero(sample[t] & clipped))
-        return codes
 
     def step(
         self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
