@@ -440,16 +440,12 @@ class PcaBank:
         """One slot with a reset or a sample of some XPE (``codes`` (M,) filled in place)."""
         self._rotate(reset, sample)
         self.now += 1
-        swing = self.pca.preset.pca.voltage_swing_V
         if reset.any():
             self.v = np.where(reset, self.pca.reset_voltage_V((self.m,)), self.v)
             self.slots = np.where(reset, 0, self.slots)
             self.saturated = np.where(reset, False, self.saturated)
-        self.v = self.pca.accumulate_V(self.v, charge)
+        self._accumulate(charge)
         self.slots += 1
-        self.saturated |= self.v > swing
-        if self.pca.effects.saturation:
-            self.v = np.minimum(self.v, swing)
         if sample.any():
             c, _, sat, clipped = self.pca.convert(self.v, self.slots)
             codes[:] = np.where(sample, c, 0)
@@ -476,10 +472,15 @@ class PcaBank:
                 self.v = path[-1]
                 return
         for q in charges:
-            self.v = self.pca.accumulate_V(self.v, q)
-            self.saturated |= self.v > swing
-            if self.pca.effects.saturation:
-                self.v = np.minimum(self.v, swing)
+            self._accumulate(q)
+
+    def _accumulate(self, charge: np.ndarray) -> None:
+        """One slot's charge (M,) onto the running voltages: leakage, charge, saturation."""
+        swing = self.pca.preset.pca.voltage_swing_V
+        self.v = self.pca.accumulate_V(self.v, charge)
+        self.saturated |= self.v > swing
+        if self.pca.effects.saturation:
+            self.v = np.minimum(self.v, swing)
 
     def step(
         self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
