@@ -163,10 +163,12 @@ def explanations(
         )
         adc = _mean(r.energy_J["readout"] / r.energy_per_frame_J for r in rs)
         util = _mean(r.utilization for r in rs)
+        per_word = m.memory.cycles_per_word
+        per_word_text = f"{per_word} cycle{'' if per_word == 1 else 's'}"
         out.append(
             f"- **{m.label}, tile loads.** It reaches {100 * util:.1f} % of its optical peak on "
             f"average: {100 * mem:.0f} % of its frame time is in layers bound by loading tiles "
-            f"from the eDRAM ({m.memory.cycles_per_word} cycles per full {m.xpu.n_lanes}-bit "
+            f"from the eDRAM ({per_word_text} per full {m.xpu.n_lanes}-bit "
             f"word at {m.clock_hz / 1e9:g} GHz), {100 * fill:.0f} % is the first tile load of "
             f"a layer, which the XPU cannot overlap with the previous layer. The authors' "
             f"transaction-level model charges no data movement time."

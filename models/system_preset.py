@@ -73,6 +73,7 @@ from .configs import (
     parse_sections,
     read_toml,
     resolve_preset_path,
+    s1_preset,
 )
 from .derive import xpu_params
 
@@ -659,8 +660,7 @@ def s1_idealisation(preset: SystemPreset) -> SystemPreset:
     """
     changes: dict[str, dict[str, Any]] = {"architecture": {"symbols_per_cycle": 1}}
     if preset.optics_preset:
-        optics = _load_optics(preset.optics_preset, preset.where)[0]
-        optics = optics.replace("architecture", symbols_per_cycle=1)
+        optics = s1_preset(_load_optics(preset.optics_preset, preset.where)[0])
         xpu = xpu_params(optics)
         for k in OPTICS_KEYS:
             changes.setdefault(k.section, {})[k.key] = k.value(optics, xpu)

@@ -41,7 +41,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ..models.configs import load_preset, preset_names
+from ..models.configs import S1_SUFFIX, load_preset, preset_names
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -73,7 +73,8 @@ MAX_SEED = 2**63 - 1
 #: Help texts of the shared options; ``{command}`` is the subcommand's name.
 HELP = {
     "preset": (
-        f"a shipped preset ({', '.join(preset_names())}) or the path of a .toml file "
+        f"a shipped preset ({', '.join(preset_names())}; a name followed by {S1_SUFFIX} is "
+        f"that preset at its S = 1 idealisation) or the path of a .toml file "
         f"(default {DEFAULT_PRESET})"
     ),
     "out": "folder for the outputs (default build/{command}/)",

@@ -47,6 +47,8 @@ __all__ = [
     "PRESET_DIR",
     "preset_names",
     "load_preset",
+    "S1_SUFFIX",
+    "s1_preset",
     "resolve_preset_path",
     "load_preset_file",
     "parse_sections",
@@ -573,8 +575,43 @@ def resolve_preset_path(
     raise PresetError(f"unknown {what} {_show(text)}; {expected}")
 
 
+#: A shipped preset's name followed by this suffix (``oxbnn50-s1``) names that preset at its
+#: S = 1 idealisation (:func:`s1_preset`).
+S1_SUFFIX = "-s1"
+
+
+def s1_preset(preset: Preset) -> Preset:
+    """``preset`` at the S = 1 idealisation: ``[architecture] symbols_per_cycle`` = 1, so the
+    digital clock runs at the slot rate and there are no serializers; everything derived from S
+    (the ADC and reset in cycles, ...) follows it. Named ``<name>-s1`` and labelled so in its
+    description and in the source of S; every other coefficient is the preset's.
+
+    Decision (issue 11): the shipped presets take the S their static timing gives (S = 49 at 50
+    Gb/s, 5 at 5 Gb/s); the idealisation stays available under its own preset name, for the
+    reports that compare with it and for runs that need the S = 1 XPU (a far smaller Verilog).
+    """
+    p = preset.replace("architecture", symbols_per_cycle=1)
+    sources = dict(p.sources)
+    sources["architecture.symbols_per_cycle"] = (
+        f"S = 1 idealisation of preset {preset.name} (configured S = "
+        f"{preset.architecture.symbols_per_cycle}): the digital clock at the slot rate, no "
+        f"serializers; not a clock a CMOS back end reaches"
+    )
+    return dataclasses.replace(
+        p,
+        name=preset.name + S1_SUFFIX,
+        description=f"{preset.description} -- S = 1 idealisation (clock at the slot rate)",
+        sources=sources,
+    )
+
+
 def load_preset(name: str) -> Preset:
-    """Load a shipped preset by name, or a preset file by path (:func:`resolve_preset_path`)."""
+    """Load a shipped preset by name, or a preset file by path (:func:`resolve_preset_path`);
+    a shipped name followed by :data:`S1_SUFFIX` is that preset's :func:`s1_preset`."""
+    if isinstance(name, str) and name.endswith(S1_SUFFIX):
+        base = name[: -len(S1_SUFFIX)]
+        if base in preset_names():
+            return s1_preset(load_preset(base))
     return load_preset_file(
         resolve_preset_path(name, what="preset", names=preset_names(), shipped_dir=PRESET_DIR)
     )
