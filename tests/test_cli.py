@@ -215,7 +215,7 @@ def _tiny_sim(monkeypatch, tmp_path, *, cycles_delta: int = 0):
     from oxbnn.testbenches.pysim_harness import XpuHarness
     from oxbnn.tools import sim_cmd
 
-    tiny = xpu_params("oxbnn50").replace(
+    tiny = xpu_params("oxbnn50-s1").replace(
         n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=32, wgt_buffer_depth=32
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -183,9 +184,36 @@ def test_preset_s_sets_the_clock_and_the_adc_channels(tmp_path):
     gamma = 14 (even) the gamma-th chunks 13, 27, ... sit in slot 1 and a vector's last chunk in
     slot 1 follows a chunk that is not gamma-th, so a cycle holds one sample: one ADC channel."""
     path = tmp_path / "s2.toml"
-    path.write_text(_sub(r"symbols_per_cycle = \{ value = 1,", "symbols_per_cycle = { value = 2,"))
+    path.write_text(
+        _sub(r"symbols_per_cycle = \{ value = \d+,", "symbols_per_cycle = { value = 2,")
+    )
     xpu = xpu_params(load_preset(str(path)))
     assert xpu.symbols_per_cycle == 2
     assert xpu.clock_hz == 25e9
     assert xpu.gamma == 14
     assert xpu.adc_channels == 1
+
+
+@pytest.mark.parametrize("name", ["oxbnn50", "oxbnn5"])
+def test_s1_idealisation_preset(name):
+    """``<name>-s1`` is the shipped preset at S = 1, labelled: the clock at the slot rate, the ADC
+    recounted in cycles of that clock, every coefficient but S the preset's."""
+    real, ideal = load_preset(name), load_preset(name + "-s1")
+    assert real.architecture.symbols_per_cycle > 1
+    assert ideal.name == name + "-s1" and "S = 1 idealisation" in ideal.description
+    assert "idealisation" in ideal.sources["architecture.symbols_per_cycle"]
+    s = real.architecture.symbols_per_cycle
+    assert dataclasses.replace(ideal.architecture, symbols_per_cycle=s) == real.architecture
+    assert ideal.pca == real.pca
+    x = xpu_params(ideal)
+    bit_rate, rate = real.architecture.bit_rate_bps, real.pca.adc_sample_rate_Sps
+    assert x.symbols_per_cycle == 1 and x.clock_hz == bit_rate
+    # One conversion at the slot rate: 50e9 / 3.6e9 = 13.9 -> 14 cycles; 5e9 / 1e9 = 5 cycles.
+    assert x.adc_conversion_cycles == {"oxbnn50": 14, "oxbnn5": 5}[name]
+    assert x.adc_conversion_cycles == -(-bit_rate // rate)
+    assert (x.n_lanes, x.gamma) == (xpu_params(real).n_lanes, xpu_params(real).gamma)
+
+
+def test_s1_suffix_of_an_unknown_preset_is_refused():
+    with pytest.raises(PresetError, match="nosuch-s1"):
+        load_preset("nosuch-s1")

@@ -82,7 +82,7 @@ def _runs(xpu, seed: int, count: int, **kw) -> list[LayerRun]:
 
 @pytest.fixture(scope="module")
 def oxbnn50():
-    xpu = xpu_params("oxbnn50").replace(act_buffer_depth=256, wgt_buffer_depth=256)
+    xpu = xpu_params("oxbnn50-s1").replace(act_buffer_depth=256, wgt_buffer_depth=256)
     cosim = Cosim(xpu, sim="verilator", build_root=BUILD)
     cosim.build()
     return cosim
@@ -109,7 +109,7 @@ def test_oxbnn50_backpressure_and_memory_stalls(oxbnn50):
 
 def test_oxbnn5_ideal_random_layers():
     """N = 53 lanes (oxbnn5's derived N and gamma), M reduced to 8 (module docstring)."""
-    xpu = xpu_params("oxbnn5").replace(n_xpes=8, act_buffer_depth=256, wgt_buffer_depth=256)
+    xpu = xpu_params("oxbnn5-s1").replace(n_xpes=8, act_buffer_depth=256, wgt_buffer_depth=256)
     assert (xpu.n_lanes, xpu.gamma) == (53, 5)
     cosim = Cosim(xpu, sim="verilator", build_root=BUILD)
     runs = _runs(xpu, SEED + 5, 6, max_hw=6, max_c=120, max_out=10)
@@ -117,7 +117,7 @@ def test_oxbnn5_ideal_random_layers():
 
 
 def test_icarus_small_xpu():
-    xpu = xpu_params("oxbnn50").replace(
+    xpu = xpu_params("oxbnn50-s1").replace(
         n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=32, wgt_buffer_depth=32
     )
     cosim = Cosim(xpu, sim="icarus", build_root=BUILD)
@@ -188,7 +188,7 @@ def test_physical_optics_ber(oxbnn50):
         output="int",
     )
     act, w, thr, flip = bnn.random_layer(rng, spec)
-    preset = load_preset("oxbnn50")
+    preset = load_preset("oxbnn50-s1")
     nominal = preset.laser.power_per_wavelength_W
     bers = []
     for scale in (1.0, 1 / 64, 1 / 256, 1 / 1024):
@@ -231,7 +231,7 @@ def test_waves_show_samples_where_the_cycle_model_says(tmp_path):
 def _small_xpu(**changes):
     """The N = 4, M = 2 XPU of the micro-cases (shares the waves test's Verilator build)."""
     return (
-        xpu_params("oxbnn50")
+        xpu_params("oxbnn50-s1")
         .replace(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=64, wgt_buffer_depth=64)
         .replace(**changes)
     )
@@ -299,14 +299,22 @@ def test_build_failure_raises_the_compilers_first_error(tmp_path):
 
 def test_sim_command_takes_a_relative_preset_path(tmp_path, capsys):
     """``oxbnn sim --preset rel/my.toml``: the simulator process runs in another directory, yet
-    the run uses the file (a copy of oxbnn50, so the XPU and its build are the same) and gives
+    the run uses the file (a copy of oxbnn50 at S = 1, so the XPU and its build are those of
+    the shipped oxbnn50-s1) and gives
     what the shipped preset gives, noise draws included."""
     import json
 
     from oxbnn.models.configs import PRESET_DIR
     from oxbnn.tools.cli import main
 
-    (tmp_path / "my.toml").write_text((PRESET_DIR / "oxbnn50.toml").read_text())
+    # A copy of oxbnn50 at S = 1 under the idealisation's name: the same XpuParams as the
+    # shipped "oxbnn50-s1", so one (fast, S = 1) build serves both.
+    text = (PRESET_DIR / "oxbnn50.toml").read_text()
+    s_key = r"(?m)^symbols_per_cycle = \{ value = \d+,"
+    text = re.sub(s_key, "symbols_per_cycle = { value = 1,", text)
+    text = text.replace('name = "oxbnn50"', 'name = "oxbnn50-s1"', 1)
+    assert "symbols_per_cycle = { value = 1," in text
+    (tmp_path / "my.toml").write_text(text)
     spec = LayerSpec("conv", 3, 3, 40, 4, 3, 3, padding=1, output="int")
     act, w, _, _ = bnn.random_layer(np.random.default_rng(SEED + 17), spec)
     layer = tmp_path / "layer.npz"
@@ -315,7 +323,7 @@ def test_sim_command_takes_a_relative_preset_path(tmp_path, capsys):
     relative = os.path.relpath(tmp_path / "my.toml")
     assert not os.path.isabs(relative)
     reports = {}
-    for name, preset in (("copy", relative), ("shipped", "oxbnn50")):
+    for name, preset in (("copy", relative), ("shipped", "oxbnn50-s1")):
         argv = ["sim", "--preset", preset, "--layer", str(layer), "--optics", "physical"]
         assert main([*argv, "--out", str(tmp_path), "--name", name, "--json"]) == 0
         reports[name] = json.loads(capsys.readouterr().out)
@@ -345,7 +353,7 @@ def test_sim_command_prints_a_cosim_failure_as_one_line(tmp_path, monkeypatch, c
         raise CosimError(cause)
 
     monkeypatch.setattr(Cosim, "build", broken_build)
-    assert main(["sim", "--preset", "oxbnn50", "--out", str(tmp_path)]) == 1
+    assert main(["sim", "--preset", "oxbnn50-s1", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"oxbnn sim: error: {cause}", err
     assert not any("Traceback" in line for line in err), err

@@ -30,7 +30,7 @@ def test_four_images_agree_with_the_golden_model(tmp_path, capsys):
         [
             "infer",
             "--preset",
-            "oxbnn50",
+            "oxbnn50-s1",
             "--images",
             str(IMAGES),
             "--json",
@@ -50,7 +50,7 @@ def test_four_images_agree_with_the_golden_model(tmp_path, capsys):
     assert report["images"] == IMAGES
     assert report["agreement"] == 1.0 and report["agreement_count"] == IMAGES
     assert report["accuracy_simulated"] == report["accuracy_golden"]
-    xpu = xpu_params("oxbnn50")
+    xpu = xpu_params("oxbnn50-s1")
     per_image = sum(layer_cycles(spec, xpu).total for spec in LAYERS)
     assert report["cycles_per_image"] == per_image and report["cycles"] == IMAGES * per_image
     assert report["cycles_predicted"] == IMAGES * per_image and report["cycles_match"]
@@ -99,7 +99,7 @@ def test_bad_inputs_give_one_line_named_errors(tmp_path, capsys, monkeypatch, ar
     }
     args = [swap.get(a, a) for a in args]
     if "--preset" not in args:
-        args = ["--preset", "oxbnn50", *args]
+        args = ["--preset", "oxbnn50-s1", *args]
     rc = main(["infer", *args, "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
@@ -160,7 +160,7 @@ def _golden(images):
 def test_disagreement_under_ideal_optics_fails(tmp_path, capsys, monkeypatch):
     """A co-simulation whose logits differ from the golden model's makes the command exit 1."""
     _fake_cosim(monkeypatch, _golden(2), wrong_image=1)
-    rc = main(["infer", "--preset", "oxbnn50", "--images", "2", "--out", str(tmp_path)])
+    rc = main(["infer", "--preset", "oxbnn50-s1", "--images", "2", "--out", str(tmp_path)])
     captured = capsys.readouterr()
     assert rc == 1
     assert "images [1] differ" in captured.err
@@ -185,7 +185,9 @@ def test_sim_environment_variable_and_option_choose_the_simulator(
         monkeypatch.delenv("SIM", raising=False)
     else:
         monkeypatch.setenv("SIM", env)
-    rc = main(["infer", "--images", "1", "--json", "--out", str(tmp_path), *option])
+    # The S = 1 XPU: its Verilog is generated in seconds (the fake replaces only the run).
+    args = ["infer", "--preset", "oxbnn50-s1", "--images", "1", "--json", "--out", str(tmp_path)]
+    rc = main([*args, *option])
     report = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert used == [expected]

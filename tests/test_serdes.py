@@ -1,8 +1,9 @@
 """Serializers (models/serdes), the clock at S > 1 and the S = 1 idealisation (issue 11).
 
 Checked here: the tree serializer's stages, cells and latency derived by hand for S in {1, 2, 3,
-4, 8, 32}; S = 1 costs nothing on every shipped preset; the eDRAM in cycles of the real clock
-(1.56 ns at 1.5625 GHz is 3 cycles, not 78); the S = 1 idealisation does not depend on the S a
+4, 8, 32}; S = 1 costs nothing (the idealisation of every shipped preset); the shipped OXBNN_50 at
+S = 49 and its serializers; the eDRAM in cycles of the real clock (1.56 ns at 1.5625 GHz is 3
+cycles, not 78); the S = 1 idealisation does not depend on the S a
 preset is configured with; the ``[serdes]`` section's errors name the file and the key; and the
 report's serializer rows, clock columns and idealisation ratios. The micro case with its
 serializer energy worked out by hand is ``tests/test_system.py``
@@ -15,6 +16,7 @@ import argparse
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,7 @@ def _oxbnn50_at(tmp_path: Path, s: int) -> system_preset.SystemPreset:
     optics = (PRESET_DIR / "oxbnn50.toml").read_text()
     line = _line(optics, "symbols_per_cycle")
     optics_path = tmp_path / f"optics_s{s}.toml"
-    optics_path.write_text(optics.replace(line, line.replace("value = 1,", f"value = {s},")))
+    optics_path.write_text(optics.replace(line, re.sub(r"value = \d+,", f"value = {s},", line)))
     text = _sub(_OX, 'optics_preset = "oxbnn50"', f'optics_preset = "{optics_path}"')
     text = _sub(text, '\nname = "oxbnn50"\n', f'\nname = "oxbnn50s{s}"\n')
     text = _sub(text, 'label = "OXBNN_50"', f'label = "OXBNN_50 at S = {s}"')
@@ -76,9 +78,12 @@ def test_serializer_refuses_a_bad_ratio(s):
 
 
 @pytest.mark.parametrize("name", system_preset.ACCELERATORS)
-def test_no_serializer_at_s1_on_the_shipped_presets(name):
-    """Every shipped preset is at S = 1 today: no serializer, no serializer energy or area."""
-    model = mapping.accelerator_model(name)
+def test_no_serializer_at_the_s1_idealisation_of_the_shipped_presets(name):
+    """The S = 1 idealisation of every shipped preset: no serializer, no serializer energy or
+    area."""
+    preset = system_preset.load_system_preset(name)
+    assert preset.architecture.symbols_per_cycle > 1
+    model = mapping.accelerator_model(system_preset.s1_idealisation(preset))
     assert model.xpu.symbols_per_cycle == 1
     assert serdes.serializers_per_xpu(model) == 0
     assert serdes.serialized_bits(model, 10**6) == 0
@@ -100,6 +105,19 @@ def test_serializers_of_oxbnn50_at_s32(tmp_path):
     assert serdes.serialized_bits(model, 5) == 722 * 32 * 5
 
 
+def test_serializers_of_the_shipped_oxbnn50_at_s49():
+    """The shipped OXBNN_50 (S = 49, 50 GHz / 49 = 1.0204 GHz): 722 serializers per XPU of
+    S - 1 = 48 cells (6 levels, 2 cycles); 161,728 x 48 x 15 um^2 = 116.4 mm^2."""
+    model = mapping.accelerator_model("oxbnn50")
+    assert model.xpu.symbols_per_cycle == 49 and model.clock_hz == 50e9 / 49
+    ser = serdes.serializer(model)
+    assert (ser.stages, ser.cells, ser.latency_cycles) == (6, 48, 2)
+    assert math.isclose(energy.area_m2(model)["serdes"], 161728 * 48 * 15e-12, rel_tol=1e-12)
+    assert serdes.serialized_bits(model, 3) == 722 * 49 * 3
+    res = system.evaluate_network(model, _small_network())
+    assert res.energy_J["serdes"] > 0 and res.serialized_bits > 0
+
+
 # ----------------------------------------------------------------------------------------------
 # The clock at S > 1
 # ----------------------------------------------------------------------------------------------
@@ -108,22 +126,29 @@ def test_serializers_of_oxbnn50_at_s32(tmp_path):
 def test_edram_in_cycles_of_the_real_clock(tmp_path):
     """One 1.56 ns eDRAM access: at S = 1 (50 GHz) 78 cycles, a 19-bit word of each of the two
     streams 19 * 2 * 78 / 256 = 11.6 -> 12 cycles; at S = 32 (1.5625 GHz) 2.4375 -> 3 cycles and
-    19 * 2 * 2.4375 / 256 = 0.36 -> 1 cycle per word (the stream's peak)."""
-    assert mapping.accelerator_model("oxbnn50").memory == timing.MemoryModel(78, 12)
+    19 * 2 * 2.4375 / 256 = 0.36 -> 1 cycle per word (the stream's peak); at the shipped S = 49
+    (1.0204 GHz) 1.592 -> 2 cycles and 0.24 -> 1 cycle per word."""
+    shipped = system_preset.load_system_preset("oxbnn50")
+    ideal = mapping.accelerator_model(system_preset.s1_idealisation(shipped))
+    assert ideal.memory == timing.MemoryModel(78, 12)
     model = mapping.accelerator_model(_oxbnn50_at(tmp_path, 32))
     assert model.clock_hz == 50e9 / 32
     assert model.memory == timing.MemoryModel(3, 1)
+    assert mapping.accelerator_model(shipped).memory == timing.MemoryModel(2, 1)
 
 
 def test_s1_idealisation_does_not_depend_on_the_configured_s(tmp_path):
-    """OXBNN_50 configured at S = 2 and its S = 1 idealisation: the idealisation is the shipped
-    S = 1 OXBNN_50 (same XPU, clock, memory, figures); the configured one runs at 25 GHz and
-    pays its serializers."""
-    shipped = system_preset.load_system_preset("oxbnn50")
+    """OXBNN_50 configured at S = 2 and its S = 1 idealisation: the idealisation is OXBNN_50
+    configured at S = 1 (same XPU, clock, memory, figures), and so is the shipped S = 49 one's;
+    the S = 2 one runs at 25 GHz and pays its serializers."""
+    at1 = _oxbnn50_at(tmp_path, 1)
     at2 = _oxbnn50_at(tmp_path, 2)
     ideal = system_preset.s1_idealisation(at2)
     assert ideal.label == "OXBNN_50 at S = 2" + system_preset.S1_LABEL
-    m_ideal, m_shipped = mapping.accelerator_model(ideal), mapping.accelerator_model(shipped)
+    m_ideal, m_shipped = mapping.accelerator_model(ideal), mapping.accelerator_model(at1)
+    ideal49 = system_preset.s1_idealisation(system_preset.load_system_preset("oxbnn50"))
+    m49 = mapping.accelerator_model(ideal49)
+    assert m49.xpu == m_shipped.xpu and m49.memory == m_shipped.memory
     assert m_ideal.xpu == m_shipped.xpu and m_ideal.memory == m_shipped.memory
     assert m_ideal.clock_hz == 50e9
     a = system.evaluate_network(m_ideal, _small_network())
@@ -138,9 +163,9 @@ def test_s1_idealisation_does_not_depend_on_the_configured_s(tmp_path):
     # 2 x 19 x 19 per XPU, 224 XPUs, one 15 um^2 cell each at S = 2.
     assert math.isclose(c.area_m2["serdes"], 224 * 722 * 15e-12, rel_tol=1e-12)
     # The idealisation of a preset already at S = 1 is that preset, relabelled.
-    again = system_preset.s1_idealisation(shipped)
-    assert again.architecture == shipped.architecture and again.serdes == shipped.serdes
-    assert again.label == "OXBNN_50" + system_preset.S1_LABEL
+    again = system_preset.s1_idealisation(at1)
+    assert again.architecture == at1.architecture and again.serdes == at1.serdes
+    assert again.label == "OXBNN_50 at S = 1" + system_preset.S1_LABEL
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,29 +249,38 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _robin_eo_at_s1(tmp_path: Path) -> Path:
+    line = _line(_RB, "symbols_per_cycle")
+    path = tmp_path / "robin_eo_s1.toml"
+    path.write_text(_sub(_RB, line, re.sub(r"value = \d+,", "value = 1,", line)))
+    return path
+
+
 def test_report_serializer_rows_and_clock_columns_at_s1(tmp_path, capsys):
+    """Two accelerators configured at S = 1: no serializer terms, each its own idealisation."""
     out = tmp_path / "r"
-    rc = _report(["--accelerators", "oxbnn50", "robin_eo", "--networks", "vgg_small", "--out",
-                  str(out), "--no-plots", "--json"])  # fmt: skip
+    at1 = str(_oxbnn50_at(tmp_path, 1).path)
+    rc = _report(["--accelerators", at1, str(_robin_eo_at_s1(tmp_path)), "--networks",
+                  "vgg_small", "--out", str(out), "--no-plots", "--json"])  # fmt: skip
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     nets = _rows(out / "networks.csv")
-    assert {r["accelerator"] for r in nets} == {"OXBNN_50", "ROBIN_EO"}
+    assert {r["accelerator"] for r in nets} == {"OXBNN_50 at S = 1", "ROBIN_EO"}
     for r in nets:
         assert r["symbols_per_cycle"] == "1" and float(r["energy_serdes_J"]) == 0.0
         assert float(r["area_serdes_mm2"]) == 0.0 and r["serialized_bits"] == "0"
         assert float(r["fps_s1_idealisation"]) == float(r["fps"])
-    assert float(next(r for r in nets if r["accelerator"] == "OXBNN_50")["clock_Hz"]) == 50e9
+    assert float(next(r for r in nets if r["accelerator"] != "ROBIN_EO")["clock_Hz"]) == 50e9
     assert float(next(r for r in nets if r["accelerator"] == "ROBIN_EO")["clock_Hz"]) == 5e9
     assert "energy_serdes_J" in _rows(out / "layers.csv")[0]
     coefficients = (out / "coefficients.csv").read_text()
     assert "serdes.energy_per_bit_J" in coefficients and "serdes.cell_area_m2" in coefficients
     ideal = data["ratios"]["s1_idealisation"]
-    assert ideal["OXBNN_50"]["fps"] == 1.0 and ideal["ROBIN_EO"]["fps_per_w"] == 1.0
-    assert data["results"]["OXBNN_50"]["VGG-small"]["symbols_per_cycle"] == 1
-    assert data["configuration"]["OXBNN_50"]["serializers"] == 0
+    assert ideal["OXBNN_50 at S = 1"]["fps"] == 1.0 and ideal["ROBIN_EO"]["fps_per_w"] == 1.0
+    assert data["results"]["OXBNN_50 at S = 1"]["VGG-small"]["symbols_per_cycle"] == 1
+    assert data["configuration"]["OXBNN_50 at S = 1"]["serializers"] == 0
     ratios = _rows(out / "ratios.csv")
-    assert any(r["baseline"] == "OXBNN_50 (S = 1 idealisation)" for r in ratios)
+    assert any(r["baseline"] == "OXBNN_50 at S = 1 (S = 1 idealisation)" for r in ratios)
     summary = (out / "summary.md").read_text()
     assert "## The realistic clock against the S = 1 idealisation" in summary
     assert "1 (S = 1 idealisation)" in summary
@@ -254,14 +288,14 @@ def test_report_serializer_rows_and_clock_columns_at_s1(tmp_path, capsys):
 
 def test_report_at_s2_against_its_idealisation(tmp_path):
     """A configured S = 2 accelerator: its clock halves, its serializers appear in the energy and
-    area columns, and its idealisation row is the shipped S = 1 accelerator's."""
-    at2 = _oxbnn50_at(tmp_path, 2)
+    area columns, and its idealisation row is the S = 1 accelerator's."""
+    at2, at1 = _oxbnn50_at(tmp_path, 2), _oxbnn50_at(tmp_path, 1)
     out = tmp_path / "r"
-    rc = _report(["--accelerators", str(at2.path), "oxbnn50", "--networks", "vgg_small",
+    rc = _report(["--accelerators", str(at2.path), str(at1.path), "--networks", "vgg_small",
                   "--out", str(out), "--no-plots"])  # fmt: skip
     assert rc == 0
     nets = {r["accelerator"]: r for r in _rows(out / "networks.csv")}
-    two, one = nets["OXBNN_50 at S = 2"], nets["OXBNN_50"]
+    two, one = nets["OXBNN_50 at S = 2"], nets["OXBNN_50 at S = 1"]
     assert float(two["clock_Hz"]) == 25e9 and two["symbols_per_cycle"] == "2"
     assert float(two["energy_serdes_J"]) > 0 and float(two["area_serdes_mm2"]) > 0
     assert int(two["serialized_bits"]) > 0
@@ -273,4 +307,23 @@ def test_report_at_s2_against_its_idealisation(tmp_path):
     assert math.isclose(r["fps"], float(two["fps"]) / float(one["fps"]), rel_tol=1e-5)
     summary = (out / "summary.md").read_text()
     assert "**OXBNN_50 at S = 2** at S = 2 (25 GHz instead of 50)" in summary
-    assert "OXBNN_50 is configured at S = 1" in summary
+    assert "OXBNN_50 at S = 1 is configured at S = 1" in summary
+
+
+def test_report_of_the_shipped_presets_at_their_clock(tmp_path):
+    """The shipped OXBNN_50 (S = 49) and ROBIN_EO (S = 5): clocks 50 GHz / 49 and 5 GHz / 5,
+    serializer energy and area, and an idealisation faster than the configuration."""
+    out = tmp_path / "r"
+    rc = _report(["--accelerators", "oxbnn50", "robin_eo", "--networks", "vgg_small", "--out",
+                  str(out), "--no-plots"])  # fmt: skip
+    assert rc == 0
+    nets = {r["accelerator"]: r for r in _rows(out / "networks.csv")}
+    ox, rb = nets["OXBNN_50"], nets["ROBIN_EO"]
+    assert (ox["symbols_per_cycle"], rb["symbols_per_cycle"]) == ("49", "5")
+    assert math.isclose(float(ox["clock_Hz"]), 50e9 / 49, rel_tol=1e-5)  # 6 digits in the CSV
+    assert float(rb["clock_Hz"]) == 1e9
+    for r in (ox, rb):
+        assert float(r["energy_serdes_J"]) > 0 and float(r["area_serdes_mm2"]) > 0
+        assert float(r["fps_s1_idealisation"]) > float(r["fps"])
+    summary = (out / "summary.md").read_text()
+    assert "**OXBNN_50** at S = 49 (1.02041 GHz instead of 50)" in summary

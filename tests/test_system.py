@@ -147,10 +147,11 @@ def test_ping_pong_pca_charges_two_capacitors():
 
 
 def _tiny_preset(**readout) -> system_preset.SystemPreset:
-    """N = 4, M = 2, X = 3 at 1 Gb/s, gamma = 2, with round coefficients (the rest zero)."""
+    """N = 4, M = 2, X = 3 at 1 Gb/s, S = 1, gamma = 2, with round coefficients (the rest zero)."""
     p = system_preset.load_system_preset("robin_eo")
     p = p.replace(
         "architecture",
+        symbols_per_cycle=1,
         n_lanes=4,
         n_xpes=2,
         n_xpus=3,
@@ -238,7 +239,7 @@ _MICRO_DYNAMIC_J = {
 def test_micro_case_by_hand():
     """One fc layer, K = 10, 3 outputs, on N = 4, M = 2, X = 3, 1 GHz, gamma = 2.
 
-    S = 1 (robin_eo's ``[architecture] symbols_per_cycle``): the clock is the 1 Gb/s bit rate,
+    S = 1 (set by ``_tiny_preset``): the clock is the 1 Gb/s bit rate,
     and there are no serializers (``serdes`` is 0 J and 0 m^2 below).
 
     *Memory.* An eDRAM access takes 1 ns = 1 cycle and carries 8 bits; two streams share it. A

@@ -415,8 +415,8 @@ def test_bad_parameters_are_named():
 @pytest.mark.parametrize(
     "preset,spec",
     [
-        ("oxbnn50", LayerSpec("conv", 6, 5, 40, 3, 3, 3, padding=1, pool=True)),
-        ("oxbnn5", LayerSpec("conv", 6, 6, 64, 2, 3, 3, stride=2, padding=1)),
+        ("oxbnn50-s1", LayerSpec("conv", 6, 5, 40, 3, 3, 3, padding=1, pool=True)),
+        ("oxbnn5-s1", LayerSpec("conv", 6, 6, 64, 2, 3, 3, stride=2, padding=1)),
     ],
 )
 def test_preset_sized_xpus(preset, spec):
