@@ -47,10 +47,10 @@ $(VENV)/.installed: pyproject.toml
 
 SIM_IMAGES ?= 200
 
-sim: setup  ## the main job: optics of both presets, then the digits BNN on the oxbnn50 XPU RTL
+sim: setup  ## the main job: optics of both presets, then the digits BNN on the XPU RTL of PRESET (oxbnn50: S = 49, 1.020 GHz)
 	$(BIN)/oxbnn optics --preset oxbnn50
 	$(BIN)/oxbnn optics --preset oxbnn5
-	$(BIN)/oxbnn infer --preset oxbnn50 --images $(SIM_IMAGES) --seed $(SEED) --waves
+	$(BIN)/oxbnn infer --preset $(PRESET) --images $(SIM_IMAGES) --seed $(SEED) --waves
 
 test: setup  ## the test suite (skips sweeps marked slow), on $(JOBS) cores
 	$(BIN)/pytest -n $(JOBS) -m "not slow" $(PYTEST_K)
