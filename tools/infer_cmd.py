@@ -108,7 +108,9 @@ def images_arg(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from ..testbenches.inference import run_inference
 
-    name = args.name or f"digits-{Path(args.preset).stem}-{args.optics}-s{args.seed}-n{args.images}"
+    name = (
+        args.name or f"digits-{Path(args.preset).stem}-{args.optics}-seed{args.seed}-n{args.images}"
+    )
     out = args.out / name
     report, arrays = run_inference(
         preset=args.preset,

@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
     predicted = layer_cycles(spec, xpu, mem)  # also validates the layer against the buffers
     name = args.name or (
         f"{args.layer.stem if args.layer else 'vgg_small_conv3'}-"
-        f"{xpu.name}-{args.optics}-s{args.seed}"
+        f"{xpu.name}-{args.optics}-seed{args.seed}"
     )
     out = args.out / name
     out.mkdir(parents=True, exist_ok=True)
