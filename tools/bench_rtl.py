@@ -1,10 +1,12 @@
 """Amaranth-simulator speed of one XPU running a real layer shape (``make bench-rtl``).
 
-``python -m oxbnn.tools.bench_rtl`` builds the XPU of a preset (oxbnn50 by default: N = 19,
-M = 19), runs one VGG-small-like 3 x 3 convolution on it through the pysim harness (host, memory
-model and the optical bridge in ideal mode in the loop), checks it with the scoreboard (outputs
-against ``models/bnn``, cycles and strobes against ``models/timing``), and prints simulated
-cycles per second of wall time. It only prints figures; no test times anything.
+``python -m oxbnn.tools.bench_rtl`` builds the XPU of a preset (by default oxbnn50-s1, the 19 x
+19 oxbnn50 XPU at the S = 1 idealisation: at the shipped S = 49 Amaranth takes about 19 min to
+elaborate it, so ``--preset oxbnn50`` is for a long run), runs one VGG-small-like 3 x 3
+convolution on it through the pysim harness (host, memory model and the optical bridge in ideal
+mode in the loop), checks it with the scoreboard (outputs against ``models/bnn``, cycles and
+strobes against ``models/timing``), and prints simulated cycles per second of wall time. It only
+prints figures; no test times anything.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Print Amaranth-simulator cycles/s of one XPU running a conv layer.",
     )
     parser.add_argument(
-        "--preset", default="oxbnn50", help=f"preset ({', '.join(preset_names())}; default oxbnn50)"
+        "--preset",
+        default="oxbnn50-s1",
+        help=f"preset ({', '.join(preset_names())}, or <name>-s1; default oxbnn50-s1)",
     )
     parser.add_argument("--height", type=int, default=8, help="input height (default 8)")
     parser.add_argument("--width", type=int, default=8, help="input width (default 8)")
