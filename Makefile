@@ -83,7 +83,7 @@ timing: setup  ## critical path (ps, FO4) and f_max at the target node of both p
 bench-rtl: setup  ## Amaranth-simulator cycles/s of the 19 x 19 oxbnn50 XPU at S = 1 (oxbnn50-s1) on a real layer
 	$(BIN)/python -m oxbnn.tools.bench_rtl
 
-bench-sim: setup  ## co-simulation cycles/s of oxbnn50-s1: cocotb + Verilator (lean, full) vs Icarus, same layer
+bench-sim: setup  ## co-simulation cycles/s of oxbnn50-s1: cocotb + the lean vs the full Verilated model, same layer
 	$(BIN)/python -m oxbnn.tools.bench_sim
 
 report: setup  ## full-network evaluation of the five accelerators: build/report/
