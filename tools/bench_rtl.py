@@ -1,8 +1,8 @@
 """Amaranth-simulator speed of one XPU running a real layer shape (``make bench-rtl``).
 
-``python -m oxbnn.tools.bench_rtl`` builds the XPU of a preset (by default oxbnn50-s1, the 19 x
-19 oxbnn50 XPU at the S = 1 idealisation: at the shipped S = 49 Amaranth takes about 19 min to
-elaborate it, so ``--preset oxbnn50`` is for a long run), runs one VGG-small-like 3 x 3
+``python -m oxbnn.tools.bench_rtl`` builds the XPU of a preset (by default
+:data:`~oxbnn.tools.options.BENCH_PRESET`, the 19 x 19 oxbnn50 XPU at the S = 1 idealisation),
+runs one VGG-small-like 3 x 3
 convolution on it through the pysim harness (host, memory model and the optical bridge in ideal
 mode in the loop), checks it with the scoreboard (outputs against ``models/bnn``, cycles and
 strobes against ``models/timing``), and prints simulated cycles per second of wall time. It only
@@ -18,12 +18,12 @@ import time
 import numpy as np
 
 from ..models import bnn, timing
-from ..models.configs import preset_names
 from ..models.derive import xpu_params
 from ..models.layer import LayerSpec
 from ..testbenches.pysim_harness import XpuHarness
 from ..testbenches.scoreboard import check_layer
 from ..testbenches.stimulus import LayerRun
+from .options import BENCH_PRESET, add_preset
 
 __all__ = ["main"]
 
@@ -33,11 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m oxbnn.tools.bench_rtl",
         description="Print Amaranth-simulator cycles/s of one XPU running a conv layer.",
     )
-    parser.add_argument(
-        "--preset",
-        default="oxbnn50-s1",
-        help=f"preset ({', '.join(preset_names())}, or <name>-s1; default oxbnn50-s1)",
-    )
+    add_preset(parser, default=BENCH_PRESET)
     parser.add_argument("--height", type=int, default=8, help="input height (default 8)")
     parser.add_argument("--width", type=int, default=8, help="input width (default 8)")
     parser.add_argument(

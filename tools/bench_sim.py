@@ -4,16 +4,16 @@
 (SIM: ``verilator``, ``verilator-full``, ``icarus``; default the two Verilator models)
 
 Runs the same real layer shape (VGG-small's third convolution, cut to 8 x 8 pixels and 16
-filters) on the full 19 x 19 XPU of ``--preset`` (default ``oxbnn50-s1``, oxbnn50 at the S = 1
-idealisation) with each simulator, with the
-optical bridge in the loop, and prints cycles (and optical slots, cycles * S) per wall-clock
-second of each and their ratio; each run is checked by the scoreboard. Build time is reported
-apart (builds are cached under ``build/cosim``: delete a build directory to time its build
-again). ``verilator`` is the lean model the co-simulation uses (only the top's ports public);
-``verilator-full`` the baseline, the same Verilog built with cocotb's ``--public-flat-rw``
-(every internal net public), whose ratio to the lean one is printed. The goal for the Verilator
-path is 50k cycles/s. To see where the time goes, run a co-simulation with
-``OXBNN_PROFILE=<file>`` set (cProfile of the testbench).
+filters) on the full 19 x 19 XPU of ``--preset`` (default
+:data:`~oxbnn.tools.options.BENCH_PRESET`, oxbnn50 at the S = 1 idealisation) with each
+simulator, with the optical bridge in the loop, and prints cycles (and optical slots, cycles *
+S) per wall-clock second of each and their ratio; each run is checked by the scoreboard. Build
+time is reported apart (builds are cached under ``build/cosim``: delete a build directory to
+time its build again). ``verilator`` is the lean model the co-simulation uses (only the top's
+ports public); ``verilator-full`` the baseline, the same Verilog built with cocotb's
+``--public-flat-rw`` (every internal net public), whose ratio to the lean one is printed. The
+goal for the Verilator path is 50k cycles/s. To see where the time goes, run a co-simulation
+with ``OXBNN_PROFILE=<file>`` set (cProfile of the testbench).
 
 Icarus is left out by default: on the retimed 19 x 19 XPU it runs about 6 cycles/s (measured
 here, physical optics: 877 s for the layer's 5,476 cycles, 1,356x slower than the lean Verilated
@@ -32,12 +32,14 @@ import time
 import numpy as np
 
 from ..models import bnn
+from ..models.configs import XpuParams
 from ..models.derive import xpu_params
 from ..models.layer import LayerSpec
 from ..models.timing import layer_cycles
 from ..testbenches.cosim import Cosim
 from ..testbenches.scoreboard import check_layer
 from ..testbenches.stimulus import LayerRun
+from .options import BENCH_PRESET, add_preset
 
 LAYER = LayerSpec(
     kind="conv",
@@ -55,7 +57,7 @@ LAYER = LayerSpec(
 SIMS = ("verilator", "verilator-full", "icarus")
 
 
-def _measure(sim: str, optics: str, run: LayerRun, xpu) -> dict[str, float]:
+def _measure(sim: str, optics: str, run: LayerRun, xpu: XpuParams) -> dict[str, float]:
     cosim = Cosim(xpu, sim=sim.removesuffix("-full"), lean=not sim.endswith("-full"))
     t0 = time.perf_counter()
     build = cosim.build()
@@ -78,7 +80,7 @@ def _measure(sim: str, optics: str, run: LayerRun, xpu) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m oxbnn.tools.bench_sim", description=__doc__)
-    p.add_argument("--preset", default="oxbnn50-s1", help="XPU preset (default oxbnn50-s1)")
+    add_preset(p, default=BENCH_PRESET)
     p.add_argument("--optics", choices=["ideal", "physical"], default="ideal")
     p.add_argument("--sims", nargs="+", choices=SIMS, default=["verilator", "verilator-full"])
     args = p.parse_args(argv)
