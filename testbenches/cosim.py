@@ -41,12 +41,25 @@ from typing import Any
 
 from ..models.configs import Preset, XpuParams, load_preset
 from .cosim_top import write_cosim_verilog
+from .env import network_layer, network_result
+from .event_tb import LIBRARY as EVENT_LIBRARY
+from .event_tb import EventTestbench, build_library
+from .event_tb import build_id as event_build_id
 from .port_vcd import write_port_vcd
 from .stimulus import LayerRun
 
-__all__ = ["SIMULATORS", "CosimError", "CosimJob", "Cosim", "error_path", "verilator_bin_dir"]
+__all__ = [
+    "SIMULATORS",
+    "TESTBENCHES",
+    "CosimError",
+    "CosimJob",
+    "Cosim",
+    "error_path",
+    "verilator_bin_dir",
+]
 
 SIMULATORS = ("verilator", "icarus")
+TESTBENCHES = ("event", "cycle")
 
 # Verilator configuration: the co-simulation top's ports are the only public variables.
 PORTS_VLT = """`verilator_config
@@ -145,6 +158,14 @@ class Cosim:
         Verilator only: build the lean model (default; see the module docstring). ``False``
         keeps cocotb's ``--public-flat-rw`` (every internal net visible to VPI, for a user's own
         testbench that reads them; the benchmark's baseline), in its own build directory.
+    testbench : "event" or "cycle", optional
+        ``"event"`` (the default with Verilator's lean model): the event-driven testbench of
+        :mod:`~oxbnn.testbenches.event_tb` (host, memory and ADC in C++ beside the model, in
+        this process; Python wakes only for the optics). ``"cycle"`` (the only one with Icarus
+        or ``lean=False``): the per-cycle cocotb testbench of
+        :mod:`~oxbnn.testbenches.xpu_cosim`, in a simulator process of its own. Both give the
+        same results for the same seeds (``tests/test_cosim.py``). Default: the
+        ``OXBNN_TESTBENCH`` environment variable, else as above.
     """
 
     def __init__(
@@ -154,6 +175,7 @@ class Cosim:
         sim: str | None = None,
         build_root: str | Path = "build/cosim",
         lean: bool = True,
+        testbench: str | None = None,
     ) -> None:
         sim = sim or os.environ.get("SIM") or "verilator"
         if sim not in SIMULATORS:
@@ -161,6 +183,17 @@ class Cosim:
         self.xpu = xpu
         self.sim = sim
         self.lean = bool(lean) and sim == "verilator"
+        testbench = (
+            testbench or os.environ.get("OXBNN_TESTBENCH") or ("event" if self.lean else "cycle")
+        )
+        if testbench not in TESTBENCHES:
+            raise ValueError(f"testbench must be one of {TESTBENCHES}, not {testbench!r}")
+        if testbench == "event" and not self.lean:
+            raise ValueError(
+                f"the event-driven testbench needs Verilator's lean model, not sim={sim!r}, "
+                f"lean={lean!r} (use testbench='cycle')"
+            )
+        self.testbench = testbench
         self.build_root = Path(build_root)
         # Named by every parameter (not just N and M): configurations that differ only in,
         # say, buffer depth must not overwrite each other's Verilog while another worker builds.
@@ -171,14 +204,21 @@ class Cosim:
                 xpu, src_dir, log=_note
             )
         build_id = self.hash
-        if sim == "verilator":
+        if testbench == "event":
+            build_id = event_build_id(self.hash)
+            sim_dir = "verilator-event"
+        elif sim == "verilator":
             flavour = repr((PORTS_VLT if self.lean else "public-flat-rw", VERILATOR_FLAGS)).encode()
             build_id = hashlib.sha256(self.hash.encode() + flavour).hexdigest()[:16]
+            sim_dir = sim
+        else:
+            sim_dir = sim
         self.build_dir = (
-            self.build_root / sim / f"{xpu.name}-N{xpu.n_lanes}-M{xpu.n_xpes}-{build_id}"
+            self.build_root / sim_dir / f"{xpu.name}-N{xpu.n_lanes}-M{xpu.n_xpes}-{build_id}"
         ).resolve()
         self.build_seconds = 0.0
         self._runner = None
+        self._library: Path | None = None
 
     def _env(self) -> None:
         if self.sim == "verilator":
@@ -198,6 +238,8 @@ class Cosim:
 
     def build(self) -> float:
         """Build (or reuse) the simulator model; returns the seconds spent building."""
+        if self.testbench == "event":
+            return self._build_event()
         from cocotb_tools.runner import get_runner
 
         self._env()
@@ -243,6 +285,43 @@ class Cosim:
             self._runner = runner
         return self.build_seconds
 
+    def _build_event(self) -> float:
+        marker = self.build_dir / "oxbnn-built"
+        library = self.build_dir / "obj" / EVENT_LIBRARY
+        with _locked(self.build_dir.with_suffix(".lock")):
+            if marker.exists() and library.exists():
+                self._library = library
+                self.build_seconds = 0.0
+                return 0.0
+            log = self.build_dir / "build.log"
+            self.build_dir.mkdir(parents=True, exist_ok=True)
+            _note(
+                f"building the Verilated model with the event-driven testbench in "
+                f"{self.build_dir} (log: build.log) ..."
+            )
+            t0 = time.perf_counter()
+            try:
+                self._library = build_library(self.verilog, self.build_dir, log)
+            except RuntimeError as exc:
+                raise CosimError(
+                    f"verilator build of {self.verilog} failed: {exc} (log: {log})"
+                ) from None
+            self.build_seconds = time.perf_counter() - t0
+            marker.write_text(self.hash)
+            _note(f"built the Verilated model in {self.build_seconds:.0f} s")
+        return self.build_seconds
+
+    def event_testbench(self, *, record: bool = False) -> EventTestbench:
+        """A new :class:`~oxbnn.testbenches.event_tb.EventTestbench` on this build (built first
+        if needed): a fresh, reset model in this process."""
+        if self.testbench != "event":
+            raise ValueError(f"this Cosim runs the {self.testbench!r} testbench")
+        if self._library is None:
+            self.build()
+        return EventTestbench(
+            self.xpu, self._library, self.drive_fields, self.watch_fields, record=record
+        )
+
     def run(
         self,
         layers: list[LayerRun],
@@ -277,7 +356,10 @@ class Cosim:
             waves_window=waves_window,
             max_cycles=max_cycles,
         )
-        results = self._execute(job, progress_total)
+        if self.testbench == "event":
+            results = self._run_event(job, progress_total)
+        else:
+            results = self._execute(job, progress_total)
         s = self.xpu.symbols_per_cycle
         for i, res in enumerate(results):
             wall = res["wall_s"]
@@ -325,7 +407,67 @@ class Cosim:
             seed=seed,
             network={"layers": list(layers), "images": list(images)},
         )
+        if self.testbench == "event":
+            return self._run_event(job, progress_total)
         return self._execute(job, progress_total)
+
+    def _run_event(self, job: CosimJob, progress_total: int | None) -> list[dict[str, Any]]:
+        """The job through the event-driven testbench, in this process (what
+        :func:`~oxbnn.testbenches.xpu_cosim.run_job` does for the per-cycle one); a failure is a
+        one-line :class:`CosimError`, as there."""
+        tb = self.event_testbench()
+        try:
+            return self._event_job(tb, job, progress_total)
+        except CosimError:
+            raise
+        except Exception as exc:  # the testbench's checks, a layer the XPU refuses, ...
+            text = " ".join(str(exc).split()) or "(no message)"
+            raise CosimError(f"the co-simulation failed: {type(exc).__name__}: {text}") from None
+        finally:
+            tb.close()
+
+    def _event_job(
+        self, tb: EventTestbench, job: CosimJob, progress_total: int | None
+    ) -> list[dict[str, Any]]:
+        from ..models.network import run_network
+        from ..models.optics import Effects
+        from .optical_bridge import OpticalBridge
+
+        bridge = OpticalBridge(
+            job.xpu, Effects.from_name(job.optics), preset=job.preset, seed=job.seed
+        )
+        window = job.waves_window if job.waves_path else None
+        t0 = time.perf_counter()
+        done = [0]
+        last = [0]
+
+        def show(cycle: int) -> None:
+            if progress_total:
+                _bar(str(done[0] + cycle), progress_total, time.perf_counter() - t0, last)
+
+        def layer(run: LayerRun):
+            res = tb.run_layer(
+                run, bridge, max_cycles=job.max_cycles, trace_window=window, progress=show
+            )
+            done[0] += res.cycles
+            show(0)
+            return res
+
+        if job.network is None:
+            results = [layer(run).as_dict() for run in job.layers]
+        else:
+            results = []
+            for image in job.network["images"]:
+
+                def layer_fn(i: int, item, act):
+                    spec, weights, thresholds, flip = item
+                    run = LayerRun(spec, act, weights, thresholds, flip, name=f"layer{i}")
+                    return network_layer(layer(run))
+
+                results.append(network_result(*run_network(job.network["layers"], image, layer_fn)))
+        if progress_total and sys.stderr.isatty():
+            print(file=sys.stderr)
+        return results
 
     def _job(self, *, preset: Any = None, waves_path: str | None = None, **kw: Any) -> CosimJob:
         """The job, with the preset loaded and paths absolute (the simulator runs elsewhere)."""

@@ -170,10 +170,21 @@ class CosimTop(wiring.Component):
         return m
 
 
-# What the generated Verilog depends on besides the XpuParams, relative to the package root:
-# the RTL, this wrapper and every model module (the RTL imports widths, layouts and constants
-# from several; hashing them all may regenerate needlessly, never reuse a stale file).
-RTL_SOURCES = ("rtl", "testbenches/cosim_top.py", "models")
+#: What the generated Verilog depends on besides the XpuParams, relative to the package root:
+#: the RTL, this wrapper and the model modules they import (widths, layouts, constants), and
+#: nothing else, so that a change to, say, the optics does not regenerate minutes of Verilog.
+#: ``tests/test_cosim.py`` fails when the wrapper imports a module this list misses.
+RTL_SOURCES = (
+    "rtl",
+    "testbenches/__init__.py",
+    "testbenches/cosim_top.py",
+    "models/__init__.py",
+    "models/atomic.py",
+    "models/configs/__init__.py",
+    "models/layer.py",
+    "models/tiling.py",
+    "models/userfile.py",
+)
 
 
 def source_key(xpu: XpuParams) -> str:

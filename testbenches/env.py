@@ -53,10 +53,21 @@ import numpy as np
 from ..models.configs import XpuParams
 from ..models.tiling import TilingPlan, Widths
 from .cosim_top import Fields
-from .optical_bridge import OpticalBridge, port_width
+from .optical_bridge import CycleCodes, OpticalBridge, port_width
 from .stimulus import LayerRun, layer_stimulus
 
-__all__ = ["AdcBusyError", "LayerResult", "SimulationTimeout", "XpuEnv", "decode_results"]
+__all__ = [
+    "AdcBusyError",
+    "AdcPort",
+    "LayerResult",
+    "SimulationTimeout",
+    "XpuEnv",
+    "check_payloads",
+    "decode_results",
+    "network_layer",
+    "network_result",
+    "optical_port",
+]
 
 
 class SimulationTimeout(RuntimeError):
@@ -164,25 +175,8 @@ class XpuEnv:
         self.plan, desc, self.feeders = layer_stimulus(run, xpu)
         self.idle_word = drive.pack({"desc": desc})
         """The drive word of the cycle after ``done``: the descriptor, nothing valid."""
-        m, n, s = xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle
-        a = xpu.adc_channels
-
-        # The optical port: reset | sample | act | wgt, contiguous (CosimTop).
-        self._opt_base = watch.offset("opt_reset")
-        parts = ["opt_reset", "opt_sample", "opt_act", "opt_wgt"]
-        width = sum(watch.layout[k][1] for k in parts)
-        contiguous = [watch.offset(k) - self._opt_base for k in parts] == [
-            0,
-            m * s,
-            2 * m * s,
-            2 * m * s + m * s * n,
-        ]
-        if not contiguous or width != port_width(m, n, s):
-            raise ValueError(
-                f"watch word: the optical port is {[watch.layout[k] for k in parts]}; expected "
-                f"reset | sample | act | wgt contiguous, {port_width(m, n, s)} bits for M = {m}, "
-                f"N = {n}, S = {s}"
-            )
+        self._opt_base, width = optical_port(xpu, watch)
+        m, s = xpu.n_xpes, xpu.symbols_per_cycle
         self._opt_mask = (1 << width) - 1
         self._xpe_mask = (1 << (m * s)) - 1  # one bit per XPE and slot
         self._slot_mask = (1 << s) - 1  # one XPE's S slots
@@ -190,32 +184,10 @@ class XpuEnv:
         self._s = s
         self._window: list[int] = []
         self._due: dict[int, int] = {}  # cycle -> adc_valid | adc_code bits of drive
-        # The ADC port: A channels per XPE, XPE-major (CosimTop).
-        want = {"adc_valid": m * a, "adc_code": m * a * xpu.adc_bits}
-        got = {k: drive.layout[k][1] for k in want}
-        if got != want:
-            raise ValueError(
-                f"drive word: the ADC port is {got} bits; expected {want} for M = {m} XPEs of "
-                f"A = {a} channels of {xpu.adc_bits} bits ({xpu.adc_banks} bank(s) of "
-                f"samples_per_cycle = {xpu.samples_per_cycle}; S = {s}, gamma = {xpu.gamma})"
-            )
-        self._adc_valid = drive.offset("adc_valid")
-        self._adc_code = drive.offset("adc_code")
-        self._adc_channels = a
-        self._per_bank = xpu.samples_per_cycle
-        self._banks = xpu.adc_banks
-        self._conversion = xpu.adc_conversion_cycles
-        self._bank = 0  # the bank the next sampling cycle uses
-        self._bank_since = [-xpu.adc_conversion_cycles] * xpu.adc_banks  # its last start
-        self._adc_bits = xpu.adc_bits
+        self.adc = AdcPort(xpu, drive, run.label)
         self._adc_latency = xpu.adc_latency
 
-        # Host and memory. A payload wider than its field would spill into the next one.
-        for key, feeder in self.feeders.items():
-            width = drive.layout[f"{key}_payload"][1]
-            widest = max((w.bit_length() for tile in feeder.tiles for w in tile), default=0)
-            if widest > width:
-                raise ValueError(f"{key} stream: a {widest}-bit word for a {width}-bit payload")
+        check_payloads(self.feeders, drive)
         self._start = 1 << drive.offset("start")
         self._streams = [
             (
@@ -244,10 +216,14 @@ class XpuEnv:
         self.words: list[tuple[int, int]] = []  # (result payload, cycle)
         self.sample_slots: list[int] = []
         self.reset_slots: list[int] = []
-        self.events: list[tuple[int, int, int]] = []
         self.trace: list[tuple[int, int]] = []
         self.not_ready = 0
         self.error = False
+
+    @property
+    def events(self) -> list[tuple[int, int, int]]:
+        """The readouts so far (:attr:`LayerResult.events`, kept by the :class:`AdcPort`)."""
+        return self.adc.events
 
     def step(self, w: int) -> int:
         """Cycle ``t``: the XPU's ``watch`` word in, the ``drive`` word for this cycle out."""
@@ -313,29 +289,9 @@ class XpuEnv:
         into.extend(t * s + i for i in range(s) if slots >> i & 1)
 
     def _readout(self, t: int) -> None:
-        bank = self._bank
-        if t - self._bank_since[bank] < self._conversion:
-            raise AdcBusyError(
-                f"layer {self.run.label}, cycle {t}: a sample on ADC bank {bank}, which has "
-                f"converted since cycle {self._bank_since[bank]} (adc_conversion_cycles = "
-                f"{self._conversion}, adc_banks = {self._banks})"
-            )
-        self._bank_since[bank] = t
-        self._bank = (bank + 1) % self._banks
         got = self.bridge.readout(self._window)
         self._window = []
-        valid = code = 0
-        a, bits, s = self._adc_channels, self._adc_bits, self._s
-        j, xpe = np.nonzero(got.valid)
-        slot = got.slots[j, xpe]
-        codes = got.codes[j, xpe]
-        channel = j + bank * self._per_bank
-        for i in np.lexsort((xpe, slot)).tolist():  # events in slot order, then XPE order
-            e, c, k = int(xpe[i]), int(channel[i]), int(codes[i])
-            valid |= 1 << (e * a + c)
-            code |= k << ((e * a + c) * bits)
-            self.events.append((t * s + int(slot[i]), e, k))
-        self._due[t + self._adc_latency] = (valid << self._adc_valid) | (code << self._adc_code)
+        self._due[t + self._adc_latency] = self.adc.convert(t, got)
 
     def result(self, wall_s: float = 0.0) -> LayerResult:
         """What was seen of the layer (call after ``done``)."""
@@ -359,6 +315,123 @@ class XpuEnv:
             trace=self.trace,
             trace_from=self._trace_from,
         )
+
+
+#: Per-layer keys of a network job's record (``readouts`` is added).
+NETWORK_LAYER_KEYS = ("cycles", "wall_s", "saturation_events", "clip_events", "error")
+
+
+def network_layer(res: LayerResult) -> tuple[np.ndarray, dict[str, Any]]:
+    """A network layer's ``(output, record)`` for :func:`oxbnn.models.network.run_network`: the
+    keys of :data:`NETWORK_LAYER_KEYS` and ``readouts``."""
+    record = {k: getattr(res, k) for k in NETWORK_LAYER_KEYS}
+    record["readouts"] = len(res.events)
+    return res.output, record
+
+
+def network_result(output: np.ndarray, records: list[Any]) -> dict[str, Any]:
+    """One image's result of a network job (:meth:`oxbnn.testbenches.cosim.Cosim.run_network`)
+    from the chain's output and its ``(output, record)`` per layer."""
+    layers = [record for _, record in records]
+    return {
+        "output": output,
+        "layers": layers,
+        "cycles": sum(r["cycles"] for r in layers),
+        "wall_s": sum(r["wall_s"] for r in layers),
+    }
+
+
+def optical_port(xpu: XpuParams, watch: Fields) -> tuple[int, int]:
+    """Offset and width of the optical port in ``watch`` (``reset | sample | act | wgt``,
+    contiguous, :class:`~oxbnn.testbenches.cosim_top.CosimTop`); ``ValueError`` if the word does
+    not hold it that way for ``xpu``."""
+    m, n, s = xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle
+    base = watch.offset("opt_reset")
+    parts = ["opt_reset", "opt_sample", "opt_act", "opt_wgt"]
+    width = sum(watch.layout[k][1] for k in parts)
+    expected = [0, m * s, 2 * m * s, 2 * m * s + m * s * n]
+    contiguous = [watch.offset(k) - base for k in parts] == expected
+    if not contiguous or width != port_width(m, n, s):
+        raise ValueError(
+            f"watch word: the optical port is {[watch.layout[k] for k in parts]}; expected "
+            f"reset | sample | act | wgt contiguous, {port_width(m, n, s)} bits for M = {m}, "
+            f"N = {n}, S = {s}"
+        )
+    return base, width
+
+
+def check_payloads(feeders: dict[str, Any], drive: Fields) -> None:
+    """``ValueError`` if a stream holds a word wider than its payload field (it would spill
+    into the next field)."""
+    for key, feeder in feeders.items():
+        width = drive.layout[f"{key}_payload"][1]
+        widest = max((w.bit_length() for tile in feeder.tiles for w in tile), default=0)
+        if widest > width:
+            raise ValueError(f"{key} stream: a {widest}-bit word for a {width}-bit payload")
+
+
+class AdcPort:
+    """The testbench's ADC of one layer (module docstring): the banks in rotation, the channel
+    of each sample, and the drive bits of a sampling cycle's codes, which the testbench drives
+    ``adc_latency`` cycles later.
+
+    Attributes
+    ----------
+    events : list of (int, int, int)
+        ``(sample slot index, XPE, code)`` of every readout so far (:attr:`LayerResult.events`).
+    """
+
+    def __init__(self, xpu: XpuParams, drive: Fields, label: str) -> None:
+        m, a = xpu.n_xpes, xpu.adc_channels
+        want = {"adc_valid": m * a, "adc_code": m * a * xpu.adc_bits}
+        got = {k: drive.layout[k][1] for k in want}
+        if got != want:
+            raise ValueError(
+                f"drive word: the ADC port is {got} bits; expected {want} for M = {m} XPEs of "
+                f"A = {a} channels of {xpu.adc_bits} bits ({xpu.adc_banks} bank(s) of "
+                f"samples_per_cycle = {xpu.samples_per_cycle}; S = {xpu.symbols_per_cycle}, "
+                f"gamma = {xpu.gamma})"
+            )
+        self.label = label
+        self._valid_at = drive.offset("adc_valid")
+        self._code_at = drive.offset("adc_code")
+        self._channels = a
+        self._per_bank = xpu.samples_per_cycle
+        self._banks = xpu.adc_banks
+        self._conversion = xpu.adc_conversion_cycles
+        self._bits = xpu.adc_bits
+        self._s = xpu.symbols_per_cycle
+        self._bank = 0  # the bank the next sampling cycle uses
+        self._since = [-xpu.adc_conversion_cycles] * xpu.adc_banks  # each bank's last start
+        self.events: list[tuple[int, int, int]] = []
+
+    def convert(self, t: int, got: CycleCodes) -> int:
+        """The codes of cycle ``t``'s samples (:meth:`OpticalBridge.readout`) as the
+        ``adc_valid | adc_code`` bits of a drive word; :class:`AdcBusyError` if the cycle's bank
+        is still converting."""
+        bank = self._bank
+        if t - self._since[bank] < self._conversion:
+            raise AdcBusyError(
+                f"layer {self.label}, cycle {t}: a sample on ADC bank {bank}, which has "
+                f"converted since cycle {self._since[bank]} (adc_conversion_cycles = "
+                f"{self._conversion}, adc_banks = {self._banks})"
+            )
+        self._since[bank] = t
+        self._bank = (bank + 1) % self._banks
+        valid = code = 0
+        a, bits, s = self._channels, self._bits, self._s
+        j, xpe = np.nonzero(got.valid)
+        slots = got.slots[j, xpe].tolist()
+        codes = got.codes[j, xpe].tolist()
+        channels = (j + bank * self._per_bank).tolist()
+        xpes = xpe.tolist()
+        base = t * s
+        # Events in slot order, then XPE order.
+        for slot, e, c, k in sorted(zip(slots, xpes, channels, codes, strict=True)):
+            valid |= 1 << (e * a + c)
+            code |= k << ((e * a + c) * bits)
+            self.events.append((base + slot, e, k))
+        return (valid << self._valid_at) | (code << self._code_at)
 
 
 def decode_results(plan: TilingPlan, words: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:

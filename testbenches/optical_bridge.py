@@ -39,7 +39,7 @@ import numpy as np
 from ..models.configs import Preset, XpuParams, load_preset
 from ..models.optics import DwdmLink, Effects, Pca, PcaBank
 
-__all__ = ["CycleCodes", "OpticalBridge", "port_width", "unpack_port"]
+__all__ = ["CycleCodes", "OpticalBridge", "port_width", "unpack_port", "unpack_rows"]
 
 
 def port_width(m: int, n: int, s: int) -> int:
@@ -64,13 +64,19 @@ def unpack_port(
     act, wgt : ndarray of uint8, shape (T * S, M, N)
     reset, sample : ndarray of bool, shape (T * S, M)
     """
-    t = len(words)
-    width = port_width(m, n, s)
-    nbytes = (width + 7) // 8
+    nbytes = (port_width(m, n, s) + 7) // 8
     raw = b"".join(w.to_bytes(nbytes, "little") for w in words)
-    bits = np.unpackbits(
-        np.frombuffer(raw, dtype=np.uint8).reshape(t, nbytes), axis=1, bitorder="little"
-    )
+    return unpack_rows(np.frombuffer(raw, dtype=np.uint8).reshape(len(words), nbytes), m, n, s)
+
+
+def unpack_rows(
+    rows: np.ndarray, m: int, n: int, s: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`unpack_port` of the same words given as bytes: ``rows`` (T, B) uint8, row ``t``
+    being word ``t`` little-endian (``B >= ceil(port_width / 8)``; the event-driven testbench
+    hands its recorded rows over this way, without Python integers)."""
+    t = rows.shape[0]
+    bits = np.unpackbits(rows, axis=1, bitorder="little")
     ms, msn = m * s, m * s * n
 
     def masks(lo: int) -> np.ndarray:
@@ -174,8 +180,18 @@ class OpticalBridge:
         cycle.
         """
         xpu = self.xpu
+        return self._codes(*unpack_port(words, xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle))
+
+    def readout_rows(self, rows: np.ndarray) -> CycleCodes:
+        """:meth:`readout` of the port words given as byte rows (:func:`unpack_rows`)."""
+        xpu = self.xpu
+        return self._codes(*unpack_rows(rows, xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle))
+
+    def _codes(
+        self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
+    ) -> CycleCodes:
+        xpu = self.xpu
         s, per_bank = xpu.symbols_per_cycle, xpu.samples_per_cycle
-        act, wgt, reset, sample = unpack_port(words, xpu.n_xpes, xpu.n_lanes, s)
         codes = self.run(act, wgt, reset, sample)
         last = sample[-s:]  # the slots of the sampling cycle, (S, M)
         slot, xpe = np.nonzero(last)  # in slot order

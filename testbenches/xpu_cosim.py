@@ -33,12 +33,9 @@ from ..models.network import run_network_async
 from ..models.optics import Effects
 from .cosim import error_path
 from .cosim_top import Fields
-from .env import XpuEnv
+from .env import XpuEnv, network_layer, network_result
 from .optical_bridge import OpticalBridge
 from .stimulus import LayerRun
-
-#: Per-layer keys of a network job's record (``readouts`` is added).
-NETWORK_LAYER_KEYS = ("cycles", "wall_s", "saturation_events", "clip_events", "error")
 
 
 @cocotb.test()
@@ -143,15 +140,6 @@ async def _run_network(run_layer, network: dict, image) -> dict:
     async def layer_fn(i: int, layer, act):
         spec, weights, thresholds, flip = layer
         res = await run_layer(LayerRun(spec, act, weights, thresholds, flip, name=f"layer{i}"))
-        record = {k: getattr(res, k) for k in NETWORK_LAYER_KEYS}
-        record["readouts"] = len(res.events)
-        return res.output, record
+        return network_layer(res)
 
-    output, records = await run_network_async(network["layers"], image, layer_fn)
-    layers = [record for _, record in records]
-    return {
-        "output": output,
-        "layers": layers,
-        "cycles": sum(r["cycles"] for r in layers),
-        "wall_s": sum(r["wall_s"] for r in layers),
-    }
+    return network_result(*await run_network_async(network["layers"], image, layer_fn))

@@ -6,11 +6,15 @@ closed-form cycle model (:mod:`oxbnn.models.timing`: the count and every ``pca_s
 ``pca_reset`` strobe). The simulators build once per (simulator, XPU) under ``build/cosim`` and
 are reused.
 
-Configurations: the full oxbnn50 XPU (N = 19, M = 19) under Verilator; an oxbnn5 XPU with its
-N = 53 but M reduced to 8 (a 53 x 53 XPU's activation buffer has 106 read ports of 53-bit words,
-and its Verilator build takes minutes: the lanes, which are what N changes, are kept, and M only
-replicates XPEs); a small N = 4, M = 2 XPU under Icarus; and small XPUs at S = 2, 3, 8 and 32 slots
-per cycle under Verilator (the S = 1 runs are the ones above).
+Configurations: the full oxbnn50 XPU (N = 19, M = 19) and the full oxbnn5 XPU (N = 53, M = 53;
+its Verilog takes about 30 s to generate and its model 90 s to build on 2 cores) at S = 1 under
+Verilator; a small N = 4, M = 2 XPU under Icarus; and small XPUs at S = 2, 3, 8 and 32 slots per
+cycle under Verilator (the S = 1 runs are the ones above).
+
+Testbenches: every Verilator run here uses the event-driven testbench
+(:mod:`oxbnn.testbenches.event_tb`, the default) unless it says ``testbench="cycle"``; Icarus
+runs the per-cycle cocotb one, and ``test_event_and_per_cycle_testbenches_agree`` holds the two
+equal on random layers.
 """
 
 from __future__ import annotations
@@ -108,9 +112,10 @@ def test_oxbnn50_backpressure_and_memory_stalls(oxbnn50):
 
 
 def test_oxbnn5_ideal_random_layers():
-    """N = 53 lanes (oxbnn5's derived N and gamma), M reduced to 8 (module docstring)."""
-    xpu = xpu_params("oxbnn5-s1").replace(n_xpes=8, act_buffer_depth=256, wgt_buffer_depth=256)
-    assert (xpu.n_lanes, xpu.gamma) == (53, 5)
+    """The full 53 x 53 oxbnn5 XPU (its derived N, M and gamma) at S = 1, buffers of 256 words
+    so that tiling happens."""
+    xpu = xpu_params("oxbnn5-s1").replace(act_buffer_depth=256, wgt_buffer_depth=256)
+    assert (xpu.n_lanes, xpu.n_xpes, xpu.gamma) == (53, 53, 5)
     cosim = Cosim(xpu, sim="verilator", build_root=BUILD)
     runs = _runs(xpu, SEED + 5, 6, max_hw=6, max_c=120, max_out=10)
     assert_layers(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
@@ -258,11 +263,17 @@ def test_network_run_feeds_each_output_to_the_next_layer():
         assert all(layer["readouts"] > 0 and not layer["error"] for layer in res["layers"])
 
 
-def test_verilated_model_is_lean():
-    """The Verilator build the co-simulation uses is the lean one: Verilator ran without
+def test_verilated_models_are_lean():
+    """The per-cycle testbench's Verilator build is the lean one: Verilator ran without
     ``--public-flat-rw`` and with the configuration that makes only the top's ports public (its
-    own record of the command line, ``Vtop__verFiles.dat``); the full build is apart."""
-    cosim = Cosim(_small_xpu(), sim="verilator", build_root=BUILD)
+    own record of the command line, ``Vtop__verFiles.dat``); the full build is apart. The
+    event-driven testbench's model has no public signal at all (its C++ reads the ports)."""
+    event = Cosim(_small_xpu(), build_root=BUILD)
+    assert event.testbench == "event"
+    event.build()
+    command = (event.build_dir / "obj" / "Vxpu_cosim__verFiles.dat").read_text().splitlines()[1]
+    assert "public" not in command and "--cc" in command and "--exe" in command, command
+    cosim = Cosim(_small_xpu(), sim="verilator", build_root=BUILD, testbench="cycle")
     cosim.build()
     command = (cosim.build_dir / "Vtop__verFiles.dat").read_text().splitlines()[1]
     assert "--public-flat-rw" not in command, command
@@ -273,9 +284,11 @@ def test_verilated_model_is_lean():
     assert full.build_dir != cosim.build_dir
 
 
-def test_testbench_failure_raises_its_root_cause():
-    """A layer that overruns its cycle budget: the CosimError names the layer and the budget."""
-    cosim = Cosim(_small_xpu(), sim="verilator", build_root=BUILD)
+@pytest.mark.parametrize("testbench", ["event", "cycle"])
+def test_testbench_failure_raises_its_root_cause(testbench):
+    """A layer that overruns its cycle budget: the CosimError names the layer and the budget,
+    under either testbench."""
+    cosim = Cosim(_small_xpu(), sim="verilator", build_root=BUILD, testbench=testbench)
     spec = LayerSpec("conv", 1, 2, 10, 1)
     run = LayerRun(spec, *bnn.random_layer(np.random.default_rng(3), spec), name="budget")
     with pytest.raises(CosimError) as info:
@@ -283,6 +296,97 @@ def test_testbench_failure_raises_its_root_cause():
     message = str(info.value)
     assert "\n" not in message, message
     assert "SimulationTimeout: layer budget did not finish in 10 cycles" in message, message
+
+
+def test_unknown_testbench_is_refused():
+    with pytest.raises(ValueError, match="testbench must be one of"):
+        Cosim(_small_xpu(), build_root=BUILD, testbench="fast")
+    with pytest.raises(ValueError, match="event-driven testbench needs Verilator"):
+        Cosim(_small_xpu(), sim="icarus", build_root=BUILD, testbench="event")
+
+
+# What both testbenches report of a layer (the wall time and the cocotb-only fields aside).
+SAME_FIELDS = (
+    "cycles", "sample_slots", "reset_slots", "result_cycles", "events", "not_ready_cycles",
+    "error", "saturation_events", "clip_events",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("config", ["n4m2g2s1", "n4m2g2s3c3b2"])
+def test_event_and_per_cycle_testbenches_agree(config):
+    """Random layers through both testbenches, on the same Verilog and seeds: ideal and physical
+    optics, some layers with a slow host and a stalling memory. They must see the same cycles,
+    every strobe slot, every result's cycle, every readout's code (physical: the same noise
+    draws), the same waits for the host, the same outputs; and both are bit- and cycle-exact
+    against the golden model and the cycle model."""
+    from test_xpu import S_CONFIGS
+
+    xpu = _small_xpu() if config == "n4m2g2s1" else S_CONFIGS[config]
+    size = {"max_hw": 6, "max_c": 20, "max_out": 6} if config == "n4m2g2s1" else {}
+    runs = _runs(xpu, SEED + 19, 6, **{"max_hw": 5, "max_c": 9, "max_out": 5, **size})
+    for r in runs[1::2]:
+        r.ready_probability, r.stall_probability, r.seed = 0.5, 0.25, SEED + 23
+    event = Cosim(xpu, build_root=BUILD)
+    cycle = Cosim(xpu, build_root=BUILD, testbench="cycle")
+    assert (event.testbench, cycle.testbench) == ("event", "cycle")
+    for optics in ("ideal", "physical"):
+        got = event.run(runs, optics=optics, seed=SEED)
+        want = cycle.run(runs, optics=optics, seed=SEED)
+        for run, a, b in zip(runs, got, want, strict=True):
+            for key in SAME_FIELDS:
+                assert a[key] == b[key], (config, optics, run.name, key)
+            assert np.array_equal(a["output"], b["output"]), (config, optics, run.name)
+            assert np.array_equal(a["output_cycle"], b["output_cycle"]), (config, run.name)
+        if optics == "ideal":
+            assert_layers(xpu, runs, got, where=config)
+            stalled = [c for r, c in zip(runs, got, strict=True) if r.stalls]
+            assert any(c["not_ready_cycles"] > 0 for c in stalled), config  # it did stall
+        else:
+            for run, res in zip(runs, got, strict=True):
+                assert check_layer(xpu, run, res, optics="physical").ok, (config, run.name)
+
+
+def test_replay_is_the_bare_model_on_the_same_stimulus():
+    """The event-driven testbench records every drive word it clocks; a fresh model clocked
+    with those words alone sees the same outputs, cycle for cycle (the benchmark's bare
+    model), and a model clocked with one word changed does not."""
+    from oxbnn.testbenches.optical_bridge import OpticalBridge
+
+    cosim = Cosim(_small_xpu(), build_root=BUILD)
+    xpu = cosim.xpu
+    tb = cosim.event_testbench(record=True)
+    try:
+        bridge = OpticalBridge(xpu)
+        runs = _runs(xpu, SEED + 29, 2, max_hw=5, max_c=12, max_out=4)
+        cycles = sum(tb.run_layer(run, bridge).cycles for run in runs)
+        n, _, same = tb.replay()
+        assert same
+        assert n == cycles + 2  # and one idle cycle after each layer
+        tb.corrupt_recording()  # the start bit of the first cycle cleared
+        assert not tb.replay()[2]
+    finally:
+        tb.close()
+
+
+def test_verilog_cache_key_covers_what_the_wrapper_imports():
+    """Every oxbnn module that generating the co-simulation Verilog imports is hashed into its
+    cache key (:data:`RTL_SOURCES`): a change there regenerates, a change elsewhere does not."""
+    import subprocess
+    import sys
+
+    from oxbnn.testbenches import cosim_top
+
+    code = (
+        "import sys, oxbnn.testbenches.cosim_top\n"
+        "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.startswith('oxbnn.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = Path(cosim_top.__file__).resolve().parent.parent
+    covered = [root / name for name in cosim_top.RTL_SOURCES]
+    for line in out.stdout.split():
+        path = Path(line).resolve()
+        assert any(path == c or c in path.parents for c in covered), path
+    assert not any((root / "models" / "optics") == c for c in covered)
 
 
 def test_build_failure_raises_the_compilers_first_error(tmp_path):

@@ -421,6 +421,8 @@ class PcaBank:
         """
         reset = np.asarray(reset, dtype=bool)
         sample = np.asarray(sample, dtype=bool)
+        if self.pca.effects == Effects.ideal():
+            return self._run_counts(act, wgt, reset, sample)
         charges = self.pca.slot_charge_C(act, wgt)  # (T, M)
         codes = np.zeros(sample.shape, dtype=np.int64)
         n_slots = charges.shape[0]
@@ -433,6 +435,44 @@ class PcaBank:
             self._event(charges[t], reset[t], sample[t], codes[t])
             start = t + 1
         return codes
+
+    def _run_counts(
+        self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`run` for ideal optics, in whole counts and without a loop over slots.
+
+        Ideal, a slot deposits exactly one LSB per lane whose OXG is bright (XNOR = 1) and
+        nothing else (no dark charge, no leakage, no noise, no clamp), so the voltage after a
+        slot is its count since the last reset times the LSB, and the code is that count,
+        clipped to the ADC's full scale. Every slot's count comes from one cumulative sum; only
+        the capacitor rotation (:meth:`_rotate`) is stepped, at the slots with a strobe. The
+        codes, saturation and clip counts equal :meth:`run`'s slot-by-slot float path, which
+        rounds the same voltages back to these counts.
+        """
+        n_slots = reset.shape[0]
+        count0 = np.rint(self.v / self.pca.lsb_V).astype(np.int64)
+        x = self.pca.n - np.count_nonzero(np.asarray(act) != np.asarray(wgt), axis=-1)  # (T, M)
+        csum = np.cumsum(x, axis=0)
+        slot = np.arange(n_slots)[:, None]
+        last = np.maximum.accumulate(np.where(reset, slot, -1), axis=0)  # last reset <= t
+        before = np.take_along_axis(csum, np.maximum(last - 1, 0), axis=0)
+        count = np.where(last >= 0, csum - np.where(last > 0, before, 0), count0 + csum)
+        since = np.where(last >= 0, slot - last + 1, self.slots + slot + 1)
+        now0 = self.now
+        for t in np.flatnonzero(reset.any(axis=1) | sample.any(axis=1)).tolist():
+            self.now = now0 + t
+            self._rotate(reset[t], sample[t])
+        self.now = now0 + n_slots
+        swing = self.pca.preset.pca.voltage_swing_V
+        volts = count * self.pca.lsb_V
+        full = self.pca.adc_full_scale
+        self.saturation_events += int(np.count_nonzero(sample & (volts > swing)))
+        self.clip_events += int(np.count_nonzero(sample & (count > full)))
+        if n_slots:
+            self.v = volts[-1].astype(float)
+            self.slots = since[-1].astype(np.int64)
+            self.saturated = volts[-1] > swing
+        return np.where(sample, np.minimum(count, full), 0)
 
     def _event(
         self, charge: np.ndarray, reset: np.ndarray, sample: np.ndarray, codes: np.ndarray

