@@ -17,7 +17,7 @@ PYTEST_K := $(if $(TEST),-k "$(TEST)",)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup apt sim test test-slow lint format clean train-digits verilog synth timing \
-        bench-rtl bench-sim report bench-report accuracy-sweep
+        bench-rtl bench-sim sim-resnet18 report bench-report accuracy-sweep
 
 help:  ## list the targets
 	@echo "oxbnn make targets (knobs: SEED=$(SEED) TEST=<pytest -k> WAVES=0|1 PRESET=$(PRESET))"
@@ -83,8 +83,11 @@ timing: setup  ## critical path (ps, FO4) and f_max at the target node of both p
 bench-rtl: setup  ## Amaranth-simulator cycles/s of the 19 x 19 oxbnn50 XPU at S = 1 (oxbnn50-s1) on a real layer
 	$(BIN)/python -m oxbnn.tools.bench_rtl
 
-bench-sim: setup  ## co-simulation cycles/s of oxbnn50-s1: cocotb + the lean vs the full Verilated model, same layer
+bench-sim: setup  ## co-simulation cycles/s and slots/s of oxbnn50 at S = 1 and S = 49, ideal and physical: event-driven vs bare model vs per-cycle cocotb
 	$(BIN)/python -m oxbnn.tools.bench_sim
+
+sim-resnet18: setup  ## the busiest XPU's share of ResNet18 on OXBNN_50 (S = 49) through the RTL, checked against golden, cycle and system models
+	$(BIN)/oxbnn sim --preset $(PRESET) --network resnet18 --seed $(SEED)
 
 report: setup  ## full-network evaluation of the five accelerators: build/report/
 	$(BIN)/oxbnn report

@@ -20,6 +20,9 @@ S = ``XpuParams.symbols_per_cycle``), ``wall_s``, ``build_s``, ``readouts``,
 ``saturation_events``. The verdicts ``match_golden`` and ``cycles_match`` come from the one
 scoreboard (:func:`oxbnn.testbenches.scoreboard.check_layer`).
 
+With ``--network NAME`` it runs instead the busiest XPU's share of every layer of a whole
+network (:mod:`oxbnn.tools.sim_network`; ``make sim-resnet18``).
+
 A co-simulation that fails (a build error, a testbench assertion, an X on an output) is
 reported as one line, ``oxbnn sim: error: <root cause> (log: <file>)``, with exit status 1.
 
@@ -60,6 +63,7 @@ from ..models.derive import xpu_params
 from ..models.layer import LayerSpec
 from ..models.layer_io import LayerData, load_layer_file
 from ..models.timing import MemoryModel, layer_cycles
+from ..models.workloads import NETWORKS
 from .options import (
     MAX_CYCLE,
     add_json,
@@ -107,6 +111,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="layer .npz (format in the README); default: a built-in VGG-small layer",
+    )
+    p.add_argument(
+        "--network",
+        choices=sorted(NETWORKS),
+        default=None,
+        help="instead of one layer: the busiest XPU's share of every layer of this network on "
+        "the accelerator of --preset, as the system model deals it out (make sim-resnet18)",
     )
     p.add_argument("--optics", choices=["ideal", "physical"], default="ideal")
     add_seed(p)
@@ -183,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
     from ..testbenches.cosim import CosimError
 
     try:
+        if args.network:
+            from .sim_network import run_network_share
+
+            return run_network_share(args)
         return _run(args)
     except CosimError as exc:
         print(f"oxbnn sim: error: {exc}", file=sys.stderr)

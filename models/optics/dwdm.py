@@ -30,6 +30,9 @@ from .oxg import Oxg
 
 __all__ = ["DwdmLink", "LinkBudget", "sensitivity_W", "link_budget", "max_lanes"]
 
+#: Row ``s`` is the one-hot code of drive state ``s`` (0, 1, 2).
+_ONE_HOT = np.eye(3)
+
 
 def sensitivity_W(preset: Preset, bit_rate_bps: float | None = None) -> float:
     """Least optical '1'-'0' power per lane at the photodetector, in W, at a bit rate.
@@ -153,8 +156,7 @@ class DwdmLink:
             raise ValueError(f"states has shape {states.shape}; expected (..., {n})")
         base = self.input_power_W * self._through_excess
         if crosstalk:
-            onehot = np.zeros(states.shape[:-1] + (n, 3))
-            np.put_along_axis(onehot, states[..., None].astype(np.intp), 1.0, axis=-1)
+            onehot = _ONE_HOT[states.astype(np.intp)]  # (..., N, 3): row s of the identity
             logp = onehot.reshape(states.shape[:-1] + (3 * n,)) @ self._log_table
             p = base * np.exp(logp)
         else:

@@ -260,10 +260,18 @@ class Pca:
         sigma = math.sqrt(BOLTZMANN_J_PER_K * self.preset.pca.temperature_K / self.capacitance_F)
         return sigma * self.rng.standard_normal(shape)
 
+    @cached_property
+    def leak_factor(self) -> float | None:
+        """What a slot's leakage leaves of the voltage, ``exp(-T / tau)``; None without
+        leakage."""
+        if not self.effects.leakage:
+            return None
+        return math.exp(-self.slot_s / self.preset.pca.leakage_time_constant_s)
+
     def accumulate_V(self, v: np.ndarray, charge_C: np.ndarray) -> np.ndarray:
         """Voltage after one more slot (leakage over the slot, then the new charge)."""
-        if self.effects.leakage:
-            v = v * math.exp(-self.slot_s / self.preset.pca.leakage_time_constant_s)
+        if self.leak_factor is not None:
+            v = v * self.leak_factor
         return v + charge_C / self.capacitance_F
 
     def convert(self, v: np.ndarray, n_slots: np.ndarray | int) -> tuple[np.ndarray, ...]:
@@ -511,8 +519,20 @@ class PcaBank:
                 self.saturated |= over.any(axis=0)
                 self.v = path[-1]
                 return
-        for q in charges:
-            self._accumulate(q)
+        # Slot by slot (leakage, or the clamp reached), with the per-slot arithmetic of
+        # _accumulate inlined: the same operations in the same order, so the same voltages.
+        steps = charges / self.pca.capacitance_F
+        leak = self.pca.leak_factor
+        clamp = self.pca.effects.saturation
+        v, saturated = self.v, self.saturated
+        for step in steps:
+            if leak is not None:
+                v = v * leak
+            v = v + step
+            saturated = saturated | (v > swing)
+            if clamp:
+                v = np.minimum(v, swing)
+        self.v, self.saturated = v, saturated
 
     def _accumulate(self, charge: np.ndarray) -> None:
         """One slot's charge (M,) onto the running voltages: leakage, charge, saturation."""
