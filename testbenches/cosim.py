@@ -43,7 +43,7 @@ from ..models.configs import Preset, XpuParams, load_preset
 from .cosim_top import write_cosim_verilog
 from .env import network_layer, network_result
 from .event_tb import LIBRARY as EVENT_LIBRARY
-from .event_tb import EventTestbench, build_library
+from .event_tb import EventTestbench, build_library, harness_key
 from .event_tb import build_id as event_build_id
 from .port_vcd import write_port_vcd
 from .stimulus import LayerRun
@@ -288,27 +288,32 @@ class Cosim:
     def _build_event(self) -> float:
         marker = self.build_dir / "oxbnn-built"
         library = self.build_dir / "obj" / EVENT_LIBRARY
+        key = self.build_dir / "harness.key"
         with _locked(self.build_dir.with_suffix(".lock")):
-            if marker.exists() and library.exists():
+            built = marker.exists() and library.exists()
+            if built and key.exists() and key.read_text() == harness_key():
                 self._library = library
                 self.build_seconds = 0.0
                 return 0.0
             log = self.build_dir / "build.log"
             self.build_dir.mkdir(parents=True, exist_ok=True)
-            _note(
-                f"building the Verilated model with the event-driven testbench in "
-                f"{self.build_dir} (log: build.log) ..."
+            what = (
+                "relinking the event-driven testbench"
+                if built
+                else "building the Verilated model with the event-driven testbench"
             )
+            _note(f"{what} in {self.build_dir} (log: build.log) ...")
             t0 = time.perf_counter()
             try:
-                self._library = build_library(self.verilog, self.build_dir, log)
+                self._library = build_library(self.verilog, self.build_dir, log, fresh=not built)
             except RuntimeError as exc:
                 raise CosimError(
                     f"verilator build of {self.verilog} failed: {exc} (log: {log})"
                 ) from None
             self.build_seconds = time.perf_counter() - t0
             marker.write_text(self.hash)
-            _note(f"built the Verilated model in {self.build_seconds:.0f} s")
+            done = "relinked the testbench" if built else "built the Verilated model"
+            _note(f"{done} in {self.build_seconds:.0f} s")
         return self.build_seconds
 
     def event_testbench(self, *, record: bool = False) -> EventTestbench:

@@ -10,7 +10,8 @@
 //     runs the optics on them and delivers the drive bits of each code;
 //   * NEED_RANDOM + k: stream k (0 thr, 1 act, 2 wgt, 3 the host's result ready) has used its
 //     pre-drawn decisions; Python draws more from the same random.Random;
-//   * PROGRESS every 65,536 cycles, DONE, TIMEOUT.
+//   * PROGRESS every progress_every cycles (Python shows progress, and sees Ctrl-C), DONE,
+//     TIMEOUT.
 // The per-cycle semantics are those of oxbnn.testbenches.env.XpuEnv.step, which the tests hold
 // equal to this file's (the same cycles, strobes, results and codes on random layers).
 //
@@ -88,7 +89,7 @@ struct Env {
   double ready_p = 1.0;
   const uint8_t* ready_draws = nullptr;
   int64_t n_ready = 0, i_ready = 0;
-  int64_t t = 0, max_cycles = 0, not_ready = 0;
+  int64_t t = 0, max_cycles = 0, not_ready = 0, progress_every = 65536;
   bool done = false, error = false, active = false;
   std::vector<limb> results;        // result payloads, rl limbs each
   std::vector<int64_t> result_cycles;
@@ -181,12 +182,14 @@ void oxbnn_record(void* p, int on) { ((Env*)p)->record = on != 0; }
 
 // A layer: the descriptor's idle drive word; per stream its words (wl limbs each), the first
 // word of each tile and the total (n_tiles + 1 values), memory latency and cycles per word; the
-// host's ready probability; the cycle budget, the ADC latency and the traced window.
+// host's ready probability; the cycle budget, the ADC latency, the traced window and how often
+// oxbnn_resume returns PROGRESS.
 void oxbnn_layer(void* p, const limb* idle, const limb* const* words, const int64_t* const* starts,
                  const int64_t* n_tiles, const int64_t* latency, const int64_t* per_word,
                  const int64_t* stalling, double ready_p, int64_t max_cycles, int64_t adc_latency,
-                 int64_t trace_from, int64_t trace_to) {
+                 int64_t trace_from, int64_t trace_to, int64_t progress_every) {
   Env* e = (Env*)p;
+  e->progress_every = progress_every;
   std::memcpy(e->idle.data(), idle, e->dl * 4);
   for (int k = 0; k < 3; k++) {
     Stream& s = e->st[k];
@@ -301,7 +304,7 @@ int oxbnn_resume(void* p) {
       if (e->st[k].stalling && e->st[k].i_draw >= e->st[k].n_draws && !e->st[k].finished())
         return NEED_RANDOM + k;
     if (e->ready_p < 1.0 && e->i_ready >= e->n_ready) return NEED_RANDOM + 3;
-    if (since++ == 65536) return PROGRESS;
+    if (since++ == e->progress_every) return PROGRESS;
     const limb* w = e->watch.data();
     // Optical side: keep the port row; a sample closes the window since the last readout.
     get_bits(w, c[C_OPT_BASE], c[C_OPT_WIDTH], e->scratch.data());

@@ -19,7 +19,7 @@ of :class:`~oxbnn.testbenches.cosim_top.CosimTop` into one shared library loaded
 
 The C++ loop returns to Python only when a code is due (it runs ahead of every sample by the
 ADC latency, so one wake-up serves every sample of the last ``adc_latency`` cycles), when a
-stream has used its pre-drawn random decisions, and every 65,536 cycles (progress, Ctrl-C).
+stream has used its pre-drawn random decisions, and every 65,536 slots (progress, Ctrl-C).
 Python then runs the optical bridge on each pending sample's window of rows at once
 (:meth:`~oxbnn.testbenches.optical_bridge.OpticalBridge.readout_rows`) and the ADC bank rotation
 (:class:`~oxbnn.testbenches.env.AdcPort`, the same object the per-cycle testbench uses).
@@ -77,6 +77,8 @@ LIBRARY = "libxpu_event.so"
 
 # Status codes of oxbnn_resume (event_harness.cpp).
 _DONE, _NEED_CODES, _PROGRESS, _TIMEOUT, _NEED_RANDOM = 0, 1, 2, 3, 10
+# Slots between two returns of the C++ loop (progress, Ctrl-C): about 0.1-0.5 s at any S.
+_PROGRESS_SLOTS = 1 << 16
 # Pre-drawn random decisions per refill.
 _DRAWS = 1 << 16
 STREAMS = ("thr", "act", "wgt")
@@ -106,40 +108,60 @@ def build_flags() -> tuple[str, ...]:
 
 
 def build_id(verilog_hash: str) -> str:
-    """The build's name: the Verilog's hash, the harness's text and the flags."""
+    """The model's build: the Verilog's hash and the flags. The harness is not part of it: a
+    changed harness recompiles its one file and relinks (:func:`build_library`), in seconds,
+    while the model (minutes at S = 49) stays."""
     h = hashlib.sha256(verilog_hash.encode())
-    h.update(HARNESS.read_bytes())
     h.update(repr(build_flags()).encode())
     return h.hexdigest()[:16]
 
 
-def build_library(verilog: Path, build_dir: Path, log: Path) -> Path:
-    """Compile the harness with the Verilated model of ``verilog`` into ``build_dir``; returns
-    the library's path. Raises ``RuntimeError`` with the log's first error if the build fails.
-    The caller holds the build lock and decides whether to rebuild."""
-    from .cosim import BUILD_ERROR_MARKS, _first_error, verilator_bin_dir
+def harness_key() -> str:
+    """A hash of the harness's text (a library built from another text is relinked)."""
+    return hashlib.sha256(HARNESS.read_bytes()).hexdigest()[:16]
 
-    build_dir.mkdir(parents=True, exist_ok=True)
-    obj = build_dir / "obj"
+
+def _tool_env() -> dict[str, str]:
+    from .cosim import verilator_bin_dir
+
     env = dict(os.environ)
     env["PATH"] = str(verilator_bin_dir()) + os.pathsep + env.get("PATH", "")
     # The wheel's verilated.mk leaves the precompiled-header include flag empty (cosim.py).
     env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
-    cmd = [
-        "verilator",
-        *build_flags(),
-        "--Mdir",
-        str(obj),
-        str(HARNESS),
-        str(verilog.resolve()),
-    ]
-    with open(log, "w") as fh:
+    return env
+
+
+def build_library(verilog: Path, build_dir: Path, log: Path, *, fresh: bool = True) -> Path:
+    """Compile the harness with the Verilated model of ``verilog`` into ``build_dir``; returns
+    the library's path. ``fresh=False``: the model is built already, only the harness is
+    recompiled and the library relinked (Verilator's own makefile, which tracks the harness
+    file). Raises ``RuntimeError`` with the log's first error if the build fails. The caller
+    holds the build lock and decides whether to build."""
+    from .cosim import BUILD_ERROR_MARKS, _first_error
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    obj = build_dir / "obj"
+    if fresh:
+        cmd = [
+            "verilator",
+            *build_flags(),
+            "--Mdir",
+            str(obj),
+            str(HARNESS),
+            str(verilog.resolve()),
+        ]
+    else:
+        cmd = ["make", "-C", str(obj), "-f", "Vxpu_cosim.mk", LIBRARY]
+    with open(log, "a" if not fresh else "w") as fh:
         fh.write(" ".join(cmd) + "\n")
         fh.flush()
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=build_dir)
+        proc = subprocess.run(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, env=_tool_env(), cwd=build_dir
+        )
     if proc.returncode != 0:
-        cause = _first_error(log, BUILD_ERROR_MARKS) or f"verilator exited with {proc.returncode}"
+        cause = _first_error(log, BUILD_ERROR_MARKS) or f"{cmd[0]} exited with {proc.returncode}"
         raise RuntimeError(cause)
+    (build_dir / "harness.key").write_text(harness_key())
     return obj / LIBRARY
 
 
@@ -201,6 +223,7 @@ class EventTestbench:
             _I64P,
             _I64P,
             ctypes.c_double,
+            ctypes.c_int64,
             ctypes.c_int64,
             ctypes.c_int64,
             ctypes.c_int64,
@@ -329,6 +352,7 @@ class EventTestbench:
             int(xpu.adc_latency),
             int(first),
             int(last),
+            max(256, _PROGRESS_SLOTS // xpu.symbols_per_cycle),
         )
         self._keep = {}
         pending = np.zeros(3 * 64, dtype=np.int64)
