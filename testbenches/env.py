@@ -396,6 +396,7 @@ class AdcPort:
         self._valid_at = drive.offset("adc_valid")
         self._code_at = drive.offset("adc_code")
         self._channels = a
+        self._xpes = m
         self._per_bank = xpu.samples_per_cycle
         self._banks = xpu.adc_banks
         self._conversion = xpu.adc_conversion_cycles
@@ -418,20 +419,34 @@ class AdcPort:
             )
         self._since[bank] = t
         self._bank = (bank + 1) % self._banks
-        valid = code = 0
-        a, bits, s = self._channels, self._bits, self._s
+        a, bits = self._channels, self._bits
         j, xpe = np.nonzero(got.valid)
-        slots = got.slots[j, xpe].tolist()
-        codes = got.codes[j, xpe].tolist()
-        channels = (j + bank * self._per_bank).tolist()
-        xpes = xpe.tolist()
-        base = t * s
-        # Events in slot order, then XPE order.
-        for slot, e, c, k in sorted(zip(slots, xpes, channels, codes, strict=True)):
-            valid |= 1 << (e * a + c)
-            code |= k << ((e * a + c) * bits)
-            self.events.append((base + slot, e, k))
-        return (valid << self._valid_at) | (code << self._code_at)
+        if not len(j):
+            return 0
+        slots = got.slots[j, xpe]
+        codes = got.codes[j, xpe]
+        order = np.lexsort((xpe, slots))  # events in slot order, then XPE order
+        self.events.extend(
+            zip(
+                (t * self._s + slots[order]).tolist(),
+                xpe[order].tolist(),
+                codes[order].tolist(),
+                strict=True,
+            )
+        )
+        # Bit e * A + c of adc_valid and bits (e * A + c) * adc_bits up of adc_code, as bit
+        # arrays packed into one integer each.
+        where = xpe * a + j + bank * self._per_bank
+        valid = np.zeros(self._xpes * a, dtype=np.uint8)
+        valid[where] = 1
+        code = np.zeros((self._xpes * a, bits), dtype=np.uint8)
+        code[where] = (codes[:, None] >> np.arange(bits)) & 1
+        return (_bits_int(valid) << self._valid_at) | (_bits_int(code.ravel()) << self._code_at)
+
+
+def _bits_int(bits: np.ndarray) -> int:
+    """A 0/1 array as an integer, element ``i`` being bit ``i``."""
+    return int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little")
 
 
 def decode_results(plan: TilingPlan, words: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,14 @@ import numpy as np
 from ..models.configs import Preset, XpuParams, load_preset
 from ..models.optics import DwdmLink, Effects, Pca, PcaBank
 
-__all__ = ["CycleCodes", "OpticalBridge", "port_width", "unpack_port", "unpack_rows"]
+__all__ = [
+    "CycleCodes",
+    "OpticalBridge",
+    "port_width",
+    "unpack_counts",
+    "unpack_port",
+    "unpack_rows",
+]
 
 
 def port_width(m: int, n: int, s: int) -> int:
@@ -86,6 +93,26 @@ def unpack_rows(
         return bits[:, lo : lo + msn].reshape(t, m, s, n).transpose(0, 2, 1, 3).reshape(t * s, m, n)
 
     return lanes(2 * ms), lanes(2 * ms + msn), masks(0).astype(bool), masks(ms).astype(bool)
+
+
+def unpack_counts(
+    rows: np.ndarray, m: int, n: int, s: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What ideal optics need of :func:`unpack_rows`: per slot and XPE the number of lanes whose
+    activation and weight bits are equal (the bright OXGs, XNOR = 1), ``(T * S, M)`` int64, and
+    the ``reset`` and ``sample`` masks. The lanes are compared where they lie in the word, so
+    the big lane arrays are never reordered."""
+    t = rows.shape[0]
+    bits = np.unpackbits(rows, axis=1, bitorder="little")
+    ms, msn = m * s, m * s * n
+    act, wgt = bits[:, 2 * ms : 2 * ms + msn], bits[:, 2 * ms + msn : 2 * ms + 2 * msn]
+    differ = np.count_nonzero((act != wgt).reshape(t, m, s, n), axis=-1)  # (T, M, S)
+    counts = (n - differ).transpose(0, 2, 1).reshape(t * s, m)
+
+    def masks(lo: int) -> np.ndarray:
+        return bits[:, lo : lo + ms].reshape(t, m, s).transpose(0, 2, 1).reshape(t * s, m)
+
+    return counts.astype(np.int64), masks(0).astype(bool), masks(ms).astype(bool)
 
 
 class CycleCodes(NamedTuple):
@@ -183,16 +210,27 @@ class OpticalBridge:
         return self._codes(*unpack_port(words, xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle))
 
     def readout_rows(self, rows: np.ndarray) -> CycleCodes:
-        """:meth:`readout` of the port words given as byte rows (:func:`unpack_rows`)."""
+        """:meth:`readout` of the port words given as byte rows (:func:`unpack_rows`). With
+        ideal optics only the bright-lane counts are unpacked (:func:`unpack_counts`,
+        :meth:`~oxbnn.models.optics.PcaBank.run_counts`): the same codes."""
         xpu = self.xpu
-        return self._codes(*unpack_rows(rows, xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle))
+        m, n, s = xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle
+        if self.bank.counts_only:
+            counts, reset, sample = unpack_counts(rows, m, n, s)
+            codes = self.bank.run_counts(counts, reset, sample)
+            return self._cycle_codes(np.minimum(codes, self._full_scale), sample)
+        act, wgt, reset, sample = unpack_rows(rows, m, n, s)
+        return self._cycle_codes(self.run(act, wgt, reset, sample), sample)
 
     def _codes(
         self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
     ) -> CycleCodes:
+        return self._cycle_codes(self.run(act, wgt, reset, sample), sample)
+
+    def _cycle_codes(self, codes: np.ndarray, sample: np.ndarray) -> CycleCodes:
+        """The codes (T * S, M) of a window as the :class:`CycleCodes` of its last cycle."""
         xpu = self.xpu
         s, per_bank = xpu.symbols_per_cycle, xpu.samples_per_cycle
-        codes = self.run(act, wgt, reset, sample)
         last = sample[-s:]  # the slots of the sampling cycle, (S, M)
         slot, xpe = np.nonzero(last)  # in slot order
         j = (np.cumsum(last, axis=0) - 1)[slot, xpe]  # the j-th sample of its XPE

@@ -492,3 +492,43 @@ def test_cosim_verilog_is_reused_while_its_sources_are_unchanged(tmp_path, monke
     monkeypatch.setattr(cosim_top.verilog, "convert", real_convert)
     assert cosim_top.write_cosim_verilog(xpu, tmp_path)[3] == first[3]
     assert json.loads(meta_path.read_text())["source_key"] == cosim_top.source_key(xpu)
+
+
+def test_sim_network_runs_the_busiest_xpus_share_of_resnet18(tmp_path, capsys):
+    """``oxbnn sim --network resnet18`` on the S = 1 idealisation of oxbnn50: every compute
+    layer of ResNet18 (counted here from the network's definition), each share bit-exact, cycle-
+    exact against the cycle model and equal to the system model's count."""
+    from oxbnn.models import mapping
+    from oxbnn.models.workloads import get_network
+    from oxbnn.tools.cli import main
+    from oxbnn.tools.sim_network import accelerator_for
+
+    argv = ["sim", "--preset", "oxbnn50-s1", "--network", "resnet18", "--out", str(tmp_path)]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    compute = [la for la in get_network("resnet18").layers if la.kind in ("conv", "fc")]
+    assert [r["name"] for r in report["layers"]] == [la.name for la in compute]
+    model = accelerator_for("oxbnn50-s1")
+    xpu = xpu_params("oxbnn50-s1")
+    for row in report["layers"]:
+        spec = LayerSpec(**row["spec"])
+        want = layer_cycles(spec, xpu, mapping.memory_for(spec, model)).total
+        assert row["cycles"] == row["cycles_predicted"] == want, row["name"]
+        assert row["match_golden"] and row["cycles_match"] and row["system_match"], row["name"]
+    assert report["ok"] and report["cycles"] == report["system_xpu_cycles"]
+    assert report["testbench"] == "event" and report["clock_hz"] == 50e9
+
+
+def test_sim_network_refuses_what_it_cannot_run(tmp_path, capsys):
+    from oxbnn.models.configs import PRESET_DIR
+    from oxbnn.tools.cli import main
+
+    base = ["sim", "--network", "resnet18", "--out", str(tmp_path)]
+    assert main([*base, "--preset", "oxbnn50-s1", "--layer", "x.npz"]) == 2
+    assert "--network and --layer are exclusive" in capsys.readouterr().err
+    mine = tmp_path / "mine.toml"
+    text = (PRESET_DIR / "oxbnn50.toml").read_text().replace('name = "oxbnn50"', 'name = "mine"')
+    mine.write_text(text)
+    assert main([*base, "--preset", str(mine)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no accelerator (system preset) uses the optics preset" in err[0]

@@ -208,11 +208,43 @@ def test_bank_run_equals_slot_by_slot_readouts(effects):
     assert np.array_equal(got, want), np.argwhere(got != want)[:5]
     assert bank.saturation_events == want_events
     if effects == Effects.ideal():
-        # Ideal optics integrate whole counts (PcaBank._run_counts): the voltage is the count
+        # Ideal optics integrate whole counts (PcaBank.run_counts): the voltage is the count
         # times the LSB, which the slot-by-slot float sum meets to its last few bits.
         assert np.allclose(bank.v, want_v, rtol=1e-12, atol=0), (bank.v, want_v)
     else:
         assert np.array_equal(bank.v, want_v), (bank.v, want_v)
+
+
+@pytest.mark.parametrize(
+    "effects",
+    [Effects.ideal(), Effects(ring_physics=True, crosstalk=True, leakage=True, saturation=True)],
+    ids=["ideal", "deterministic-physical"],
+)
+def test_bank_run_skips_the_slots_a_later_reset_discards(effects):
+    """A window that opens with 60 slots before every XPE's first reset (a layer's fill, the
+    slots after a sample) and no sample among them: ``PcaBank.run`` does not integrate them,
+    and, without noise, its codes and final voltages equal the slot-by-slot reference that
+    integrates every slot; a sample before a reset keeps the window whole."""
+    d = derive_optics("oxbnn50")
+    m, n, lead, t_total = 3, d.n_lanes, 60, 200
+    rng = np.random.default_rng(7)
+    act = rng.integers(0, 2, (t_total, m, n), dtype=np.uint8)
+    wgt = rng.integers(0, 2, (t_total, m, n), dtype=np.uint8)
+    reset = np.zeros((t_total, m), dtype=bool)
+    sample = np.zeros((t_total, m), dtype=bool)
+    for e in range(m):
+        for start in range(lead + e, t_total - d.gamma, d.gamma + 1):
+            reset[start, e] = sample[start + d.gamma - 1, e] = True
+    assert PcaBank._discarded(reset, sample) == lead
+    early = sample.copy()
+    early[lead - 1, 1] = True  # XPE 1 reads the slots before its reset
+    assert PcaBank._discarded(reset, early) == 0
+    want, _, want_v = _bank_slot_by_slot(Pca(d.link, effects), m, act, wgt, reset, sample)
+    bank = PcaBank(Pca(d.link, effects), m)
+    got = bank.run(act, wgt, reset, sample)
+    assert np.array_equal(got, want), np.argwhere(got != want)[:5]
+    assert np.allclose(bank.v, want_v, rtol=1e-12, atol=0)
+    assert bank.now == t_total
 
 
 def test_saturation_is_reported_not_silently_clipped():

@@ -310,10 +310,7 @@ def _run(args: argparse.Namespace) -> int:
         "waves_file": str(waves) if waves else None,
         "versions": tool_versions(simulator=args.sim),
     }
-    write_text(out / "report.json", json.dumps(report, indent=2))
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
+    if not write_report(out, report, args.json):
         print(f"oxbnn sim: {name}")
         print(
             f"  layer            {spec.height}x{spec.width}x{spec.in_channels} -> "
@@ -345,11 +342,25 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  waves            {waves} (+ {waves.with_suffix('.gtkw').name})")
     # The scoreboard's verdict: with ideal optics the outputs must equal the golden model; with
     # either, the cycles and strobes must be the cycle model's (under stalls: not below it).
-    if check.problems:
-        more = len(check.problems) - 1
-        print(
-            f"oxbnn sim: error: {check.problems[0]}" + (f" (and {more} more)" if more else ""),
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return exit_status(check.problems)
+
+
+def write_report(out: Path, report: dict[str, Any], as_json: bool) -> bool:
+    """Write ``out/report.json`` (whole, then renamed) and, with ``--json``, print it; returns
+    whether it was printed (else the caller prints its text summary)."""
+    write_text(out / "report.json", json.dumps(report, indent=2))
+    if as_json:
+        print(json.dumps(report, indent=2))
+    return as_json
+
+
+def exit_status(problems: list[str] | tuple[str, ...]) -> int:
+    """1 with the first problem on stderr (and how many more), 0 if there is none."""
+    if not problems:
+        return 0
+    more = len(problems) - 1
+    print(
+        f"oxbnn sim: error: {problems[0]}" + (f" (and {more} more)" if more else ""),
+        file=sys.stderr,
+    )
+    return 1

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from typing import Any
@@ -35,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from ..models import bnn
-from ..models.atomic import write_text
 from ..models.configs import S1_SUFFIX
 from ..models.derive import xpu_params
+from .sim_cmd import exit_status, write_report
 from .versions import tool_versions
 
 __all__ = ["accelerator_for", "run_network_share", "share_runs"]
@@ -167,10 +166,7 @@ def run_network_share(args: argparse.Namespace) -> int:
         "ok": not problems,
         "versions": tool_versions(simulator=args.sim),
     }
-    write_text(out / "report.json", json.dumps(report, indent=2))
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
+    if not write_report(out, report, args.json):
         print(f"oxbnn sim: {name}")
         print(f"  {'layer':<22} {'share':>22} {'cycles':>7} {'model':>7} {'system':>7}  verdict")
         for r in rows:
@@ -190,11 +186,4 @@ def run_network_share(args: argparse.Namespace) -> int:
             f"{report['slots_per_s']:.0f} slots/s; build {build_s:.1f} s)"
         )
         print(f"  report           {out / 'report.json'}")
-    if problems:
-        more = len(problems) - 1
-        print(
-            f"oxbnn sim: error: {problems[0]}" + (f" (and {more} more)" if more else ""),
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return exit_status(problems)

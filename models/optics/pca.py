@@ -429,25 +429,69 @@ class PcaBank:
         """
         reset = np.asarray(reset, dtype=bool)
         sample = np.asarray(sample, dtype=bool)
-        if self.pca.effects == Effects.ideal():
-            return self._run_counts(act, wgt, reset, sample)
-        charges = self.pca.slot_charge_C(act, wgt)  # (T, M)
+        if self.counts_only:
+            same = np.asarray(act) == np.asarray(wgt)
+            return self.run_counts(np.count_nonzero(same, axis=-1), reset, sample)
         codes = np.zeros(sample.shape, dtype=np.int64)
+        skip = self._discarded(reset, sample)
+        if skip:
+            # No later code depends on these slots: only their strobes are followed.
+            now0 = self.now
+            for t in np.flatnonzero(reset[:skip].any(axis=1)).tolist():
+                self.now = now0 + t
+                self._rotate(reset[t], sample[t])
+            self.now = now0 + skip
+            self.slots += skip
+            act, wgt = act[skip:], wgt[skip:]
+            reset, sample = reset[skip:], sample[skip:]
+        charges = self.pca.slot_charge_C(act, wgt)  # (T, M)
         n_slots = charges.shape[0]
         start = 0
+        out = codes[skip:]
         for t in [*np.flatnonzero(reset.any(axis=1) | sample.any(axis=1)).tolist(), n_slots]:
             if t > start:
                 self._quiet(charges[start:t])
             if t == n_slots:
                 break
-            self._event(charges[t], reset[t], sample[t], codes[t])
+            self._event(charges[t], reset[t], sample[t], out[t])
             start = t + 1
         return codes
 
-    def _run_counts(
-        self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
-    ) -> np.ndarray:
-        """:meth:`run` for ideal optics, in whole counts and without a loop over slots.
+    @staticmethod
+    def _discarded(reset: np.ndarray, sample: np.ndarray) -> int:
+        """How many leading slots of a window no code depends on: on every XPE they come before
+        its first reset in the window and it takes no sample among them (a reset replaces the
+        voltage, the slot count and the saturation flag; only a sample reads them).
+
+        :meth:`run` integrates only the slots after them, following their strobes for the
+        capacitor rotation alone. The codes' distribution is the same; what changes is the
+        noise: those slots' charges, and so their random draws, are never drawn, so every
+        later draw comes at another place in the generator's stream than slot by slot
+        (:meth:`step`). A readout window that begins with a layer's fill (the buffers loading,
+        the port dark) or with the slots after a sample that the next run's reset discards is
+        mostly such slots."""
+        n_slots = reset.shape[0]
+        if not n_slots:
+            return 0
+        has_reset = reset.any(axis=0)
+        if not has_reset.all():
+            return 0
+        first_reset = reset.argmax(axis=0)  # per XPE
+        first_sample = np.where(sample.any(axis=0), sample.argmax(axis=0), n_slots)
+        if (first_sample < first_reset).any():
+            return 0
+        return int(first_reset.min())
+
+    @property
+    def counts_only(self) -> bool:
+        """Ideal optics: a slot's charge is its count of bright lanes, so :meth:`run_counts`
+        needs nothing else of the slots."""
+        return self.pca.effects == Effects.ideal()
+
+    def run_counts(self, x: np.ndarray, reset: np.ndarray, sample: np.ndarray) -> np.ndarray:
+        """:meth:`run` for ideal optics (:attr:`counts_only`), from ``x`` (T, M): each slot's
+        number of lanes whose OXG is bright (activation bit = weight bit), in whole counts and
+        without a loop over slots.
 
         Ideal, a slot deposits exactly one LSB per lane whose OXG is bright (XNOR = 1) and
         nothing else (no dark charge, no leakage, no noise, no clamp), so the voltage after a
@@ -457,13 +501,16 @@ class PcaBank:
         codes, saturation and clip counts equal :meth:`run`'s slot-by-slot float path, which
         rounds the same voltages back to these counts.
         """
+        if not self.counts_only:
+            raise ValueError("PcaBank.run_counts: only for ideal optics (Effects.ideal())")
+        reset = np.asarray(reset, dtype=bool)
+        sample = np.asarray(sample, dtype=bool)
         n_slots = reset.shape[0]
         count0 = np.rint(self.v / self.pca.lsb_V).astype(np.int64)
-        x = self.pca.n - np.count_nonzero(np.asarray(act) != np.asarray(wgt), axis=-1)  # (T, M)
         csum = np.cumsum(x, axis=0)
         slot = np.arange(n_slots)[:, None]
         last = np.maximum.accumulate(np.where(reset, slot, -1), axis=0)  # last reset <= t
-        before = np.take_along_axis(csum, np.maximum(last - 1, 0), axis=0)
+        before = csum[np.maximum(last - 1, 0), np.arange(self.m)]
         count = np.where(last >= 0, csum - np.where(last > 0, before, 0), count0 + csum)
         since = np.where(last >= 0, slot - last + 1, self.slots + slot + 1)
         now0 = self.now
