@@ -8,7 +8,8 @@ filters) on the full 19 x 19 XPU of each preset (default :data:`PRESETS`: oxbnn5
 idealisation, then at its realistic S = 49), ideal and physical optics, and prints for each
 
 * **event**: the co-simulation as it runs by default, the event-driven testbench
-  (:mod:`oxbnn.testbenches.event_tb`: host, memory and ADC in C++, Python only for the optics);
+  (:mod:`oxbnn.testbenches.event_tb`: host, memory and ADC in C++, Python only for the optics;
+  the fastest of :data:`REPEATS` runs, as for the bare model);
 * **bare model**: the Verilated model alone, clocked by C++ with exactly the drive words the
   event run gave it and nothing else (:meth:`~oxbnn.testbenches.event_tb.EventTestbench.replay`;
   it must see the same outputs, which is checked): the ceiling of any testbench;
@@ -67,16 +68,26 @@ GOAL_S1 = {"ideal": 100_000, "physical": 50_000}
 GOAL_SLOTS = 2_000_000
 
 
+#: Runs of the event-driven testbench and of the bare model per figure; the fastest counts (the
+#: first run in a process also pays for first calls into numpy and the library).
+REPEATS = 3
+
+
 def _event(cosim: Cosim, run: LayerRun, optics: str) -> dict[str, float]:
-    """The event-driven co-simulation of ``run`` and the bare model's replay of it."""
+    """The event-driven co-simulation of ``run`` and the bare model's replay of it, each the
+    fastest of :data:`REPEATS` runs (every run on a fresh model and bridge, so all equal)."""
     xpu = cosim.xpu
-    tb = cosim.event_testbench(record=True)
-    try:
-        bridge = OpticalBridge(xpu, Effects.from_name(optics), seed=1)
-        res = tb.run_layer(run, bridge).as_dict()
-        n, bare_s, same = tb.replay()
-    finally:
-        tb.close()
+    runs = []
+    for _ in range(REPEATS):
+        tb = cosim.event_testbench(record=True)
+        try:
+            bridge = OpticalBridge(xpu, Effects.from_name(optics), seed=1)
+            res = tb.run_layer(run, bridge).as_dict()
+            runs.append((res, *tb.replay()))
+        finally:
+            tb.close()
+    res = min((r[0] for r in runs), key=lambda r: r["wall_s"])
+    n, bare_s, same = runs[0][1], min(r[2] for r in runs), all(r[3] for r in runs)
     check = check_layer(xpu, run, res, optics=optics)
     return {
         "cycles": res["cycles"],
