@@ -8,8 +8,9 @@ are reused.
 
 Configurations: the full oxbnn50 XPU (N = 19, M = 19) and the full oxbnn5 XPU (N = 53, M = 53;
 its Verilog takes about 30 s to generate and its model 90 s to build on 2 cores) at S = 1 under
-Verilator; a small N = 4, M = 2 XPU under Icarus; and small XPUs at S = 2, 3, 8 and 32 slots per
-cycle under Verilator (the S = 1 runs are the ones above).
+Verilator, and the shipped oxbnn5 XPU at its S = 5 in ``make test-slow``; a small N = 4, M = 2
+XPU under Icarus; and small XPUs at S = 2, 3, 8 and 32 slots per cycle under Verilator
+(the S = 1 runs are the ones above).
 
 Testbenches: every Verilator run here uses the event-driven testbench
 (:mod:`oxbnn.testbenches.event_tb`, the default) unless it says ``testbench="cycle"``; Icarus
@@ -119,6 +120,22 @@ def test_oxbnn5_ideal_random_layers():
     cosim = Cosim(xpu, sim="verilator", build_root=BUILD)
     runs = _runs(xpu, SEED + 5, 6, max_hw=6, max_c=120, max_out=10)
     assert_layers(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
+
+
+@pytest.mark.slow
+def test_shipped_oxbnn5_xpu_at_s5():
+    """The shipped oxbnn5 XPU itself (53 x 53, S = 5, its buffers), ideal and physical optics
+    (no bit may flip at the preset's laser power). In ``make test-slow``: its Verilog takes about
+    4 min to generate and its model about 4 min to build on 2 cores."""
+    xpu = xpu_params("oxbnn5")
+    assert (xpu.n_lanes, xpu.n_xpes, xpu.symbols_per_cycle) == (53, 53, 5)
+    cosim = Cosim(xpu, build_root=BUILD)
+    runs = _runs(xpu, SEED + 31, 4, max_hw=6, max_c=120, max_out=10)
+    assert_layers(xpu, runs, cosim.run(runs, optics="ideal", seed=SEED))
+    physical = cosim.run(runs, optics="physical", preset="oxbnn5", seed=SEED)
+    for run, res in zip(runs, physical, strict=True):
+        check = check_layer(xpu, run, res, optics="physical")
+        assert check.ok and check.bit_error_rate == 0.0, (run.name, check.problems)
 
 
 def test_icarus_small_xpu():
