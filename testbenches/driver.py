@@ -203,26 +203,32 @@ def encode_thresholds(
 def pack_bits(bits: np.ndarray, n: int) -> list[int]:
     """A bit vector as ``ceil(len/n)`` words of ``n`` bits, bit ``i`` at lane ``i mod n``."""
     bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
-    words = []
-    for start in range(0, len(bits), n):
-        chunk = bits[start : start + n]
-        words.append(int(np.dot(chunk.astype(object), [1 << i for i in range(len(chunk))])))
-    return words
+    return pack_rows(bits[None, :], n)[0]
+
+
+def pack_rows(bits: np.ndarray, n: int) -> list[list[int]]:
+    """:func:`pack_bits` of every row of a 2-D bit array at once (rows of equal length)."""
+    bits = np.asarray(bits, dtype=np.uint8)
+    rows, length = bits.shape
+    count = -(-length // n)
+    padded = np.zeros((rows, count * n), dtype=np.uint8)
+    padded[:, :length] = bits
+    packed = np.packbits(padded.reshape(rows * count, n), axis=1, bitorder="little")
+    words = [int.from_bytes(w.tobytes(), "little") for w in packed]
+    return [words[r * count : (r + 1) * count] for r in range(rows)]
 
 
 def act_tiles(plan: TilingPlan, act: np.ndarray) -> list[list[int]]:
     """Word lists of the activation tiles, in load order."""
     spec, n = plan.spec, plan.xpu.n_lanes
-    act = np.asarray(act, dtype=np.uint8).reshape(spec.height, spec.width, spec.in_channels)
-    pixel = {}
+    act = np.asarray(act, dtype=np.uint8).reshape(spec.height * spec.width, spec.in_channels)
+    pixel = pack_rows(act, n)  # pixel y * W + x
     tiles = []
     for band in plan.bands:
         words: list[int] = []
         for y in range(band.in_row0, band.in_row1):
             for x in range(spec.width):
-                if (y, x) not in pixel:
-                    pixel[y, x] = pack_bits(act[y, x], n)
-                words.extend(pixel[y, x])
+                words.extend(pixel[y * spec.width + x])
         assert len(words) == band.words
         tiles.append(words)
     return tiles
@@ -232,11 +238,12 @@ def wgt_tiles(plan: TilingPlan, weights: np.ndarray) -> list[list[int]]:
     """Word lists of the weight loads, in load order."""
     spec, n = plan.spec, plan.xpu.n_lanes
     w = np.asarray(weights, dtype=np.uint8).reshape(spec.out_channels, spec.k)
+    filters = pack_rows(w, n)
     per_tile = []
     for tile in plan.weight_tiles:
         words: list[int] = []
         for f in range(tile.filter0, tile.filter1):
-            words.extend(pack_bits(w[f], n))
+            words.extend(filters[f])
         assert len(words) == tile.words
         per_tile.append(words)
     return [per_tile[i] for i in plan.wgt_loads]

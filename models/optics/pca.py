@@ -482,7 +482,7 @@ class PcaBank:
             return 0
         return int(first_reset.min())
 
-    @property
+    @cached_property
     def counts_only(self) -> bool:
         """Ideal optics: a slot's charge is its count of bright lanes, so :meth:`run_counts`
         needs nothing else of the slots."""
@@ -505,29 +505,46 @@ class PcaBank:
             raise ValueError("PcaBank.run_counts: only for ideal optics (Effects.ideal())")
         reset = np.asarray(reset, dtype=bool)
         sample = np.asarray(sample, dtype=bool)
-        n_slots = reset.shape[0]
-        count0 = np.rint(self.v / self.pca.lsb_V).astype(np.int64)
-        csum = np.cumsum(x, axis=0)
+        n_slots, m = reset.shape
+        codes = np.zeros((n_slots, m), dtype=np.int64)
+        if not n_slots:
+            return codes
+        lsb, swing, full = self._ideal_scale
+        carried = np.rint(self.v / lsb).astype(np.int64)  # the count before the window
+        # ext[t + 1] = the count of slots 0 .. t; the count at slot t since the last reset r
+        # <= t (slot r integrates after it) is ext[t + 1] - ext[r], else carried + ext[t + 1].
+        ext = np.zeros((n_slots + 1, m), dtype=np.int64)
+        np.cumsum(x, axis=0, out=ext[1:])
         slot = np.arange(n_slots)[:, None]
         last = np.maximum.accumulate(np.where(reset, slot, -1), axis=0)  # last reset <= t
-        before = csum[np.maximum(last - 1, 0), np.arange(self.m)]
-        count = np.where(last >= 0, csum - np.where(last > 0, before, 0), count0 + csum)
-        since = np.where(last >= 0, slot - last + 1, self.slots + slot + 1)
+
+        def count_at(t: np.ndarray, e: np.ndarray) -> np.ndarray:
+            r = last[t, e]
+            return ext[t + 1, e] - ext[np.maximum(r, 0), e] + np.where(r < 0, carried[e], 0)
+
         now0 = self.now
         for t in np.flatnonzero(reset.any(axis=1) | sample.any(axis=1)).tolist():
             self.now = now0 + t
             self._rotate(reset[t], sample[t])
         self.now = now0 + n_slots
-        swing = self.pca.preset.pca.voltage_swing_V
-        volts = count * self.pca.lsb_V
-        full = self.pca.adc_full_scale
-        self.saturation_events += int(np.count_nonzero(sample & (volts > swing)))
-        self.clip_events += int(np.count_nonzero(sample & (count > full)))
-        if n_slots:
-            self.v = volts[-1].astype(float)
-            self.slots = since[-1].astype(np.int64)
-            self.saturated = volts[-1] > swing
-        return np.where(sample, np.minimum(count, full), 0)
+        ts, es = np.nonzero(sample)
+        if len(ts):
+            got = count_at(ts, es)
+            self.saturation_events += int(np.count_nonzero(got * lsb > swing))
+            self.clip_events += int(np.count_nonzero(got > full))
+            codes[ts, es] = np.minimum(got, full)
+        xpes = np.arange(m)
+        final = count_at(np.full(m, n_slots - 1), xpes)
+        r = last[-1]
+        self.v = final * lsb
+        self.slots = np.where(r >= 0, n_slots - r, self.slots + n_slots).astype(np.int64)
+        self.saturated = self.v > swing
+        return codes
+
+    @cached_property
+    def _ideal_scale(self) -> tuple[float, float, int]:
+        """(LSB in V, swing in V, ADC full scale) of :meth:`run_counts`."""
+        return self.pca.lsb_V, self.pca.preset.pca.voltage_swing_V, self.pca.adc_full_scale
 
     def _event(
         self, charge: np.ndarray, reset: np.ndarray, sample: np.ndarray, codes: np.ndarray
