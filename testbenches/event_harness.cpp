@@ -11,7 +11,8 @@
 //   * NEED_RANDOM + k: stream k (0 thr, 1 act, 2 wgt, 3 the host's result ready) has used its
 //     pre-drawn decisions; Python draws more from the same random.Random;
 //   * PROGRESS every progress_every cycles (Python shows progress, and sees Ctrl-C), DONE,
-//     TIMEOUT.
+//     TIMEOUT, WINDOW (the rows since the last sample passed max_window_bytes: an XPU that
+//     never samples would otherwise fill the memory before the cycle budget runs out).
 // The per-cycle semantics are those of oxbnn.testbenches.env.XpuEnv.step, which the tests hold
 // equal to this file's (the same cycles, strobes, results and codes on random layers).
 //
@@ -27,7 +28,7 @@
 
 typedef uint32_t limb;
 
-enum Status { DONE = 0, NEED_CODES = 1, PROGRESS = 2, TIMEOUT = 3, NEED_RANDOM = 10 };
+enum Status { DONE = 0, NEED_CODES = 1, PROGRESS = 2, TIMEOUT = 3, WINDOW = 4, NEED_RANDOM = 10 };
 
 // The layout of the drive and watch words, set once (oxbnn_new).
 enum Cfg {
@@ -90,6 +91,7 @@ struct Env {
   const uint8_t* ready_draws = nullptr;
   int64_t n_ready = 0, i_ready = 0;
   int64_t t = 0, max_cycles = 0, not_ready = 0, progress_every = 65536;
+  int64_t max_window_bytes = 1ll << 30;
   bool done = false, error = false, active = false;
   std::vector<limb> results;        // result payloads, rl limbs each
   std::vector<int64_t> result_cycles;
@@ -182,14 +184,16 @@ void oxbnn_record(void* p, int on) { ((Env*)p)->record = on != 0; }
 
 // A layer: the descriptor's idle drive word; per stream its words (wl limbs each), the first
 // word of each tile and the total (n_tiles + 1 values), memory latency and cycles per word; the
-// host's ready probability; the cycle budget, the ADC latency, the traced window and how often
-// oxbnn_resume returns PROGRESS.
+// host's ready probability; the cycle budget, the ADC latency, the traced window, how often
+// oxbnn_resume returns PROGRESS and the most bytes of port rows kept without a sample.
 void oxbnn_layer(void* p, const limb* idle, const limb* const* words, const int64_t* const* starts,
                  const int64_t* n_tiles, const int64_t* latency, const int64_t* per_word,
                  const int64_t* stalling, double ready_p, int64_t max_cycles, int64_t adc_latency,
-                 int64_t trace_from, int64_t trace_to, int64_t progress_every) {
+                 int64_t trace_from, int64_t trace_to, int64_t progress_every,
+                 int64_t max_window_bytes) {
   Env* e = (Env*)p;
   e->progress_every = progress_every;
+  e->max_window_bytes = max_window_bytes;
   std::memcpy(e->idle.data(), idle, e->dl * 4);
   for (int k = 0; k < 3; k++) {
     Stream& s = e->st[k];
@@ -305,6 +309,7 @@ int oxbnn_resume(void* p) {
         return NEED_RANDOM + k;
     if (e->ready_p < 1.0 && e->i_ready >= e->n_ready) return NEED_RANDOM + 3;
     if (since++ == e->progress_every) return PROGRESS;
+    if ((int64_t)e->rows.size() > e->max_window_bytes) return WINDOW;
     const limb* w = e->watch.data();
     // Optical side: keep the port row; a sample closes the window since the last readout.
     get_bits(w, c[C_OPT_BASE], c[C_OPT_WIDTH], e->scratch.data());

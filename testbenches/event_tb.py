@@ -76,7 +76,11 @@ HARNESS = Path(__file__).with_name("event_harness.cpp")
 LIBRARY = "libxpu_event.so"
 
 # Status codes of oxbnn_resume (event_harness.cpp).
-_DONE, _NEED_CODES, _PROGRESS, _TIMEOUT, _NEED_RANDOM = 0, 1, 2, 3, 10
+_DONE, _NEED_CODES, _PROGRESS, _TIMEOUT, _WINDOW, _NEED_RANDOM = 0, 1, 2, 3, 4, 10
+#: The most bytes of optical-port rows kept since the last PCA sample (1 GiB: 230k cycles at
+#: S = 49, 11M at S = 1); an XPU that stops sampling fails with a clear error there instead of
+#: filling the memory before its cycle budget runs out.
+MAX_WINDOW_BYTES = 1 << 30
 # Slots between two returns of the C++ loop (progress, Ctrl-C): about 0.1-0.5 s at any S.
 _PROGRESS_SLOTS = 1 << 16
 # Pre-drawn random decisions per refill.
@@ -228,6 +232,7 @@ class EventTestbench:
             ctypes.c_int64,
             ctypes.c_int64,
             ctypes.c_int64,
+            ctypes.c_int64,
         ]
         lib.oxbnn_draws.argtypes = [
             _P,
@@ -287,6 +292,7 @@ class EventTestbench:
         if record:
             lib.oxbnn_record(env, 1)
         self._keep: dict[int, np.ndarray] = {}  # draw arrays the C++ side points into
+        self._stopped_in: str | None = None  # the layer a failure left the model in
 
     def close(self) -> None:
         if self._env:
@@ -307,10 +313,18 @@ class EventTestbench:
         max_cycles: int = 5_000_000,
         trace_window: tuple[int, int] | None = None,
         progress: Callable[[int], None] | None = None,
+        max_window_bytes: int = MAX_WINDOW_BYTES,
     ) -> LayerResult:
         """One layer, as :class:`~oxbnn.testbenches.env.XpuEnv` plays it (then one idle cycle);
-        ``progress`` is called with the layer's cycle now and then."""
+        ``progress`` is called with the layer's cycle now and then. A layer that raises leaves
+        the model inside it: this testbench then refuses further layers (make a new one)."""
         xpu, lib, env = self.xpu, self._lib, self._env
+        if self._stopped_in is not None:
+            raise RuntimeError(
+                f"this event testbench stopped inside layer {self._stopped_in}; its model is "
+                "mid-layer, so run the next layer on a new one (Cosim.event_testbench())"
+            )
+        self._stopped_in = run.label
         wall0 = time.perf_counter()
         if xpu.adc_latency < 1:
             raise ValueError(f"adc_latency must be >= 1 cycle, not {xpu.adc_latency}")
@@ -353,6 +367,7 @@ class EventTestbench:
             int(first),
             int(last),
             max(256, _PROGRESS_SLOTS // xpu.symbols_per_cycle),
+            int(max_window_bytes),
         )
         self._keep = {}
         pending = np.zeros(3 * 64, dtype=np.int64)
@@ -383,6 +398,14 @@ class EventTestbench:
             elif status == _PROGRESS:
                 if progress is not None:
                     progress(self._counts()[0])
+            elif status == _WINDOW:
+                t_now, n_res = self._counts()[:2]
+                lib.oxbnn_rows(env, ctypes.byref(n_rows), ctypes.byref(row_bytes))
+                raise SimulationTimeout(
+                    f"layer {run.label}, cycle {t_now}: no PCA sample for {n_rows.value} cycles "
+                    f"(the port rows since the last one passed {max_window_bytes} bytes; "
+                    f"{n_res} results taken): the XPU has stopped computing"
+                )
             elif status == _TIMEOUT:
                 raise SimulationTimeout(
                     f"layer {run.label} did not finish in {max_cycles} cycles "
@@ -390,6 +413,7 @@ class EventTestbench:
                 )
             else:  # pragma: no cover - a harness/driver mismatch
                 raise RuntimeError(f"event harness: unknown status {status}")
+        self._stopped_in = None
         counts = self._counts()
         t_done, n_res, n_samp, n_reset, not_ready, error, n_trace = counts[:7]
         rl = _limbs(self.watch.layout["res_payload"][1])

@@ -385,6 +385,32 @@ def test_replay_is_the_bare_model_on_the_same_stimulus():
         tb.close()
 
 
+def test_an_xpu_that_stops_sampling_fails_before_the_memory_fills():
+    """The event-driven testbench keeps the port rows since the last sample; past its bound
+    (here 64 bytes, less than the layer's fill) the run stops with an error naming the layer
+    and the cycles without a sample, instead of growing until the cycle budget."""
+    from oxbnn.testbenches.env import SimulationTimeout
+    from oxbnn.testbenches.optical_bridge import OpticalBridge
+
+    cosim = Cosim(_small_xpu(), build_root=BUILD)
+    spec = LayerSpec("conv", 1, 2, 10, 1)
+    run = LayerRun(spec, *bnn.random_layer(np.random.default_rng(3), spec), name="quiet")
+    tb = cosim.event_testbench()
+    try:
+        with pytest.raises(SimulationTimeout, match=r"layer quiet, cycle \d+: no PCA sample"):
+            tb.run_layer(run, OpticalBridge(cosim.xpu), max_window_bytes=64)
+        with pytest.raises(RuntimeError, match="stopped inside layer quiet"):
+            tb.run_layer(run, OpticalBridge(cosim.xpu))  # its model is mid-layer
+    finally:
+        tb.close()
+    tb = cosim.event_testbench()  # a fresh model runs the layer with the default bound
+    try:
+        res = tb.run_layer(run, OpticalBridge(cosim.xpu))
+        assert res.cycles == layer_cycles(spec, cosim.xpu).total
+    finally:
+        tb.close()
+
+
 def test_verilog_cache_key_covers_what_the_wrapper_imports():
     """Every oxbnn module that generating the co-simulation Verilog imports is hashed into its
     cache key (:data:`RTL_SOURCES`): a change there regenerates, a change elsewhere does not."""
