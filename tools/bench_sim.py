@@ -23,8 +23,9 @@ event / bare model and event / baseline, measured in this one process. Each co-s
 checked by the scoreboard (bit-exact against the golden model, cycle-exact against the cycle
 model). The goals are printed beside: at S = 1, 100k cycles/s ideal and 50k physical; at
 S > 1, 2M slots/s ideal. Build times are printed apart (builds are cached under
-``build/cosim``; delete a build folder to time it again): the S = 49 XPU's Verilog takes about
-14 min to generate and its event-driven model about 8 min to build the first time.
+``build/cosim``; delete a build folder to time it again): the S = 49 XPU's Verilog takes 11 to
+14 min to generate and its event-driven model about 5 min to build the first time (both shared
+with ``make sim``), and the per-cycle baseline's model about 5 min more.
 """
 
 from __future__ import annotations
