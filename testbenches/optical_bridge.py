@@ -36,12 +36,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..models.configs import Preset, XpuParams, load_preset
+from ..models.configs import S1_SUFFIX, Preset, XpuParams, load_preset, preset_names
 from ..models.optics import DwdmLink, Effects, Pca, PcaBank
 
 __all__ = [
     "CycleCodes",
     "OpticalBridge",
+    "default_preset",
     "port_width",
     "unpack_counts",
     "unpack_port",
@@ -115,6 +116,14 @@ def unpack_counts(
     return counts.astype(np.int64), masks(0).astype(bool), masks(ms).astype(bool)
 
 
+def default_preset(xpu: XpuParams) -> Preset:
+    """The physics :class:`OpticalBridge` takes when it is given none: the shipped preset named
+    ``xpu.name`` (its ``-s1`` idealisation included), else oxbnn50."""
+    if xpu.name.removesuffix(S1_SUFFIX) in preset_names():
+        return load_preset(xpu.name)
+    return load_preset("oxbnn50")
+
+
 class CycleCodes(NamedTuple):
     """The ADC conversions of the samples of one cycle, per sample and XPE.
 
@@ -149,8 +158,10 @@ class OpticalBridge:
         ``Effects.ideal()`` makes the code the popcount; ``Effects.physical()`` applies the ring
         physics, crosstalk, noise, leakage and saturation of the preset.
     preset : Preset or str, optional
-        The physics (default ``"oxbnn50"``). Its link is built at the XPU's N, whatever N the
-        preset's own budget would give, so small test XPUs work too.
+        The physics. Default: the shipped preset the XPU is named after (``xpu.name``, such as
+        ``"oxbnn5"`` or ``"oxbnn50-s1"``), else ``"oxbnn50"`` (a test XPU, a custom name), so an
+        oxbnn5 XPU never gets oxbnn50's physics by omission. Its link is built at the XPU's N,
+        whatever N the preset's own budget would give, so small test XPUs work too.
     seed : int
         Seed of the one ``numpy.random.Generator`` behind every noise draw.
     """
@@ -164,8 +175,10 @@ class OpticalBridge:
     ) -> None:
         self.xpu = xpu
         self.effects = effects or Effects.ideal()
-        if preset is None or isinstance(preset, str):
-            preset = load_preset(preset or "oxbnn50")
+        if preset is None:
+            preset = default_preset(xpu)
+        elif isinstance(preset, str):
+            preset = load_preset(preset)
         self.preset = preset
         self.link = DwdmLink(preset, xpu.n_lanes)
         self.rng = np.random.default_rng(seed)

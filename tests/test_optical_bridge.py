@@ -413,3 +413,20 @@ def test_a_run_on_a_discharging_capacitor_is_refused():
     bridge = run(2, 0)
     bridge.start_layer()
     assert bridge.readout([_cycle_word({(0, 0): (1, "rs")}, 2, 4, 1)]).codes[0, 0] == 1
+
+
+def test_the_bridge_takes_the_physics_its_xpu_is_named_after():
+    """Given no preset, an oxbnn5 XPU's bridge takes oxbnn5's physics (its 5 Gb/s slot and its
+    5.65 pF capacitor), not oxbnn50's; an XPU of another name takes oxbnn50's."""
+    from oxbnn.models.configs import XpuParams, load_preset
+    from oxbnn.models.derive import xpu_params
+    from oxbnn.testbenches.optical_bridge import OpticalBridge
+
+    for name in ("oxbnn5", "oxbnn5-s1", "oxbnn50", "oxbnn50-s1"):
+        bridge = OpticalBridge(xpu_params(name))
+        want = load_preset(name)
+        assert bridge.preset.pca.capacitance_F == want.pca.capacitance_F, name
+        assert bridge.pca.slot_s == 1 / want.architecture.bit_rate_bps, name
+    assert OpticalBridge(xpu_params("oxbnn5")).preset.pca.capacitance_F == 5.65e-12
+    other = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4)
+    assert OpticalBridge(other).preset.name == "oxbnn50"
