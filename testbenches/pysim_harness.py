@@ -42,7 +42,8 @@ class XpuHarness:
     optics : "ideal" or "physical"
         The optical bridge's effects (default ideal: codes are popcounts).
     preset : Preset or str, optional
-        The physics of the bridge (default ``"oxbnn50"``, built at the XPU's N).
+        The physics of the bridge (default: the shipped preset the XPU is named after, else
+        oxbnn50, :func:`~oxbnn.testbenches.optical_bridge.default_preset`; built at the XPU's N).
     seed : int
         Seed of the bridge's noise.
     """
