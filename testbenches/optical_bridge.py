@@ -43,6 +43,7 @@ __all__ = [
     "CycleCodes",
     "OpticalBridge",
     "default_preset",
+    "port_rows",
     "port_width",
     "unpack_counts",
     "unpack_port",
@@ -72,9 +73,15 @@ def unpack_port(
     act, wgt : ndarray of uint8, shape (T * S, M, N)
     reset, sample : ndarray of bool, shape (T * S, M)
     """
+    return unpack_rows(port_rows(words, m, n, s), m, n, s)
+
+
+def port_rows(words: Sequence[int], m: int, n: int, s: int) -> np.ndarray:
+    """Optical-port words as byte rows, ``(T, ceil(port_width / 8))`` uint8, little-endian: the
+    form :func:`unpack_rows` and :meth:`OpticalBridge.readout_rows` take."""
     nbytes = (port_width(m, n, s) + 7) // 8
     raw = b"".join(w.to_bytes(nbytes, "little") for w in words)
-    return unpack_rows(np.frombuffer(raw, dtype=np.uint8).reshape(len(words), nbytes), m, n, s)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(words), nbytes)
 
 
 def unpack_rows(
@@ -220,30 +227,21 @@ class OpticalBridge:
         cycle.
         """
         xpu = self.xpu
-        return self._codes(*unpack_port(words, xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle))
+        return self.readout_rows(port_rows(words, xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle))
 
     def readout_rows(self, rows: np.ndarray) -> CycleCodes:
-        """:meth:`readout` of the port words given as byte rows (:func:`unpack_rows`). With
-        ideal optics only the bright-lane counts are unpacked (:func:`unpack_counts`,
-        :meth:`~oxbnn.models.optics.PcaBank.run_counts`): the same codes."""
+        """:meth:`readout` of the port words given as byte rows (:func:`port_rows`; the
+        event-driven testbench records them so). With ideal optics only the bright-lane counts
+        are unpacked (:func:`unpack_counts`, :meth:`~oxbnn.models.optics.PcaBank.run_counts`):
+        the same codes."""
         xpu = self.xpu
-        m, n, s = xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle
+        m, n, s, per_bank = xpu.n_xpes, xpu.n_lanes, xpu.symbols_per_cycle, xpu.samples_per_cycle
         if self.bank.counts_only:
             counts, reset, sample = unpack_counts(rows, m, n, s)
-            codes = self.bank.run_counts(counts, reset, sample)
-            return self._cycle_codes(np.minimum(codes, self._full_scale), sample)
-        act, wgt, reset, sample = unpack_rows(rows, m, n, s)
-        return self._cycle_codes(self.run(act, wgt, reset, sample), sample)
-
-    def _codes(
-        self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
-    ) -> CycleCodes:
-        return self._cycle_codes(self.run(act, wgt, reset, sample), sample)
-
-    def _cycle_codes(self, codes: np.ndarray, sample: np.ndarray) -> CycleCodes:
-        """The codes (T * S, M) of a window as the :class:`CycleCodes` of its last cycle."""
-        xpu = self.xpu
-        s, per_bank = xpu.symbols_per_cycle, xpu.samples_per_cycle
+            codes = np.minimum(self.bank.run_counts(counts, reset, sample), self._full_scale)
+        else:
+            act, wgt, reset, sample = unpack_rows(rows, m, n, s)
+            codes = self.run(act, wgt, reset, sample)
         last = sample[-s:]  # the slots of the sampling cycle, (S, M)
         slot, xpe = np.nonzero(last)  # in slot order
         j = (np.cumsum(last, axis=0) - 1)[slot, xpe]  # the j-th sample of its XPE

@@ -33,7 +33,7 @@ from ..models.network import run_network_async
 from ..models.optics import Effects
 from .cosim import error_path
 from .cosim_top import Fields
-from .env import XpuEnv, network_layer, network_result
+from .env import XpuEnv, network_layer, network_result, network_run
 from .optical_bridge import OpticalBridge
 from .stimulus import LayerRun
 
@@ -138,8 +138,6 @@ async def _run_network(run_layer, network: dict, image) -> dict:
     """One input through every layer of ``network`` (:func:`run_network_async`)."""
 
     async def layer_fn(i: int, layer, act):
-        spec, weights, thresholds, flip = layer
-        res = await run_layer(LayerRun(spec, act, weights, thresholds, flip, name=f"layer{i}"))
-        return network_layer(res)
+        return network_layer(await run_layer(network_run(i, layer, act)))
 
     return network_result(*await run_network_async(network["layers"], image, layer_fn))

@@ -414,6 +414,15 @@ class PcaBank:
         if len(xpes):
             self.cap_free[xpes, self.active[xpes]] = self.now + 1 + self.reset_dead_slots
 
+    def _follow_strobes(self, reset: np.ndarray, sample: np.ndarray) -> None:
+        """The capacitor rotation alone over T slots (``reset``/``sample`` (T, M)), stepped at
+        the slots with a strobe; ``now`` advances by T."""
+        now0 = self.now
+        for t in np.flatnonzero(reset.any(axis=1) | sample.any(axis=1)).tolist():
+            self.now = now0 + t
+            self._rotate(reset[t], sample[t])
+        self.now = now0 + reset.shape[0]
+
     def run(
         self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
     ) -> np.ndarray:
@@ -436,11 +445,7 @@ class PcaBank:
         skip = self._discarded(reset, sample)
         if skip:
             # No later code depends on these slots: only their strobes are followed.
-            now0 = self.now
-            for t in np.flatnonzero(reset[:skip].any(axis=1)).tolist():
-                self.now = now0 + t
-                self._rotate(reset[t], sample[t])
-            self.now = now0 + skip
+            self._follow_strobes(reset[:skip], sample[:skip])
             self.slots += skip
             act, wgt = act[skip:], wgt[skip:]
             reset, sample = reset[skip:], sample[skip:]
@@ -522,11 +527,7 @@ class PcaBank:
             r = last[t, e]
             return ext[t + 1, e] - ext[np.maximum(r, 0), e] + np.where(r < 0, carried[e], 0)
 
-        now0 = self.now
-        for t in np.flatnonzero(reset.any(axis=1) | sample.any(axis=1)).tolist():
-            self.now = now0 + t
-            self._rotate(reset[t], sample[t])
-        self.now = now0 + n_slots
+        self._follow_strobes(reset, sample)
         ts, es = np.nonzero(sample)
         if len(ts):
             got = count_at(ts, es)
@@ -556,7 +557,7 @@ class PcaBank:
             self.v = np.where(reset, self.pca.reset_voltage_V((self.m,)), self.v)
             self.slots = np.where(reset, 0, self.slots)
             self.saturated = np.where(reset, False, self.saturated)
-        self._accumulate(charge)
+        self._accumulate(charge[None])
         self.slots += 1
         if sample.any():
             c, _, sat, clipped = self.pca.convert(self.v, self.slots)
@@ -583,8 +584,13 @@ class PcaBank:
                 self.saturated |= over.any(axis=0)
                 self.v = path[-1]
                 return
-        # Slot by slot (leakage, or the clamp reached), with the per-slot arithmetic of
-        # _accumulate inlined: the same operations in the same order, so the same voltages.
+        self._accumulate(charges)
+
+    def _accumulate(self, charges: np.ndarray) -> None:
+        """K slots' charges (K, M) onto the running voltages, slot by slot: leakage, charge,
+        saturation (:meth:`Pca.accumulate_V`'s arithmetic, in its order, so the same voltages;
+        written out here so that a long run of slots makes no call per slot)."""
+        swing = self.pca.preset.pca.voltage_swing_V
         steps = charges / self.pca.capacitance_F
         leak = self.pca.leak_factor
         clamp = self.pca.effects.saturation
@@ -597,14 +603,6 @@ class PcaBank:
             if clamp:
                 v = np.minimum(v, swing)
         self.v, self.saturated = v, saturated
-
-    def _accumulate(self, charge: np.ndarray) -> None:
-        """One slot's charge (M,) onto the running voltages: leakage, charge, saturation."""
-        swing = self.pca.preset.pca.voltage_swing_V
-        self.v = self.pca.accumulate_V(self.v, charge)
-        self.saturated |= self.v > swing
-        if self.pca.effects.saturation:
-            self.v = np.minimum(self.v, swing)
 
     def step(
         self, act: np.ndarray, wgt: np.ndarray, reset: np.ndarray, sample: np.ndarray
