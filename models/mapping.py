@@ -7,14 +7,13 @@ N and gamma from the optics for OXBNN) and its eDRAM as a tile stream sees it
 
 The dataflow
 ------------
-This is the **weight-broadcast** mapping (:data:`DATAFLOW`, docs/design.md §4.2): inside an XPU the
-M XPEs share one filter and work on M units (output positions, or pooled 2 x 2 windows) of a
-group; a vector of K bits is ``L = ceil(K/N)`` chunks, one readout every gamma chunks and at the
-vector's end. Everything below that counts groups as ``ceil(units / M)``, jobs as filters x
-groups, or SRAM reads as "M activation words + 1 weight word per chunk" is this mapping; it is
-passed by name to :func:`oxbnn.models.timing.layer_cycles` (``dataflow=DATAFLOW``, so every
-plan's :attr:`~oxbnn.models.tiling.TilingPlan.dataflow` is this one). The activation-broadcast
-dataflow (one unit, M filters: issue 13) is not built.
+Each XPU share runs in the dataflow the cycle model counts fewer cycles for (:data:`DATAFLOW` =
+``"auto"``, :func:`oxbnn.models.timing.choose_dataflow`, docs/design.md §4.2), as the host does:
+weight broadcast (the M XPEs share one filter and work on M units, output positions or pooled
+2 x 2 windows, of a group) or activation broadcast (one unit, M filters). A vector of K bits is
+``L = ceil(K/N)`` chunks, one readout every gamma chunks and at the vector's end, in either. The
+plan's :attr:`~oxbnn.models.tiling.TilingPlan.dataflow` of every share's breakdown says which
+was taken.
 
 Splitting a layer over the X XPUs (:func:`plan_split`)
 ------------------------------------------------------
@@ -79,8 +78,8 @@ __all__ = [
     "unit_grid",
 ]
 
-#: The dataflow this mapping assumes (docs/design.md §4.2): the M XPEs share one filter.
-DATAFLOW = "weight_broadcast"
+#: The host's dataflow policy this mapping follows (docs/design.md §4.2): per share, the faster.
+DATAFLOW = "auto"
 #: Split candidates evaluated with the exact cycle model after the closed-form estimate.
 _EXACT_CANDIDATES = 3
 
@@ -184,9 +183,11 @@ def _breakdown(spec: LayerSpec, xpu: XpuParams, mem: timing.MemoryModel) -> timi
 
 
 def sram_words_per_chunk(xpu: XpuParams) -> int:
-    """Tile-buffer words an XPU reads per chunk: M activation words and one weight word.
+    """Tile-buffer words an XPU reads per chunk: M + 1 in both dataflows.
 
-    Weight broadcast (:data:`DATAFLOW`): the M XPEs share the weight word of their filter.
+    Weight broadcast: M activation words (one per unit) and the one weight word the M XPEs
+    share; activation broadcast: the one activation word the M XPEs share and M weight words
+    (one per filter). A shared word is read once and broadcast.
     """
     return xpu.n_xpes + 1
 
@@ -261,14 +262,15 @@ def _row_share(spec: LayerSpec, rows: int) -> LayerSpec:
 def _estimate(spec: LayerSpec, model: AcceleratorModel) -> float:
     """Closed-form estimate (cycles) of a share, to rank split candidates.
 
-    Weight broadcast (:data:`DATAFLOW`): ``ceil(units / M)`` groups per filter, a job per
-    filter, group and pooled sub-position; a job's L chunks take ``ceil(L / S)`` cycles.
+    The fewer jobs of the two dataflows: weight broadcast, ``ceil(units / M)`` groups per
+    filter; activation broadcast, ``ceil(C_out / M)`` filter steps per unit; a job per filter
+    (step), group and pooled sub-position; a job's L chunks take ``ceil(L / S)`` cycles.
     """
     xpu, mem = model.xpu, memory_for(spec, model)
     unit_h, unit_w, f = unit_grid(spec)
-    groups = -(-(unit_h * unit_w) // xpu.n_xpes)
+    units, m = unit_h * unit_w, xpu.n_xpes
     chunks = -(-spec.k // xpu.n_lanes)
-    jobs = spec.out_channels * groups * f * f
+    jobs = min(spec.out_channels * -(-units // m), -(-spec.out_channels // m) * units) * f * f
     compute = jobs * -(-chunks // xpu.symbols_per_cycle)
     readout = jobs * -(-chunks // xpu.gamma) * xpu.clock_hz / model.readout_rate_Sps
     in_rows = min(spec.height, (unit_h * f - 1) * spec.stride + spec.kernel_h)

@@ -10,7 +10,7 @@ The parts, one module each (dependencies point one way):
 
 * :mod:`oxbnn.models.system_preset`: the preset schema, loader and consistency checks; N, gamma
   and the ADC width of an OXBNN preset come from its optics preset.
-* :mod:`oxbnn.models.mapping`: the weight-broadcast mapping of a layer onto the X XPUs
+* :mod:`oxbnn.models.mapping`: the mapping of a layer onto the X XPUs
   (:func:`~oxbnn.models.mapping.plan_split`), the memory model and the per-XPU cycle counts
   from :mod:`oxbnn.models.timing`, and the readout-rate bound.
 * :mod:`oxbnn.models.energy`: the power, energy and area terms.
@@ -61,9 +61,10 @@ partial sums added electronically). ROBIN reads a chunk with a photodetector, a 
 ADC (one conversion per 5 Gb/s slot: never readout bound) and re-emits each output with a VCSEL;
 LightBulb detects each gate's output bit on its own photodetector and counts a chunk with a
 popcount unit at the 50 Gb/s slot rate. LightBulb's phase-change weight cells are taken to follow
-the weight-broadcast dataflow like OXBNN's weight junctions (as the authors' simulator does): the
-time and energy of reprogramming them are not modelled. Their coefficients, and which ones are
-assumptions, are in their preset files.
+the same dataflows as OXBNN's weight junctions (every accelerator runs each share in the faster
+of weight and activation broadcast, :data:`oxbnn.models.mapping.DATAFLOW`; the authors' simulator
+has weight broadcast only): the time and energy of reprogramming them are not modelled. Their
+coefficients, and which ones are assumptions, are in their preset files.
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ class LayerResult:
         ``xnors / (peak * seconds)``, at most 1.
     dynamic_J : dict
         Dynamic energy of every component (J).
+    dataflow : str
+        The dataflow its XPU share ran in (:data:`oxbnn.models.mapping.DATAFLOW`); empty for an
+        electronic layer.
     """
 
     name: str
@@ -156,6 +160,7 @@ class LayerResult:
     serialized_bits: int
     utilization: float
     dynamic_J: dict[str, float]
+    dataflow: str = ""
 
     def energy_J(self, static_power_W: dict[str, float]) -> dict[str, float]:
         """Energy of every component: static power over this layer's time plus dynamic."""
@@ -353,6 +358,7 @@ def _compute_layer(
         repeat=repeat,
         share=share,
         xpu_cycles=share.instances_per_xpu * bd.total,
+        dataflow=bd.plan.dataflow,
         cycle_parts={
             "fill": bd.fill,
             "compute": bd.compute,

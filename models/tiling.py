@@ -10,11 +10,8 @@ field widths (:data:`IMAGE_DIM_BITS`, :data:`KERNEL_BITS`, :class:`Widths`) from
 to the image: padding is never stored), each pixel as ``ceil(C/N)`` N-bit words, the last one
 holding ``C mod N`` (or N) channels. ``rows_per_band`` is the largest count whose unclipped input
 rows fit one bank. A weight tile is a set of whole filters (``filters_per_tile = depth //
-ceil(K/N)``), each filter packed as ``ceil(K/N)`` words in im2col order. The walk (weight
-broadcast, see below) is::
-
-    for band: for weight tile: for filter in tile: for group in band: for sub-job: one vector
-
+ceil(K/N)``), each filter packed as ``ceil(K/N)`` words in im2col order. The walk is in the
+dataflow paragraph below.
 Activation tiles are loaded once each, in band order, alternating between the two banks. The
 weight tile is loaded once if all filters fit one bank; otherwise one weight tile is loaded per
 (band, weight tile) *pair*, in walk order. Thresholds (bit output only) are loaded once, at the
@@ -26,10 +23,25 @@ otherwise; every register width of the RTL (:class:`Widths`) is derived from the
 no value of a plan that exists overflows one.
 
 **Dataflow** (:data:`DATAFLOWS`, ``tiling_plan(..., dataflow=...)``, :attr:`TilingPlan.dataflow`).
-Only ``"weight_broadcast"`` is built: the M XPEs share one filter and work on M different units,
-so a band's units are cut into groups of M (:attr:`Band.groups` ``= ceil(units / M)``) and XPE e
-of group g takes unit ``g M + e`` (:meth:`TilingPlan.units`). ``"activation_broadcast"`` (one
-unit, M filters; issue 13) is named so that callers can ask for it, and is refused.
+Both are built, and the descriptor's ``act_bcast`` bit selects one per layer:
+
+* ``"weight_broadcast"``: the M XPEs share one filter and work on M different units, so a band's
+  units are cut into groups of M (:attr:`Band.groups` ``= ceil(units / M)``) and XPE e of group
+  g takes unit ``g M + e``; the walk steps one filter at a time (:attr:`TilingPlan.filter_step`
+  = 1).
+* ``"activation_broadcast"``: the M XPEs share one unit (one activation chunk per slot) and each
+  drives its own filter's weights, so a job computes M output channels of one unit: a group is
+  one unit (:attr:`Band.groups` = the band's units) and the walk steps M filters at a time
+  (``filter_step`` = M; XPE e takes filter ``f + e``, idle past the tile's last filter). A weight
+  tile then holds a multiple of M filters (or all of them), so a step never spans two tiles; a
+  layer whose weight bank cannot hold M filters (and not all of them) cannot use it. An FC
+  layer, one unit, thus runs on all M XPEs.
+
+The walk is the same loop nest in both (a *filter step* is one filter or M of them)::
+
+    for band: for weight tile: for filter step in tile: for group in band: for sub-job: one vector
+
+:meth:`TilingPlan.targets` maps each XPE of a result word to its output (row, column, channel).
 """
 
 from __future__ import annotations
@@ -87,10 +99,9 @@ POOL_SUBJOBS = POOL_FACTOR**2
 #: Largest step, in input rows or columns, between the windows of two adjacent units:
 #: ``pool factor x stride``.
 _MAX_UNIT_STEP = POOL_FACTOR * max(STRIDES)
-#: Dataflows of an XPU: which of a layer's vectors its M XPEs compute together. Only the first is
-#: built (see the module docstring).
+#: Dataflows of an XPU: which of a layer's vectors its M XPEs compute together (see the module
+#: docstring); the descriptor's ``act_bcast`` bit is 1 for the second.
 DATAFLOWS = ("weight_broadcast", "activation_broadcast")
-_BUILT_DATAFLOWS = ("weight_broadcast",)
 
 
 class TilingError(ValueError):
@@ -197,7 +208,8 @@ class Widths:
 @dataclass(frozen=True)
 class Band:
     """One activation tile: unit rows ``[unit_row0, unit_row1)``, input rows ``[in_row0,
-    in_row1)``; ``groups`` = ceil(units / M), the weight-broadcast grouping of its units."""
+    in_row1)``; ``groups``: jobs per filter step and sub-job, ceil(units / M) (weight broadcast:
+    M units per group) or the band's units (activation broadcast: one unit per group)."""
 
     index: int
     unit_row0: int
@@ -222,9 +234,9 @@ class WeightTile:
 class TilingPlan:
     """How a layer is cut into tiles and walked; shared by the host, the RTL and this model.
 
-    Attributes are plain integers and tuples; :meth:`units` maps a result word back to output
-    positions. ``dataflow`` is the one of :data:`DATAFLOWS` the plan maps (today always
-    ``"weight_broadcast"``).
+    Attributes are plain integers and tuples; :meth:`targets` maps a result word back to its
+    outputs. ``dataflow`` is the one of :data:`DATAFLOWS` the plan maps; ``filter_step`` the
+    filters of one step of the walk (1, or M for activation broadcast).
     """
 
     spec: LayerSpec
@@ -248,6 +260,17 @@ class TilingPlan:
     wgt_loads: tuple[int, ...]
     threshold_words: int
     beat_cycles: tuple[int, ...] = field(repr=False)
+    filter_step: int = 1
+
+    @property
+    def act_bcast(self) -> bool:
+        """The plan is activation broadcast (the descriptor's ``act_bcast`` bit)."""
+        return self.dataflow == "activation_broadcast"
+
+    def filter_steps(self, tile: int) -> int:
+        """Steps of the walk over the filters of weight tile ``tile``."""
+        wt = self.weight_tiles[tile]
+        return -(-(wt.filter1 - wt.filter0) // self.filter_step)
 
     @property
     def beats(self) -> int:
@@ -268,28 +291,41 @@ class TilingPlan:
     def pair_jobs(self, pair: int) -> int:
         """Jobs (vectors) of one (band, weight tile) pair."""
         b, w = self.pairs[pair]
-        tile = self.weight_tiles[w]
-        return (tile.filter1 - tile.filter0) * self.bands[b].groups * self.subjobs
+        return self.filter_steps(w) * self.bands[b].groups * self.subjobs
 
     @property
     def jobs(self) -> int:
-        """Jobs of the whole layer (weight broadcast: filters x groups x sub-jobs per pair)."""
+        """Jobs of the whole layer (filter steps x groups x sub-jobs per pair)."""
         return sum(self.pair_jobs(p) for p in range(len(self.pairs)))
 
     def results(self) -> Iterator[tuple[int, int, int]]:
-        """``(band, filter, group)`` of every result word, in stream order."""
+        """``(band, filter, group)`` of every result word, in stream order; ``filter`` is the
+        first filter of its step."""
         for b, w in self.pairs:
             tile = self.weight_tiles[w]
-            for f in range(tile.filter0, tile.filter1):
+            for f in range(tile.filter0, tile.filter1, self.filter_step):
                 for g in range(self.bands[b].groups):
                     yield b, f, g
+
+    def targets(self, band: int, filt: int, group: int) -> list[tuple[int, int, int] | None]:
+        """Output ``(row, column, channel)`` of each XPE in the result word ``(band, filt,
+        group)`` of :meth:`results`, or None for an idle XPE (row and column of the unit grid:
+        pooled positions when the layer pools)."""
+        if not self.act_bcast:
+            return [None if u is None else (*u, filt) for u in self.units(band, group)]
+        bd = self.bands[band]
+        unit = (bd.unit_row0 + group // self.unit_w, group % self.unit_w)
+        end = next(t.filter1 for t in self.weight_tiles if t.filter0 <= filt < t.filter1)
+        m = self.xpu.n_xpes
+        return [(*unit, filt + e) if filt + e < end else None for e in range(m)]
 
     def units(self, band: int, group: int) -> list[tuple[int, int] | None]:
         """Unit ``(row, column)`` of each XPE in a group of a band, or None for an idle XPE.
 
         A unit is an output position, or a pooled position when the layer pools. This is the
-        weight-broadcast mapping (:attr:`dataflow`): XPE e of group g takes the band's unit
-        ``g M + e`` (units numbered row-major), all XPEs on the same filter.
+        weight-broadcast mapping: XPE e of group g takes the band's unit ``g M + e`` (units
+        numbered row-major), all XPEs on the same filter (:meth:`targets` serves both
+        dataflows).
         """
         bd = self.bands[band]
         count = (bd.unit_row1 - bd.unit_row0) * self.unit_w
@@ -323,7 +359,7 @@ def tiling_plan(
     """The tiling plan of ``spec`` on ``xpu``; raises :class:`TilingError` if it cannot map.
 
     The checks here are the only descriptor checks: a plan that exists is one the RTL runs.
-    ``dataflow`` is one of :data:`DATAFLOWS`; only ``"weight_broadcast"`` is built.
+    ``dataflow`` is one of :data:`DATAFLOWS`.
     """
     if not isinstance(spec, LayerSpec):
         raise TypeError(f"spec must be a LayerSpec, not {type(spec).__name__}")
@@ -331,10 +367,6 @@ def tiling_plan(
         raise TypeError(f"xpu must be an XpuParams, not {type(xpu).__name__}")
     if dataflow not in DATAFLOWS:
         raise TilingError(f"unknown dataflow {dataflow!r}; expected one of {list(DATAFLOWS)}")
-    if dataflow not in _BUILT_DATAFLOWS:
-        raise TilingError(
-            f"dataflow {dataflow!r} is not built in this XPU yet; built: {list(_BUILT_DATAFLOWS)}"
-        )
     n, m = xpu.n_lanes, xpu.n_xpes
     for name in ("height", "width"):
         if getattr(spec, name) > MAX_IMAGE_DIM:
@@ -384,9 +416,11 @@ def tiling_plan(
     while rows < unit_h and band_words_bound(rows + 1) <= xpu.act_buffer_depth:
         rows += 1
     bands = []
+    bcast = dataflow == "activation_broadcast"
     for i, u0 in enumerate(range(0, unit_h, rows)):
         u1 = min(unit_h, u0 + rows)
         r0, r1 = _band_input_rows(spec, f, u0, u1)
+        units = (u1 - u0) * unit_w
         bands.append(
             Band(
                 index=i,
@@ -395,10 +429,17 @@ def tiling_plan(
                 in_row0=r0,
                 in_row1=r1,
                 words=(r1 - r0) * row_words,
-                groups=-(-((u1 - u0) * unit_w) // m),  # weight broadcast: M units per group
+                groups=units if bcast else -(-units // m),
             )
         )
     per_tile = min(spec.out_channels, xpu.wgt_buffer_depth // chunks)
+    if bcast and per_tile < spec.out_channels:
+        per_tile -= per_tile % m  # whole steps of M filters per tile
+        if per_tile == 0:
+            raise TilingError(
+                f"activation broadcast needs {m} filters of {chunks} words in one weight bank "
+                f"({m * chunks} words), more than it holds ({xpu.wgt_buffer_depth} words)"
+            )
     wtiles = tuple(
         WeightTile(
             index=i,
@@ -432,6 +473,7 @@ def tiling_plan(
         wgt_loads=wgt_loads,
         threshold_words=spec.out_channels if spec.output == "bit" else 0,
         beat_cycles=beat_cycles(spec, xpu),
+        filter_step=m if bcast else 1,
     )
 
 

@@ -15,12 +15,20 @@ given per slot: slot ``s`` of cycle ``t`` is slot index ``t S + s``.
 
 The schedule the RTL follows (docs/design.md §4)
 ------------------------------------------------
-**Work** (the weight-broadcast dataflow, ``dataflow="weight_broadcast"``, the only one of
-:data:`~oxbnn.models.tiling.DATAFLOWS` built). All M XPEs work on one filter and M different
-output *units*. A unit is one output position, or, when the layer pools, one pooled position
-whose 2 x 2 window is computed as four consecutive *sub-jobs* by the same XPE (the readout ORs
-them). Units are numbered row-major over the unit grid ``unit_h x unit_w``; a *group* is M
-consecutive units of one band, and a job is one vector on every XPE of a group.
+**Work** (:data:`~oxbnn.models.tiling.DATAFLOWS`). A unit is one output position, or, when the
+layer pools, one pooled position whose 2 x 2 window is computed as four consecutive *sub-jobs*
+by the same XPE (the readout ORs them). Units are numbered row-major over the unit grid
+``unit_h x unit_w``. In the weight-broadcast dataflow all M XPEs work on one filter and M
+different units (a *group* is M consecutive units of one band); in the activation-broadcast
+dataflow they work on one unit and M filters (a group is one unit, a filter step M filters). A
+job is one vector on every XPE of a group. Both dataflows walk the same loop nest and every
+vector has the same schedule, so the count below serves both; only the number of jobs of a
+(band, weight tile) pair differs (:meth:`~oxbnn.models.tiling.TilingPlan.pair_jobs`).
+
+**Dataflow choice** (:func:`choose_dataflow`, ``dataflow="auto"``, the default everywhere): the
+host runs each layer in the dataflow this model counts fewer cycles for (weight broadcast on a
+tie, and whenever activation broadcast cannot map: a weight bank that cannot hold M filters).
+The descriptor's ``act_bcast`` bit carries the choice to the XPU.
 
 **Tiling plan**: see :mod:`oxbnn.models.tiling` (bands, weight tiles, the walk and the
 load order).
@@ -111,6 +119,18 @@ Micro-cases (checked by ``tests/test_timing.py``; ``N = 4, M = 2``, ADC latency 
    layer, P = 1: beat 0 (chunks 0, 1) leaves in 8 and samples in slot index 17 (free from 21);
    beat 1 (chunk 2, reset in its slot 0) needs ``2 e >= 21``: e = 11, **done = 17** (not 15);
    samples on the port in slot indices 21 and 26, resets in 20 and 26.
+8. **Activation broadcast** (``dataflow="activation_broadcast"``; cases 1-7 are weight
+   broadcast). Case 2's layer (fc, K = 10, 3 filters): one unit, filter steps of M = 2
+   filters: 2 jobs of 3 cycles. Loads as in case 2 (weights complete in 10); first issue 11,
+   last 16; **done = 16 + 6 = 22** (weight broadcast: 25). Case 1's layer with 3 filters
+   (``1 x 2 x 10``): 2 units, 2 filter steps: 4 jobs (weight broadcast: 3 filters x 1 group =
+   3). Activation tile complete in 7, weights (9 words) in 10, thresholds in 4; first issue 11:
+   **done = 22 + 6 = 28** against weight broadcast's **25**, so ``"auto"`` picks weight
+   broadcast there. Tiled weights, ``wgt_buffer_depth = 6``, fc K = 10 with 5 filters: tiles
+   of 2, 2 and 1 filters (one load each), one job per tile. Activation complete in 4,
+   thresholds in 6, tile 0 in 7: pair 0 issues 8-10; tile 1 requested in 8, complete in 14,
+   pair 1 issues 15-17; tile 2 requested in 15, complete in 18, pair 2 issues 19-21: **done =
+   27** (weight broadcast, 2 + 2 + 1 jobs: 8-13, 15-20, 21-23, **done = 29**).
 """
 
 from __future__ import annotations
@@ -121,10 +141,12 @@ import numpy as np
 
 from .configs import XpuParams
 from .layer import LayerSpec
-from .tiling import TilingPlan, tiling_plan
+from .tiling import DATAFLOWS, TilingError, TilingPlan, tiling_plan
 
 __all__ = [
     "MemoryModel",
+    "DATAFLOW_CHOICES",
+    "choose_dataflow",
     "CycleBreakdown",
     "layer_cycles",
     "seconds",
@@ -336,18 +358,51 @@ class _BeatClock:
         return t
 
 
+#: What ``dataflow=`` accepts: ``"auto"`` (the faster, :func:`choose_dataflow`) or one of
+#: :data:`~oxbnn.models.tiling.DATAFLOWS`.
+DATAFLOW_CHOICES = ("auto", *DATAFLOWS)
+
+
+def choose_dataflow(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> str:
+    """The dataflow of :data:`~oxbnn.models.tiling.DATAFLOWS` in which ``spec`` takes the fewest
+    cycles on ``xpu`` (the first, weight broadcast, on a tie); one that cannot map is skipped.
+
+    Raises :class:`~oxbnn.models.tiling.TilingError` if neither maps (the weight-broadcast
+    plan's error, which names what does not fit).
+    """
+    return layer_cycles(spec, xpu, mem, dataflow="auto").plan.dataflow
+
+
 def layer_cycles(
     spec: LayerSpec,
     xpu: XpuParams,
     mem: MemoryModel | None = None,
     *,
-    dataflow: str = "weight_broadcast",
+    dataflow: str = "auto",
 ) -> CycleBreakdown:
     """Cycles of ``spec`` on ``xpu`` fed by ``mem`` (default :class:`MemoryModel`), no stalls.
 
-    ``dataflow`` goes to :func:`~oxbnn.models.tiling.tiling_plan`, which refuses a dataflow that
-    is not built; the count is that of the weight-broadcast schedule (module docstring).
+    ``dataflow`` is one of :data:`DATAFLOW_CHOICES`: a named one goes to
+    :func:`~oxbnn.models.tiling.tiling_plan`; ``"auto"`` counts every dataflow that maps and
+    returns the fewest cycles (``result.plan.dataflow`` says which; module docstring).
     """
+    if dataflow == "auto":
+        best, first_error = None, None
+        for name in DATAFLOWS:
+            try:
+                bd = layer_cycles(spec, xpu, mem, dataflow=name)
+            except TilingError as exc:
+                first_error = first_error or exc
+                continue
+            if best is None or bd.total < best.total:
+                best = bd
+        if best is None:
+            raise first_error
+        return best
+    if dataflow not in DATAFLOW_CHOICES:
+        raise TilingError(
+            f"unknown dataflow {dataflow!r}; expected one of {list(DATAFLOW_CHOICES)}"
+        )
     mem = MemoryModel() if mem is None else mem
     plan = tiling_plan(spec, xpu, dataflow=dataflow)
     tv = plan.vector_cycles
@@ -407,7 +462,7 @@ def seconds(
     xpu: XpuParams,
     mem: MemoryModel | None = None,
     *,
-    dataflow: str = "weight_broadcast",
+    dataflow: str = "auto",
 ) -> float:
     """Time of one layer in seconds at ``xpu.clock_hz``."""
     return layer_cycles(spec, xpu, mem, dataflow=dataflow).seconds
@@ -449,7 +504,7 @@ def sample_slots(
     xpu: XpuParams,
     mem: MemoryModel | None = None,
     *,
-    dataflow: str = "weight_broadcast",
+    dataflow: str = "auto",
 ) -> np.ndarray:
     """Slot indices (``t * S + s``: slot s of cycle t, from the start strobe) in which
     ``pca_sample`` is high, ascending.
@@ -465,7 +520,7 @@ def reset_slots(
     xpu: XpuParams,
     mem: MemoryModel | None = None,
     *,
-    dataflow: str = "weight_broadcast",
+    dataflow: str = "auto",
 ) -> np.ndarray:
     """Slot indices (``t * S + s``) in which ``pca_reset`` is high, ascending (every XPE)."""
     return _strobe_slots(spec, xpu, mem, "reset", dataflow)

@@ -61,8 +61,9 @@ def issue_layout(xpu: XpuParams) -> data.StructLayout:
     """What the sequencer tells the address generator in every cycle (stage I).
 
     ``pos_init`` / ``pos_advance`` move the XPEs' units at the end of the cycle (to units 0..M-1,
-    or by M). ``band_rows``: unit rows of the current band (an XPE whose unit row is not below
-    it is idle; at most ``rows_per_band``, a descriptor dimension). ``word[s R + i]``: word i of
+    or by the descriptor's step). ``band_rows``: unit rows of the current band (an XPE whose unit
+    row is not below it is idle; at most ``rows_per_band``, a descriptor dimension).
+    ``filters[e]``: XPE e has a filter in this step (else it is idle). ``word[s R + i]``: word i of
     slot engine s (R = :data:`~oxbnn.models.tiling.READS_PER_SLOT`); ``skip[s]``: bits of engine
     s's first word that belong to the previous chunk (nonzero only in a beat's first cycle).
     ``emit``: the beat is complete this cycle; ``last``: it is the vector's last beat.
@@ -74,6 +75,7 @@ def issue_layout(xpu: XpuParams) -> data.StructLayout:
             "pos_init": 1,
             "pos_advance": 1,
             "band_rows": unsigned(IMAGE_DIM_BITS),
+            "filters": xpu.n_xpes,
             "word": data.ArrayLayout(word_layout(xpu), ss * READS_PER_SLOT),
             "skip": data.ArrayLayout(range(xpu.n_lanes), ss),
             "emit": 1,
@@ -98,7 +100,8 @@ def _position_layout(xpu: XpuParams) -> data.StructLayout:
 
 
 class _UnitPlacement(Elaboratable):
-    """Positions of units 0..M-1; constant during a layer, so kept apart.
+    """Positions of units 0..M-1 (XPE e's at the start of a filter step); constant during a
+    layer, so kept apart. Under activation broadcast every XPE is placed on unit 0.
 
     Unit e is column ``e mod unit_w`` of unit row ``q = floor(e / unit_w)``: window origin row
     ``q unit_step``, column ``ux unit_step - padding`` and word offset ``base0 + (e - q)
@@ -111,11 +114,12 @@ class _UnitPlacement(Elaboratable):
 
     def __init__(self, xpu: XpuParams, desc):
         self.desc = desc
+        self.xpu = xpu
         self.out = [Signal(_position_layout(xpu), name=f"unit{e}") for e in range(xpu.n_xpes)]
 
     def elaborate(self, platform):
         m = Module()
-        d = self.desc
+        d, xpu = self.desc, self.xpu
         uw = d.unit_w
         memo: dict = {}
 
@@ -132,7 +136,11 @@ class _UnitPlacement(Elaboratable):
                 memo[field, k] = sig
             return memo[field, k]
 
-        for e, cur in enumerate(self.out):
+        for e, out in enumerate(self.out):
+            cur = out
+            if e:  # activation broadcast (``act_bcast``): every XPE on unit 0, the group's one
+                cur = Signal(_position_layout(xpu), name=f"unit{e}_own")
+                m.d.comb += out.eq(Mux(d.act_bcast, self.out[0].as_value(), cur.as_value()))
             # q = floor(e / unit_w) is one of a few values; q iff e // (q + 1) < unit_w <= e // q.
             qs = sorted({e // k for k in range(1, e + 2)})
             hot = [(uw > e // (q + 1)) & ((uw <= e // q) if q else 1) for q in qs]
@@ -180,8 +188,8 @@ class AddressGen(wiring.Component):
         Read port ``(e S + s) R + i`` carries word ``i`` of slot engine ``s`` of XPE ``e``
         (an offset into the bank; R = :data:`~oxbnn.models.tiling.READS_PER_SLOT`).
     rd_data : In(ArrayLayout(N, R S M))
-    wgt_word : In(ArrayLayout(N, S))
-        The weight chunk of each slot, in stage D.
+    wgt_word : In(ArrayLayout(N, S M))
+        The weight chunk of slot s for XPE e (element ``e S + s``), in stage D.
     act, wgt : Out(ArrayLayout(S N, M))
         The optical port's lanes, slot ``s`` in bits ``s N .. s N + N - 1``.
     kv : Out(ArrayLayout(count, M))
@@ -200,7 +208,7 @@ class AddressGen(wiring.Component):
                 "ctl": In(issue_layout(xpu)),
                 "rd_addr": Out(data.ArrayLayout(w.act_addr, ports)),
                 "rd_data": In(data.ArrayLayout(n, ports)),
-                "wgt_word": In(data.ArrayLayout(n, ss)),
+                "wgt_word": In(data.ArrayLayout(n, ss * mm)),
                 "act": Out(data.ArrayLayout(ss * n, mm)),
                 "wgt": Out(data.ArrayLayout(ss * n, mm)),
                 "kv": Out(data.ArrayLayout(w.count, mm)),
@@ -253,8 +261,6 @@ class AddressGen(wiring.Component):
         fill = Mux(d.pad_mode == PAD_MODES["+1"], all_lanes, 0)
         pad_counts = d.pad_mode != PAD_MODES["dark"]
 
-        wgt_p = Signal(data.ArrayLayout(n, ss))
-        m.d.sync += wgt_p.eq(self.wgt_word)
         active_d = Signal(mm)
         bound = signed(w.geometry + 1)
         unit_fields = _position_layout(xpu).members
@@ -316,7 +322,7 @@ class AddressGen(wiring.Component):
                         pos.base.eq(pos.base + d.step_base),
                         *move(d.step_iy, d.step_ix),
                     ]
-            active = pos.uy < ctl.band_rows
+            active = (pos.uy < ctl.band_rows) & ctl.filters[e]
             m.d.sync += active_d[e].eq(active)
 
             real_d = Signal(ss * rr, name=f"real{e}")
@@ -338,7 +344,9 @@ class AddressGen(wiring.Component):
                 ]
 
             # Stage D: substitute padding, pack, accumulate K_valid; the gearboxes register the
-            # chunks onto the port (stage P).
+            # chunks onto the port (stage P), the weight chunks a register beside them.
+            wgt_p = Signal(data.ArrayLayout(n, ss), name=f"wgt_p{e}")
+            m.d.sync += wgt_p.eq(self.wgt_word.as_value()[e * ss * n : (e + 1) * ss * n])
             act_slots, wgt_slots = [], []
             for s in range(ss):
                 gb = m.submodules[f"gearbox{e}_{s}"] = Gearbox(n_lanes=n, words=rr)

@@ -66,13 +66,18 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
         change from the last band but one to the last band (``band_row_step`` less the last
         band's missing rows times ``f * s``), ``tile_hi0_words``, ``last_hi_step_words``,
         ``image_words`` (s, modular): the same and ``height`` times ``row_words``.
-        ``m_step_x``, ``m_step_y``: ``M mod unit_w`` and ``M // unit_w`` (weight broadcast: each
-        XPE advances by M units per group).
+        ``act_bcast``: the layer's dataflow (:data:`~oxbnn.models.tiling.DATAFLOWS`): 0 weight
+        broadcast (XPE e on unit e of a group, one filter), 1 activation broadcast (every XPE on
+        the group's one unit, XPE e on filter ``f + e``).
+        ``m_step_x``, ``m_step_y``: ``A mod unit_w`` and ``A // unit_w`` for the units a group
+        advances by, A = M (weight broadcast) or 1 (activation broadcast).
         ``step_*`` / ``wrap_*`` (s): change of an XPE's (row, column, base offset) when its unit
-        advances by M without / with a wrap to the next unit row; ``unit_step``, ``unit_base``,
+        advances by A without / with a wrap to the next unit row; ``unit_step``, ``unit_base``,
         ``unit_wrap_base``, ``base0``: the same for one unit, used to place XPE e on unit e.
         ``out_channels``, ``filters_per_tile``, ``wgt_tile_words``, ``wgt_last_tile_words``,
-        ``wgt_tiles``, ``wgt_loads``: the weight walk.
+        ``wgt_tiles``, ``wgt_loads``: the weight walk; ``filter_step`` (1 or M) and
+        ``filter_words`` (``filter_step * chunks``): the filters of one step of the walk and
+        their words in the weight bank.
         ``slot_start[s]`` (:func:`slot_origin_layout`): where chunk s starts, the first chunk of
         slot engine s in every vector. ``jump_ky``, ``jump_kx``, ``jump_cw``, ``jump_bw``,
         ``jump_off``: the digits of S N bits (``divmod`` by C, then by N and by ``kernel_w``),
@@ -126,6 +131,7 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "last_hi_step": unsigned(w.row_step),
             "last_hi_step_words": off,
             "image_words": off,
+            "act_bcast": unsigned(1),
             "m_step_x": dim,
             "m_step_y": unsigned(w.m_step_y),
             "step_iy": geo,
@@ -144,6 +150,8 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "wgt_last_tile_words": wd,
             "wgt_tiles": chan,
             "wgt_loads": unsigned(w.wgt_loads),
+            "filter_step": range(xpu.n_xpes + 1),
+            "filter_words": wd,
             "slot_start": data.ArrayLayout(slot_origin_layout(xpu), xpu.symbols_per_cycle),
             "jump_ky": kernel,
             "jump_kx": kernel,
@@ -204,8 +212,9 @@ class HostIf(wiring.Component):
     all stored (or at once for integer output). ``busy`` is high from the cycle after ``start``
     until ``done`` (driven by the sequencer).
 
-    The threshold memory has one synchronous read port: ``thr_addr`` in cycle t gives
-    ``thr_data`` in cycle t + :attr:`threshold_latency`.
+    The threshold memory has one synchronous read port per XPE: ``thr_addr[e]`` in cycle t gives
+    ``thr_data[e]`` in cycle t + :attr:`threshold_latency` (the XPEs read one channel's entry
+    under weight broadcast and M channels' under activation broadcast).
 
     Parameters
     ----------
@@ -224,8 +233,8 @@ class HostIf(wiring.Component):
     busy : Out(1)
     thr_in : In(stream.Signature(threshold_layout(xpu)))
     thr_ready : Out(1)
-    thr_addr : In(range(max_out_channels))
-    thr_data : Out(threshold_layout(xpu))
+    thr_addr : In(ArrayLayout(range(max_out_channels), M))
+    thr_data : Out(ArrayLayout(threshold_layout(xpu), M))
     """
 
     def __init__(self, *, xpu: XpuParams):
@@ -240,8 +249,8 @@ class HostIf(wiring.Component):
                 "busy": Out(1),
                 "thr_in": In(stream.Signature(threshold_layout(xpu))),
                 "thr_ready": Out(1),
-                "thr_addr": In(range(max(2, xpu.max_out_channels))),
-                "thr_data": Out(threshold_layout(xpu)),
+                "thr_addr": In(data.ArrayLayout(range(max(2, xpu.max_out_channels)), xpu.n_xpes)),
+                "thr_data": Out(data.ArrayLayout(threshold_layout(xpu), xpu.n_xpes)),
             }
         )
 
@@ -267,7 +276,9 @@ class HostIf(wiring.Component):
             shape=threshold_layout(xpu), depth=xpu.max_out_channels, init=[]
         )
         wr = mem.write_port()
-        rd = mem.read_port()
+        for e in range(xpu.n_xpes):
+            rd = mem.read_port()
+            m.d.comb += [rd.addr.eq(self.thr_addr[e]), self.thr_data[e].eq(rd.data)]
 
         busy = Signal()
         loading = Signal()
@@ -281,8 +292,6 @@ class HostIf(wiring.Component):
             wr.addr.eq(count),
             wr.data.eq(self.thr_in.payload),
             wr.en.eq(self.thr_in.valid & loading),
-            rd.addr.eq(self.thr_addr),
-            self.thr_data.eq(rd.data),
         ]
         m.d.comb += self.accept.eq(accept)
         with m.If(accept):

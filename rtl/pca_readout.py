@@ -21,9 +21,9 @@ def sample_layout(xpu: XpuParams) -> data.StructLayout:
     ``sample``: the S-bit mask of the slots at whose end the PCAs are sampled; ``bank``: the ADC
     bank that converts them. ``last``: it is the
     vector's last beat (``kv`` is then its ``K_valid``). ``unit_first`` / ``unit_last``: first /
-    last sub-job of a unit (for pooling; both for a layer without pooling). ``active``: XPEs with a
-    unit. ``threshold``: the filter's threshold entry. ``int_output`` / ``pool``: from the
-    descriptor.
+    last sub-job of a unit (for pooling; both for a layer without pooling). ``active``: XPEs with
+    a unit (and a filter). ``threshold[e]``: the threshold entry of XPE e's filter.
+    ``int_output`` / ``pool``: from the descriptor.
     """
     w = Widths.of(xpu)
     return data.StructLayout(
@@ -37,7 +37,7 @@ def sample_layout(xpu: XpuParams) -> data.StructLayout:
             "pool": 1,
             "active": xpu.n_xpes,
             "kv": data.ArrayLayout(w.count, xpu.n_xpes),
-            "threshold": threshold_layout(xpu),
+            "threshold": data.ArrayLayout(threshold_layout(xpu), xpu.n_xpes),
         }
     )
 
@@ -149,8 +149,8 @@ class PcaReadout(wiring.Component):
         with m.Elif(mismatch):
             m.d.sync += self.error.eq(1)
 
-        thr = at.threshold
         for e in range(mm):
+            thr = at.threshold[e]
             acc = Signal(w.count, name=f"acc{e}")
             pooled = Signal(name=f"pooled{e}")
             # Expressions rather than named signals (the simulator re-runs a block once per

@@ -1,10 +1,15 @@
 """Control path of the XPU: tile walks, the job walk, the chunk schedule and the PCA strobes.
 
-The walk of the weight-broadcast dataflow (the plan's, :mod:`oxbnn.models.tiling`; the only
-dataflow built: the M XPEs share each filter and a group is M units), which
-:mod:`oxbnn.models.timing` counts in closed form::
+The walk of the plan (:mod:`oxbnn.models.tiling`), which :mod:`oxbnn.models.timing` counts in
+closed form, the same loop nest in both dataflows::
 
-    for band: for weight tile: for filter in tile: for group in band: for sub-job: one vector
+    for band: for weight tile: for filter step in tile: for group in band: for sub-job: one vector
+
+A filter step is ``filter_step`` filters (1 under weight broadcast, where a group is M units; M
+under activation broadcast, where a group is one unit and XPE e takes filter ``f + e``, with
+``ctl.filters`` saying which XPEs have one). The descriptor carries the step and its words
+(``filter_step``, ``filter_words``) and the units a group advances by, so the walk is the same
+logic for both.
 
 Three walkers run concurrently:
 
@@ -251,7 +256,10 @@ class Sequencer(wiring.Component):
         band_last_q, band_last = early_reg(1, "band_last")  # u1 >= unit_h
         f_end_q, f_end = early_reg(d.out_channels.shape(), "f_end")  # the tile's end filter
         wtile_last_q, wtile_last = early_reg(1, "wtile_last")  # f_end == out_channels
-        filter_last_q, filter_last = early_reg(1, "filter_last")  # filt + 1 == f_end
+        filter_last_q, filter_last = early_reg(1, "filter_last")  # filt + filter_step >= f_end
+        # XPE e has a filter in this step: filt + e < f_end (activation broadcast; all XPEs share
+        # the one filter under weight broadcast).
+        fmask_q, fmask = early_reg(xpu.n_xpes, "fmask")
         groups_left_q, groups_left = early_reg(d.band_last_group.shape(), "groups_left")
         group_last_q, group_last = early_reg(1, "group_last")  # groups_left == 0
         sub_last_q, sub_last = early_reg(1, "sub_last")  # not pool, or sub == POOL_SUBJOBS - 1
@@ -293,8 +301,13 @@ class Sequencer(wiring.Component):
             return [
                 (f_end_q, fe),
                 (wtile_last_q, fe == d.out_channels),
-                (filter_last_q, new_f0 + 1 == fe),
+                (filter_last_q, new_f0 + d.filter_step >= fe),
+                (fmask_q, filter_mask(new_f0, fe)),
             ]
+
+        def filter_mask(f, fe):
+            """Which XPEs have a filter in the step from filter ``f`` (tile end ``fe``)."""
+            return Cat(*(~d.act_bcast | (f + e < fe) for e in range(xpu.n_xpes)))
 
         def load(pairs):
             return [q.eq(v) for q, v in pairs]
@@ -621,6 +634,7 @@ class Sequencer(wiring.Component):
             ctl.pos_init.eq(pos_init),
             ctl.pos_advance.eq(pos_advance),
             ctl.band_rows.eq(band_rows),
+            ctl.filters.eq(fmask),
             ctl.emit.eq(emit),
             ctl.last.eq(last),
             self.meta.reset.eq(Mux(emit, Cat(*reset_bits), 0)),
@@ -684,10 +698,12 @@ class Sequencer(wiring.Component):
                     left = Mux(band_last, d.last_band_last_group, d.band_last_group)
                     m.d.sync += [groups_left_q.eq(left), group_last_q.eq(left == 0)]
                     with m.If(~filter_last):
+                        n_filt = filt + d.filter_step
                         m.d.sync += [
-                            filt.eq(filt + 1),
-                            filter_last_q.eq(filt + 2 == f_end),
-                            wf_off.eq(wf_off + d.chunks),
+                            filt.eq(n_filt),
+                            filter_last_q.eq(n_filt + d.filter_step >= f_end),
+                            fmask_q.eq(filter_mask(n_filt, f_end)),
+                            wf_off.eq(wf_off + d.filter_words),
                         ]
                     with m.Else():
                         m.d.comb += self.wgt_release.eq(d.wgt_tiles != 1)

@@ -5,19 +5,20 @@ Block diagram (one block per file)::
     desc/start --> HostIf --(desc)--> Sequencer --ctl--> AddressGen --act/wgt--> xpe[e] (optics)
     thr_in ------> HostIf (threshold memory)   |            ^   |                    |
     act_in ------> TileBuffer (2 banks, 3SM read ports) ----+   +--kv/active--+      |
-    wgt_in ------> TileBuffer (2 banks, S read ports) --weight words^         v      v
+    wgt_in ------> TileBuffer (2 banks, SM read ports) -weight words^         v      v
                                                            PcaReadout <-- adc_valid/adc_code
     res_out <-------------------------------------------------- (result FIFO)
 
 Architecture decisions (the cycle-level contract is in :mod:`oxbnn.models.timing`, which the
 tests hold equal to this RTL):
 
-* **Dataflow** (docs/design.md §4): ``"weight_broadcast"``, the only one of
-  :data:`oxbnn.models.tiling.DATAFLOWS` built (the tiling plan refuses the others): the M XPEs
-  share one filter and work on M different output *units* (positions; 2 x 2 pooling windows when
-  the layer pools, computed as four consecutive sub-jobs whose bits the readout ORs). Units are
-  numbered row-major; a group of M consecutive units may span output rows. An FC layer is one
-  unit, so it uses one XPE (``"activation_broadcast"``, one unit on M filters, is issue 13).
+* **Dataflow** (docs/design.md §4.2, :data:`oxbnn.models.tiling.DATAFLOWS`), per layer by the
+  descriptor's ``act_bcast``: weight broadcast, the M XPEs share one filter and work on M
+  different output *units* (positions; 2 x 2 pooling windows when the layer pools, computed as
+  four consecutive sub-jobs whose bits the readout ORs), numbered row-major, a group of M
+  consecutive units possibly spanning output rows; or activation broadcast, the M XPEs share
+  one unit and XPE e works on filter ``f + e`` of the step (its own weight read ports, its own
+  threshold read port), so an FC layer uses all M XPEs.
 * **Packing and slots**: one vector is ``L = ceil(K/N)`` chunks in one PCA, ``ceil(L/S)``
   *beats* of S chunks: chunk ``b S + s`` goes out in slot s of beat b (S =
   ``XpuParams.symbols_per_cycle``; slots past the vector's end are dark, and the next vector
@@ -60,7 +61,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.configs import XpuParams
-from ..models.tiling import READS_PER_SLOT
+from ..models.tiling import READS_PER_SLOT, Widths
+from ._arith import times
 from ._checks import xpu_params
 from .address_gen import AddressGen
 from .host_if import HostIf, descriptor_layout, result_layout, threshold_layout
@@ -212,7 +214,9 @@ class Xpu(wiring.Component):
         ss = xpu.symbols_per_cycle
         reads = READS_PER_SLOT * ss * mm
         act = m.submodules.act_buffer = TileBuffer(width=n, depth=xpu.act_buffer_depth, ports=reads)
-        wgt = m.submodules.wgt_buffer = TileBuffer(width=n, depth=xpu.wgt_buffer_depth, ports=ss)
+        wgt = m.submodules.wgt_buffer = TileBuffer(
+            width=n, depth=xpu.wgt_buffer_depth, ports=ss * mm
+        )
         agen = m.submodules.address_gen = AddressGen(xpu=xpu)
         readout = m.submodules.pca_readout = PcaReadout(xpu=xpu, depth=self.result_depth)
 
@@ -239,15 +243,34 @@ class Xpu(wiring.Component):
             act.release.eq(seq.act_release),
             wgt.release.eq(seq.wgt_release),
             seq.thr_ready.eq(host.thr_ready),
-            host.thr_addr.eq(seq.thr_addr),
             seq.popped.eq(self.res_out.valid & self.res_out.ready),
             agen.desc.eq(host.desc),
             agen.ctl.eq(seq.ctl),
         ]
-        for i in range(ss):
-            m.d.comb += [wgt.rd_addr[i].eq(seq.wgt_addr[i]), agen.wgt_word[i].eq(wgt.rd_data[i])]
+        # Weight port e S + s: slot s of XPE e. Weight broadcast: every XPE reads the step's one
+        # filter; activation broadcast: XPE e reads filter f + e, e chunks-long filters further
+        # into the bank (a constant of the layer, registered from the latched descriptor; the
+        # first issue is at least one cycle after the latch).
+        w_addr = Widths.of(xpu).wgt_addr
+        for e in range(mm):
+            off = 0
+            if e:
+                off = Signal(w_addr, name=f"wgt_filter_off{e}")
+                m.d.sync += off.eq(Mux(host.desc.act_bcast, times(host.desc.chunks, e), 0))
+            for i in range(ss):
+                j = e * ss + i
+                m.d.comb += [
+                    wgt.rd_addr[j].eq(seq.wgt_addr[i] + off),
+                    agen.wgt_word[j].eq(wgt.rd_data[j]),
+                ]
         for i in range(reads):
             m.d.comb += [act.rd_addr[i].eq(agen.rd_addr[i]), agen.rd_data[i].eq(act.rd_data[i])]
+
+        # Threshold entry of XPE e: the step's filter, or under activation broadcast filter
+        # f + e (an idle XPE, past the tile's last filter, reads f's: its result is masked).
+        for e in range(mm):
+            own = seq.ctl.filters[e] & host.desc.act_bcast if e else 0
+            m.d.comb += host.thr_addr[e].eq(Mux(own, seq.thr_addr + e, seq.thr_addr))
 
         # Metadata of a chunk, from the sequencer (stage I) to the cycle the chunk is on the port
         # (stage P): one register stage per cycle of the address generator's latency. The
@@ -261,7 +284,7 @@ class Xpu(wiring.Component):
             meta_p, emit_p = meta_k, emit_k
         thr_p = host.thr_data
         for k in range(host.threshold_latency + 1, agen.latency + 1):
-            thr_k = Signal(threshold_layout(xpu), name=f"thr_d{k}")
+            thr_k = Signal(data.ArrayLayout(threshold_layout(xpu), mm), name=f"thr_d{k}")
             m.d.sync += thr_k.eq(thr_p)
             thr_p = thr_k
         port = readout.port

@@ -54,7 +54,8 @@ def encode_descriptor(
     f, s, p = plan.pool_factor, spec.stride, spec.padding
     fs = f * s
     wp, rw, uw = plan.words_per_pixel, plan.row_words, plan.unit_w
-    dx, dy = m % uw, m // uw
+    advance = 1 if plan.act_bcast else m  # units a group advances by
+    dx, dy = advance % uw, advance // uw
     assert spec.kernel_h <= MAX_KERNEL and spec.kernel_w <= MAX_KERNEL  # tiling_plan checked
     last = plan.weight_tiles[-1]
     # One past the last input row of each band's windows, unclipped.
@@ -89,6 +90,7 @@ def encode_descriptor(
         "last_hi_step": hi[-1] - hi[-2] if len(hi) > 1 else 0,
         "last_hi_step_words": _wrap((hi[-1] - hi[-2]) * rw if len(hi) > 1 else 0, w.offset),
         "image_words": _wrap(spec.height * rw, w.offset),
+        "act_bcast": int(plan.act_bcast),
         "m_step_x": dx,
         "m_step_y": dy,
         "step_iy": _wrap(dy * fs, w.geometry),
@@ -107,6 +109,10 @@ def encode_descriptor(
         "wgt_last_tile_words": last.words,
         "wgt_tiles": len(plan.weight_tiles),
         "wgt_loads": len(plan.wgt_loads),
+        "filter_step": plan.filter_step,
+        # A step's words: at most a bank whenever a tile has more than one step (then it holds
+        # at least two steps' filters); a one-step tile never adds it, so it is clipped there.
+        "filter_words": min(plan.filter_step * plan.chunks, xpu.wgt_buffer_depth),
         "slot_start": [_chunk_origin(plan, si * n, w) for si in range(xpu.symbols_per_cycle)],
         **_jump(plan, xpu.symbols_per_cycle * n, w),
     }

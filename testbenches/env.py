@@ -477,11 +477,11 @@ def decode_results(plan: TilingPlan, words: list[tuple[int, int]]) -> tuple[np.n
             f"{len(words)} result words for {len(order)} expected by the plan ({spec})"
         )
     dmask = (1 << dw) - 1
-    for (raw, cycle), (band, f, group) in zip(words, order, strict=True):
-        for e, unit in enumerate(plan.units(band, group)):
-            if unit is None:
+    for (raw, cycle), (band, filt, group) in zip(words, order, strict=True):
+        for e, target in enumerate(plan.targets(band, filt, group)):
+            if target is None:
                 continue
-            uy, ux = unit
+            uy, ux, f = target
             if is_int:
                 v = (raw >> (mm + e * dw)) & dmask
                 out[uy, ux, f] = v - (1 << dw) if v >> (dw - 1) else v

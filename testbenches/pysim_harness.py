@@ -22,7 +22,7 @@ from amaranth.sim import Simulator
 
 from ..models.configs import Preset, XpuParams
 from ..models.optics import Effects
-from ..models.tiling import tiling_plan
+from ..models.timing import layer_cycles
 from .cosim_top import CosimTop
 from .env import LayerResult, XpuEnv
 from .optical_bridge import OpticalBridge
@@ -72,7 +72,7 @@ class XpuHarness:
         """
         xpu = self.xpu
         for run in layers:  # fail fast, outside the simulator, on a layer that cannot map
-            tiling_plan(run.spec, xpu)
+            layer_cycles(run.spec, xpu, run.mem, dataflow=run.dataflow)
         top = CosimTop(xpu=xpu)  # a fresh design per run: Amaranth elaborates it once
         drive, watch = top.drive_fields, top.watch_fields
         bridge = OpticalBridge(xpu, self.effects, preset=self.preset, seed=self.seed)

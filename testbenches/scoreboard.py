@@ -164,7 +164,7 @@ def check_layer(
             f"the result word taken in cycle {_field(got, 'output_cycle')[y, x, c]}"
         )
 
-    predicted = timing.layer_cycles(spec, xpu, run.mem)
+    predicted = timing.layer_cycles(spec, xpu, run.mem, dataflow=run.dataflow)
     cycles = int(_field(got, "cycles"))
     verdict = cycle_verdict(cycles, predicted.total, stalls=run.stalls)
     if not verdict.match and verdict.is_bound:
@@ -183,7 +183,11 @@ def check_layer(
             ("pca_reset", _field(got, "reset_slots"), timing.reset_slots),
         ):
             problem = _first_difference(
-                name, what, measured, model(spec, xpu, run.mem), xpu.symbols_per_cycle
+                name,
+                what,
+                measured,
+                model(spec, xpu, run.mem, dataflow=run.dataflow),
+                xpu.symbols_per_cycle,
             )
             if problem:
                 problems.append(problem)

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..models.configs import XpuParams
 from ..models.layer import LayerSpec
-from ..models.tiling import TilingPlan, tiling_plan
-from ..models.timing import MemoryModel
+from ..models.tiling import TilingPlan
+from ..models.timing import MemoryModel, layer_cycles
 from ..rtl.host_if import descriptor_layout, threshold_layout
 from .driver import act_tiles, encode_descriptor, encode_thresholds, wgt_tiles
 
@@ -32,7 +32,10 @@ class LayerRun:
     ``ready_probability`` < 1 makes the host drop ``res_out.ready`` at random (seeded by
     ``seed``); 1 means always ready. ``stall_probability`` > 0 makes the external memory withhold
     a due word for a cycle at random (:class:`Feeder`). With either, the run is slower than the
-    cycle model's no-stall count, and only bounded by it.
+    cycle model's no-stall count, and only bounded by it. ``dataflow`` is one of
+    :data:`~oxbnn.models.timing.DATAFLOW_CHOICES`: the host's policy for this layer (``"auto"``:
+    the dataflow the cycle model counts fewer cycles for, :func:`~oxbnn.models.timing.
+    choose_dataflow`).
     """
 
     spec: LayerSpec
@@ -45,6 +48,7 @@ class LayerRun:
     stall_probability: float = 0.0
     seed: int = 0
     name: str = ""
+    dataflow: str = "auto"
 
     @property
     def stalls(self) -> bool:
@@ -65,7 +69,7 @@ def layer_stimulus(run: LayerRun, xpu: XpuParams) -> tuple[TilingPlan, int, dict
     Raises :class:`~oxbnn.models.tiling.TilingError` for a layer the XPU cannot run.
     """
     spec = run.spec
-    plan = tiling_plan(spec, xpu)
+    plan = layer_cycles(spec, xpu, run.mem, dataflow=run.dataflow).plan
     desc = descriptor_layout(xpu).const(encode_descriptor(spec, xpu, plan)).as_value().value
     thr_words: list[int] = []
     if spec.output == "bit":

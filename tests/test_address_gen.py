@@ -9,6 +9,7 @@ port ``(e S + s) R + i`` (R = ``READS_PER_SLOT`` words per slot engine and cycle
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -42,12 +43,20 @@ def _sim(dut, tb):
     sim.run()
 
 
+@pytest.mark.parametrize("dataflow", ["weight_broadcast", "activation_broadcast"])
 @pytest.mark.parametrize("layer,ss", CASES, ids=[f"layer{i}-S{s}" for i, s in CASES])
-def test_addresses_follow_the_geometry(layer, ss):
-    """Every word of every tap, S R words per cycle on all read ports at once."""
+def test_addresses_follow_the_geometry(layer, ss, dataflow):
+    """Every word of every tap, S R words per cycle on all read ports at once. Weight broadcast:
+    XPE e on unit e of its group; activation broadcast: every XPE on the group's one unit, idle
+    where the sequencer's filter mask (``ctl.filters``, random here) says it has no filter."""
     spec = LAYERS[layer]
     xpu = XPU.replace(symbols_per_cycle=ss)
-    plan = tiling_plan(spec, xpu)
+    bcast = dataflow == "activation_broadcast"
+    if bcast:  # one filter per XPE, all in one weight bank
+        spec = dataclasses.replace(spec, out_channels=xpu.n_xpes)
+        xpu = xpu.replace(wgt_buffer_depth=64)
+    plan = tiling_plan(spec, xpu, dataflow=dataflow)
+    rng = random.Random(layer * 10 + ss)
     dut = AddressGen(xpu=xpu)
     f, s, p = plan.pool_factor, spec.stride, spec.padding
     wp, rw = plan.words_per_pixel, plan.row_words
@@ -64,7 +73,10 @@ def test_addresses_follow_the_geometry(layer, ss):
             band_base = min(band_iy, 0) * rw
             ctx.set(dut.ctl.band_rows, band.unit_row1 - band.unit_row0)
             for group in range(band.groups):
-                units = plan.units(band.index, group)
+                units = [None if t is None else t[:2] for t in plan.targets(band.index, 0, group)]
+                mask = rng.getrandbits(xpu.n_xpes) | 1 if bcast else (1 << xpu.n_xpes) - 1
+                ctx.set(dut.ctl.filters, mask)
+                units = [u if mask >> e & 1 else None for e, u in enumerate(units)]
                 await ctx.tick()
                 await ctx.tick()
                 active = sum(1 << e for e, u in enumerate(units) if u is not None)
@@ -145,7 +157,8 @@ def test_a_beat_fills_its_slots(pad, ss):
     rng = random.Random(ss * 7 + len(pad))
     image = [[rng.getrandbits(n) for _ in range(2)] for _ in range(2)]
     memory = {(iy * 2 + ix): image[iy][ix] for iy in range(2) for ix in range(2)}
-    weights = [rng.getrandbits(n) for _ in range(ss)]
+    weights = [[rng.getrandbits(n) for _ in range(ss)] for _ in range(XPU.n_xpes)]
+    every = (1 << XPU.n_xpes) - 1
     origins = [(-1, -1), (-1, 0), (0, -1)]
     dut = AddressGen(xpu=xpu)
     rw = 2  # words per image row
@@ -176,6 +189,7 @@ def test_a_beat_fills_its_slots(pad, ss):
             {
                 "issue": 1,
                 "band_rows": 2,
+                "filters": every,
                 "word": words,
                 "skip": skips,
                 "emit": 1,
@@ -184,11 +198,12 @@ def test_a_beat_fills_its_slots(pad, ss):
         )
         addrs = [ctx.get(dut.rd_addr[j]) for j in range(xpu.n_xpes * ss * R)]
         await ctx.tick()
-        ctx.set(dut.ctl, {"band_rows": 2})
+        ctx.set(dut.ctl, {"band_rows": 2, "filters": every})
         for j, a in enumerate(addrs):  # the tile buffer answers one cycle later
             ctx.set(dut.rd_data[j], memory.get(a, rng.getrandbits(n)))
-        for slot in range(ss):
-            ctx.set(dut.wgt_word[slot], weights[slot])
+        for e in range(xpu.n_xpes):  # each XPE its own weight chunks (activation broadcast)
+            for slot in range(ss):
+                ctx.set(dut.wgt_word[e * ss + slot], weights[e][slot])
         await ctx.tick()
         got["act"] = [ctx.get(dut.act[e]) for e in range(xpu.n_xpes)]
         got["wgt"] = [ctx.get(dut.wgt[e]) for e in range(xpu.n_xpes)]
@@ -211,7 +226,7 @@ def test_a_beat_fills_its_slots(pad, ss):
                     lanes |= mask
                     kv += placed
             act |= (chunk | (~lanes & ((1 << n) - 1))) << (slot * n)
-            wgt |= (weights[slot] & lanes) << (slot * n)
+            wgt |= (weights[e][slot] & lanes) << (slot * n)
         assert got["act"][e] == act, (e, bin(got["act"][e]), bin(act))
         assert got["wgt"][e] == wgt, (e, bin(got["wgt"][e]), bin(wgt))
         assert got["kv"][e] == kv, e

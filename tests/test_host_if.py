@@ -107,11 +107,15 @@ def test_loads_thresholds_then_runs_until_done():
         assert ctx.get(dut.accept) == 0
         await ctx.tick()
         ctx.set(dut.start, 0)
-        for i, e in enumerate(entries):
-            ctx.set(dut.thr_addr, i)
+        mm = XPU.n_xpes  # one read port per XPE, each at its own address
+        for i in range(len(entries)):
+            want = [(i + e) % len(entries) for e in range(mm)]
+            ctx.set(dut.thr_addr, want)
             await ctx.tick()
             got = ctx.get(dut.thr_data)
-            assert (got.value, got.flip) == (e["value"], e["flip"])
+            for e in range(mm):
+                entry = entries[want[e]]
+                assert (got[e].value, got[e].flip) == (entry["value"], entry["flip"]), (i, e)
         ctx.set(dut.done, 1)
         await ctx.tick()
         ctx.set(dut.done, 0)

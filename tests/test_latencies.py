@@ -75,8 +75,8 @@ class _AddressRig(Elaboratable):
                 self.act.rd_addr[i].eq(self.agen.rd_addr[i]),
                 self.agen.rd_data[i].eq(self.act.rd_data[i]),
             ]
-        for s in range(self.slots):  # every slot reads weight word 0
-            m.d.comb += self.agen.wgt_word[s].eq(self.wgt.rd_data[s])
+        for j in range(len(self.agen.wgt_word)):  # XPE e's slot s (j = e S + s) reads word 0
+            m.d.comb += self.agen.wgt_word[j].eq(self.wgt.rd_data[j % self.slots])
         return m
 
 
@@ -101,17 +101,22 @@ def test_issue_to_port_is_measured(ss):
         await ctx.tick()
         ctx.set(agen.ctl.pos_init, 0)
         ctx.set(agen.ctl.band_rows, 1)
+        ctx.set(agen.ctl.filters, (1 << xpu.n_xpes) - 1)
         await ctx.tick()
         for e in range(xpu.n_xpes):  # nothing issued yet: every lane dark
             assert ctx.get(agen.act[e]) == (1 << ss * n) - 1 and ctx.get(agen.wgt[e]) == 0
         word = {"take": 1, "row": 0, "col": 0, "offset": 0, "shift": 0, "placed": n}
         words = [{}] * (READS_PER_SLOT * ss)
         words[slot * READS_PER_SLOT] = word
-        ctx.set(agen.ctl, {"issue": 1, "band_rows": 1, "word": words, "emit": 1, "last": 1})
+        every = (1 << xpu.n_xpes) - 1
+        ctx.set(
+            agen.ctl,
+            {"issue": 1, "band_rows": 1, "filters": every, "word": words, "emit": 1, "last": 1},
+        )
         issue_cycle = 0
         for cycle in range(1, LIMIT):
             await ctx.tick()
-            ctx.set(agen.ctl, {"band_rows": 1})
+            ctx.set(agen.ctl, {"band_rows": 1, "filters": every})
             if ctx.get(agen.wgt[0]) != 0:
                 seen["port"] = cycle - issue_cycle
                 seen["act"], seen["wgt"] = ctx.get(agen.act[0]), ctx.get(agen.wgt[0])
@@ -140,7 +145,7 @@ def test_code_to_result_is_measured(adc_latency, ss):
     async def tb(ctx):
         ctx.set(dut.result.ready, 1)
         port = {"sample": mask, "last": 1, "unit_first": 1, "unit_last": 1, "active": 1}
-        ctx.set(dut.port, {**port, "kv": [kv, 0], "threshold": {"value": 0, "flip": 0}})
+        ctx.set(dut.port, {**port, "kv": [kv, 0], "threshold": [{"value": 0, "flip": 0}] * 2})
         await ctx.tick()  # the samples were in cycle 0
         ctx.set(dut.port, {"sample": 0})
         for cycle in range(1, LIMIT):

@@ -36,8 +36,9 @@ def _units(rng: random.Random, pool: bool, int_output: bool, count: int):
             {
                 "readouts": readouts,
                 "subs": subs,
-                "threshold": rng.randint(-20, 20),
-                "flip": rng.random() < 0.5,
+                # One threshold entry per XPE (its own filter under activation broadcast).
+                "threshold": [rng.randint(-20, 20) for _ in range(XPU.n_xpes)],
+                "flip": [rng.random() < 0.5 for _ in range(XPU.n_xpes)],
                 "active": rng.getrandbits(XPU.n_xpes) | 1,
                 "pool": pool,
                 "int": int_output,
@@ -48,6 +49,7 @@ def _units(rng: random.Random, pool: bool, int_output: bool, count: int):
 
 def _expected(unit):
     bits, dots = 0, [0] * XPU.n_xpes
+    thr, flip = unit["threshold"], unit["flip"]
     for e in range(XPU.n_xpes):
         if not unit["active"] >> e & 1:
             continue
@@ -55,11 +57,9 @@ def _expected(unit):
         for codes, kv in unit["subs"]:
             model = PcaReadoutModel()
             for j, code in enumerate(codes[e]):
-                out = model.feed(
-                    code, j == len(codes[e]) - 1, kv[e], unit["threshold"], unit["flip"]
-                )
+                out = model.feed(code, j == len(codes[e]) - 1, kv[e], thr[e], flip[e])
             dot = 2 * sum(codes[e]) - kv[e]
-            bit = int(dot <= unit["threshold"] if unit["flip"] else dot >= unit["threshold"])
+            bit = int(dot <= thr[e] if flip[e] else dot >= thr[e])
             assert out == (dot, bit)  # the documented model agrees with the contract
             value |= bit
         if not unit["int"]:
@@ -107,7 +107,10 @@ def test_results_and_latency(pool, int_output, ss, gamma):
                     "pool": int(unit["pool"]),
                     "active": unit["active"],
                     "kv": kv if last else [0] * XPU.n_xpes,
-                    "threshold": {"value": unit["threshold"], "flip": int(unit["flip"])},
+                    "threshold": [
+                        {"value": v, "flip": int(f)}
+                        for v, f in zip(unit["threshold"], unit["flip"], strict=True)
+                    ],
                 }
                 # XPE e's codes of this cycle on channels 0, 1, ... (random on idle channels)
                 adc_events[t + lat] = [[c[j] for j in readouts] for c in codes]

@@ -329,10 +329,16 @@ def test_micro_case_serializers_at_two_slots_per_cycle():
 
 
 def test_micro_case_readout_bound():
-    """The same layer with a 0.1 GS/s ADC: 2 conversions take 20 ns > 13 ns of cycles."""
+    """The same layer with a 0.1 GS/s ADC: 2 conversions take 20 ns > 13 ns of cycles.
+
+    Every share is now readout bound at 20 ns: one filter per XPU (3 XPUs, 13 cycles), or two
+    filters per XPU in activation broadcast, one job on both XPEs (2 XPUs: weights 6 words
+    complete in 7, issue 8, 9, 10, done in 16; still 2 conversions per XPE). Ties go to fewer
+    runs: 2 XPUs of 16 cycles."""
     model = mapping.accelerator_model(_tiny_preset(sample_rate_Sps=1e8, power_W=1e-4))
     (layer,) = system.evaluate_network(model, _micro_network()).layers
-    assert layer.xpu_cycles == 13 and layer.bound == "readout"
+    assert layer.xpu_cycles == 16 and layer.bound == "readout"
+    assert layer.share.busy_xpus == 2
     assert math.isclose(layer.seconds, 20e-9)
     (free,) = system.evaluate_network(model, _micro_network(), readout_bound=False).layers
     assert math.isclose(free.seconds, 13e-9)
@@ -386,7 +392,10 @@ def test_network_energy_and_area_by_hand():
     *avgpool* (2 x 2 window, 4 channels): 4 outputs at 1e9/s = 4 ns, 16 window elements; eDRAM
     16 bits read + 4 written.
     *fc* (K = 4 -> 2 integers): 8 XNORs, 2 slots, 2 readouts; loads 1 + 2 words = 12 bits (no
-    thresholds); reads 2 jobs x 1 chunk x 3 words x 4 bits = 24 bits; writes 2 x 4 bits.
+    thresholds); it runs in activation broadcast (both filters in one job on the two XPEs; weight
+    broadcast would take 2 jobs on one XPE), so it reads 1 job x 1 chunk x (1 activation + 2
+    weight words) x 4 bits = 12 bits; writes 2 x 4 bits. (The conv takes 8 jobs either way:
+    4 filters x 2 groups, or 2 filter steps x 4 units; the tie goes to weight broadcast.)
 
     Energy = static power x time + energy per event x events. Static: 1 x 4 x 2 = 8 laser lines x
     1 mW / 0.5; 16 rings x 0.5 mW; 2 PDs x 1 mW; one router, 1 mW. The compute layers' times are
@@ -401,6 +410,8 @@ def test_network_energy_and_area_by_hand():
     assert math.isclose(add.seconds, 16e-9) and math.isclose(pool.seconds, 4e-9)
     assert (conv.xnors, conv.readouts, conv.outputs) == (64, 16, 16)
     assert (fc.xnors, fc.readouts, fc.outputs) == (8, 2, 2)
+    assert conv.dataflow == "weight_broadcast"
+    assert fc.dataflow == "activation_broadcast"
 
     eo, drv, pd_fe, vcsel, act = 0.1e-12, 10e-15, 0.1e-12 + 0.1e-12, 10e-12, 0.1e-12
     per_readout = 1e-3 / 1e9 + 0.5e-12
@@ -424,7 +435,7 @@ def test_network_energy_and_area_by_hand():
             "photodetection": 2 * pd_fe,
             "readout": 2 * per_readout,
             "vcsel": 2 * vcsel,
-            "buffers": (12 + 24) * sram,
+            "buffers": (12 + 12) * sram,
             "edram": (12 + 8) * edram_bit,
             "electronic": 2 * act,
         },

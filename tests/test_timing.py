@@ -30,6 +30,7 @@ from oxbnn.models.timing import (
 )
 
 XPU = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4)
+WB, AB = "weight_broadcast", "activation_broadcast"
 
 
 # (name, spec, xpu, total, samples or None) -- every number derived by hand in the docstring of
@@ -50,14 +51,52 @@ MICRO_CASES = [
 ]
 
 
+# Micro-case 8 of the docstring: (name, spec, xpu, weight-broadcast total, activation-broadcast
+# total), each derived by hand there.
+AB_CASES = [
+    ("fc K=10 x 3", LayerSpec.fc(10, 3), XPU, 25, 22),
+    ("1x1 conv K=10 x 3", LayerSpec("conv", 1, 2, 10, 3), XPU, 25, 28),
+    ("fc tiled weights", LayerSpec.fc(10, 5), XPU.replace(wgt_buffer_depth=6), 29, 27),
+]
+
+
+@pytest.mark.parametrize("name,spec,xpu,wb,ab", AB_CASES, ids=[c[0] for c in AB_CASES])
+def test_activation_broadcast_micro_cases(name, spec, xpu, wb, ab):
+    assert layer_cycles(spec, xpu, dataflow=WB).total == wb, name
+    assert layer_cycles(spec, xpu, dataflow=AB).total == ab, name
+    chosen = layer_cycles(spec, xpu)  # "auto": the faster of the two, weight broadcast on a tie
+    assert (chosen.total, chosen.plan.dataflow) == (min(wb, ab), WB if wb <= ab else AB), name
+
+
+def test_activation_broadcast_plan():
+    """Filter steps of M, groups of one unit, tiles of whole steps, and what cannot map."""
+    xpu = XPU.replace(n_xpes=3, wgt_buffer_depth=8)
+    plan = tiling_plan(LayerSpec.fc(8, 7), xpu, dataflow=AB)  # 2 words a filter, 4 a bank
+    assert plan.filter_step == 3 and plan.filters_per_tile == 3
+    assert [(t.filter0, t.filter1) for t in plan.weight_tiles] == [(0, 3), (3, 6), (6, 7)]
+    assert plan.jobs == 3 and [b.groups for b in plan.bands] == [1]
+    # The last tile's step has one filter: XPEs 1 and 2 idle.
+    assert plan.targets(0, 6, 0) == [(0, 0, 6), None, None]
+    conv = tiling_plan(LayerSpec("conv", 2, 3, 4, 4), xpu.replace(wgt_buffer_depth=64), dataflow=AB)
+    assert conv.filters_per_tile == 4 and conv.bands[0].groups == 6 and conv.jobs == 2 * 6
+    assert conv.targets(0, 3, 4) == [(1, 1, 3), None, None]
+    assert conv.targets(0, 0, 5) == [(1, 2, 0), (1, 2, 1), (1, 2, 2)]
+    with pytest.raises(TilingError, match="activation broadcast needs 3 filters"):
+        tiling_plan(LayerSpec.fc(12, 9), xpu, dataflow=AB)  # 3 words a filter: 2 per bank
+    assert tiling_plan(LayerSpec.fc(12, 9), xpu).filters_per_tile == 2  # weight broadcast maps
+    assert layer_cycles(LayerSpec.fc(12, 9), xpu).plan.dataflow == WB  # so "auto" takes it
+    with pytest.raises(TilingError, match="unknown dataflow 'rows'"):
+        layer_cycles(LayerSpec.fc(12, 9), xpu, dataflow="rows")
+
+
 @pytest.mark.parametrize(
     "name,spec,xpu,total,samples", MICRO_CASES, ids=[c[0] for c in MICRO_CASES]
 )
 def test_micro_cases(name, spec, xpu, total, samples):
-    bd = layer_cycles(spec, xpu)
+    bd = layer_cycles(spec, xpu, dataflow=WB)
     assert bd.total == total, f"{name}: {bd}"
     if samples is not None:
-        assert list(sample_slots(spec, xpu)) == samples
+        assert list(sample_slots(spec, xpu, dataflow=WB)) == samples
 
 
 # S > 1 (N = 4, M = 2, gamma = 2 unless stated), derived by hand like the cases above. A vector
@@ -85,13 +124,13 @@ S_CASES = [
 
 @pytest.mark.parametrize("name,spec,xpu,total,samples,resets", S_CASES, ids=[c[0] for c in S_CASES])
 def test_s_cases(name, spec, xpu, total, samples, resets):
-    bd = layer_cycles(spec, xpu)
+    bd = layer_cycles(spec, xpu, dataflow=WB)
     assert bd.total == total, f"{name}: {bd}"
     assert bd.slots == total * xpu.symbols_per_cycle
     assert bd.seconds == pytest.approx(total * xpu.symbols_per_cycle / 50e9)
     if samples is not None:
-        assert list(sample_slots(spec, xpu)) == samples
-        assert list(reset_slots(spec, xpu)) == resets
+        assert list(sample_slots(spec, xpu, dataflow=WB)) == samples
+        assert list(reset_slots(spec, xpu, dataflow=WB)) == resets
 
 
 def test_adc_bank_stalls_by_hand():
@@ -100,21 +139,21 @@ def test_adc_bank_stalls_by_hand():
     cycles makes each later beat wait for it; two banks halve the wait."""
     spec = LayerSpec("conv", 1, 1, 20, 1)
     xpu = XPU.replace(symbols_per_cycle=2, adc_conversion_cycles=3)
-    bd = layer_cycles(spec, xpu)
+    bd = layer_cycles(spec, xpu, dataflow=WB)
     # Beats leave in 7, 10 and 13 (not 7, 8, 9): done 13 + 2 + 2 + 1 + 1 = 19, 4 stalled.
     assert (bd.total, bd.compute, bd.adc_stall) == (19, 3, 4)
     # Samples on the port 2 cycles later: chunk 1 in slot 9*2 + 1, chunk 3 in 12*2 + 1 and
     # chunk 4 in 15*2 + 0.
-    assert list(sample_slots(spec, xpu)) == [19, 25, 30]
+    assert list(sample_slots(spec, xpu, dataflow=WB)) == [19, 25, 30]
     # Two banks: 7 (bank 0, free from 10), 8 (bank 1), 10 (bank 0 again).
-    two = layer_cycles(spec, xpu.replace(adc_banks=2))
+    two = layer_cycles(spec, xpu.replace(adc_banks=2), dataflow=WB)
     assert (two.total, two.adc_stall) == (16, 1)
     assert xpu.replace(adc_banks=2).adc_channels == 2 * xpu.adc_channels
     # Two filters (weights complete in 11, first issue 12), one bank: the second job's first
     # beat waits for the bank the first job's last beat took in 18: beats 12, 15, 18, 21, 24,
     # 27; done 27 + 6 = 33; stalls 4 + 6.
     spec2 = LayerSpec("conv", 1, 1, 20, 2)
-    bd2 = layer_cycles(spec2, xpu)
+    bd2 = layer_cycles(spec2, xpu, dataflow=WB)
     assert (bd2.total, bd2.fill, bd2.compute, bd2.adc_stall) == (33, 12, 6, 10)
     assert bd2.total == bd2.fill + bd2.compute + bd2.adc_stall + bd2.load + bd2.readout + 1
 
@@ -138,12 +177,12 @@ RESET_CASES = [
     "name,spec,xpu,total,stall,samples,resets", RESET_CASES, ids=[c[0] for c in RESET_CASES]
 )
 def test_reset_dead_slots_by_hand(name, spec, xpu, total, stall, samples, resets):
-    bd = layer_cycles(spec, xpu)
+    bd = layer_cycles(spec, xpu, dataflow=WB)
     assert (bd.total, bd.reset_stall, bd.adc_stall) == (total, stall, 0), f"{name}: {bd}"
     assert bd.total == bd.fill + bd.compute + bd.reset_stall + bd.load + bd.readout + bd.drain
     if samples is not None:
-        assert list(sample_slots(spec, xpu)) == samples
-        assert list(reset_slots(spec, xpu)) == resets
+        assert list(sample_slots(spec, xpu, dataflow=WB)) == samples
+        assert list(reset_slots(spec, xpu, dataflow=WB)) == resets
 
 
 def test_adc_and_reset_waits_in_one_beat_count_first_as_adc_stall():
@@ -155,9 +194,9 @@ def test_adc_and_reset_waits_in_one_beat_count_first_as_adc_stall():
     adc_stall 4, reset_stall 2; resets on the port (cycles 9, 13, 17) in slots 18, 26, 34."""
     spec = LayerSpec("conv", 1, 1, 20, 1)
     xpu = XPU.replace(symbols_per_cycle=2, adc_conversion_cycles=3, reset_dead_slots=5)
-    bd = layer_cycles(spec, xpu)
+    bd = layer_cycles(spec, xpu, dataflow=WB)
     assert (bd.total, bd.compute, bd.adc_stall, bd.reset_stall) == (21, 3, 4, 2)
-    assert list(reset_slots(spec, xpu)) == [18, 26, 34]
+    assert list(reset_slots(spec, xpu, dataflow=WB)) == [18, 26, 34]
 
 
 def _reset_xpu(rng: np.random.Generator) -> XpuParams:
@@ -191,15 +230,15 @@ def test_reset_waits_match_the_slot_by_slot_brute_force(seed):
         if len(plan.pairs) != 1:
             continue
         checked += 1
-        bd = layer_cycles(spec, xpu)
+        bd = layer_cycles(spec, xpu, dataflow=WB)
         beats = emulated_beat_cycles(c, xpu.n_lanes, kh * kh, xpu.symbols_per_cycle)
         issue, resets, samples = emulated_strobes(
             beats, plan.chunks, xpu.gamma, xpu.symbols_per_cycle, xpu.reset_dead_slots,
             xpu.pca_capacitors, plan.jobs, bd.pair_starts[0],
         )  # fmt: skip
         where = (xpu, spec)
-        assert list(reset_slots(spec, xpu)) == resets, where
-        assert list(sample_slots(spec, xpu)) == samples, where
+        assert list(reset_slots(spec, xpu, dataflow=WB)) == resets, where
+        assert list(sample_slots(spec, xpu, dataflow=WB)) == samples, where
         assert bd.total == issue[-1] + 2 + xpu.adc_latency + 2, where
         assert bd.reset_stall == issue[-1] + 1 - bd.pair_starts[0] - plan.jobs * sum(beats)
         waited += bd.reset_stall > 0
@@ -222,9 +261,9 @@ def test_adc_channels_hold_the_samples_of_a_cycle():
 
 def test_micro_case_1_parts():
     """Case 1 in detail: first issue 8, 3 issue cycles, readout 2 + 2, drain 1."""
-    bd = layer_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU)
+    bd = layer_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU, dataflow=WB)
     assert (bd.fill, bd.compute, bd.load, bd.readout, bd.drain) == (8, 3, 0, 4, 1)
-    assert list(reset_slots(LayerSpec("conv", 1, 2, 10, 1), XPU)) == [10, 12]
+    assert list(reset_slots(LayerSpec("conv", 1, 2, 10, 1), XPU, dataflow=WB)) == [10, 12]
     assert bd.seconds == pytest.approx(16 / 50e9)
     assert bd.slots == 16  # S = 1: one slot per lane per cycle
     assert seconds(LayerSpec("conv", 1, 2, 10, 1), XPU) == pytest.approx(16 / 50e9)
@@ -232,14 +271,14 @@ def test_micro_case_1_parts():
 
 def test_micro_case_4_pair_starts():
     """Case 4: bands start in 4, 6, 8 and 10 (each waits for nothing but the previous)."""
-    bd = layer_cycles(LayerSpec("conv", 4, 1, 4, 2), XPU.replace(act_buffer_depth=1))
+    bd = layer_cycles(LayerSpec("conv", 4, 1, 4, 2), XPU.replace(act_buffer_depth=1), dataflow=WB)
     assert bd.pair_starts == (4, 6, 8, 10)
     assert len(bd.plan.bands) == 4
 
 
 def test_memory_bandwidth_and_latency_slow_loads():
     """Case 1 with 3 cycles per word and latency 4: the 6-word tile completes in 1+4+15 = 20."""
-    bd = layer_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU, MemoryModel(4, 3))
+    bd = layer_cycles(LayerSpec("conv", 1, 2, 10, 1), XPU, MemoryModel(4, 3), dataflow=WB)
     assert bd.fill == 21
     assert bd.total == 21 + 3 + 4 + 1
 
@@ -368,28 +407,31 @@ def test_weight_tiles_reloaded_per_band():
 
 
 def test_dataflow_seam():
-    """Only weight broadcast is built; the other dataflow and unknown names are refused by name."""
+    """Both dataflows are built and every entry point takes them by name; unknown names are
+    refused by name (the plan's list, or with "auto" the cycle model's)."""
     spec = LayerSpec("conv", 3, 3, 4, 2, 3, 3, padding=1)
     assert DATAFLOWS == ("weight_broadcast", "activation_broadcast")
     assert tiling_plan(spec, XPU).dataflow == "weight_broadcast"
-    assert tiling_plan(spec, XPU, dataflow="weight_broadcast").dataflow == "weight_broadcast"
-    refused = (
-        "dataflow 'activation_broadcast' is not built in this XPU yet; built: ['weight_broadcast']"
-    )
-    for call in (tiling_plan, layer_cycles, sample_slots, reset_slots, seconds):
-        with pytest.raises(TilingError) as info:
-            call(spec, XPU, dataflow="activation_broadcast")
-        assert str(info.value) == refused, call.__name__
-        with pytest.raises(
-            TilingError,
-            match=r"unknown dataflow 'row_stationary'; expected one of "
-            r"\['weight_broadcast', 'activation_broadcast'\]",
-        ):
+    assert tiling_plan(spec, XPU, dataflow=AB).dataflow == AB
+    for call in (layer_cycles, sample_slots, reset_slots, seconds):
+        with pytest.raises(TilingError, match=r"unknown dataflow 'row_stationary'; expected one of "
+                           r"\['auto', 'weight_broadcast', 'activation_broadcast'\]"):  # fmt: skip
             call(spec, XPU, dataflow="row_stationary")
+    with pytest.raises(
+        TilingError,
+        match=r"unknown dataflow 'row_stationary'; expected one of "
+        r"\['weight_broadcast', 'activation_broadcast'\]",
+    ):
+        tiling_plan(spec, XPU, dataflow="row_stationary")
     # Weight broadcast: the 9 units go 2 per group to the 2 XPEs, in row-major order.
     plan = tiling_plan(spec, XPU)
     assert plan.bands[0].groups == 5
     assert plan.units(0, 0) == [(0, 0), (0, 1)] and plan.units(0, 4) == [(2, 2), None]
+    assert plan.targets(0, 1, 4) == [(2, 2, 1), None]
+    # Activation broadcast: one unit per group, both filters at once.
+    ab = tiling_plan(spec, XPU, dataflow=AB)
+    assert ab.bands[0].groups == 9 and ab.jobs == 9
+    assert ab.targets(0, 0, 4) == [(1, 1, 0), (1, 1, 1)]
 
 
 def test_unit_grid_limit():

@@ -26,6 +26,8 @@ from oxbnn.testbenches.pysim_harness import XpuHarness
 from oxbnn.testbenches.scoreboard import assert_layers, check_layer
 from oxbnn.testbenches.stimulus import LayerRun
 
+WB, AB = "weight_broadcast", "activation_broadcast"
+
 # Small XPUs with small buffers, so that layers are tiled; each is elaborated once per test.
 CONFIGS = {
     "n4m2g2": XpuParams(
@@ -137,9 +139,13 @@ class Case:
 def _covers(category: str, run: LayerRun, xpu: XpuParams) -> bool:
     """Whether a layer exercises ``category`` (also used by the coverage test)."""
     spec = run.spec
-    plan = tiling.tiling_plan(spec, xpu)
+    plan = timing.layer_cycles(spec, xpu, run.mem, dataflow=run.dataflow).plan
     n, m = xpu.n_lanes, xpu.n_xpes
     return {
+        "act bcast": plan.act_bcast,
+        "partial filter step": plan.act_bcast
+        and any(plan.filter_steps(t.index) * m > t.filter1 - t.filter0 for t in plan.weight_tiles),
+        "chosen act bcast": run.dataflow == "auto" and plan.act_bcast,
         "K<N": spec.k < n,
         "K%N": spec.k % n != 0,
         "K>gN": spec.k > xpu.gamma * n,
@@ -147,7 +153,8 @@ def _covers(category: str, run: LayerRun, xpu: XpuParams) -> bool:
         "pad+-1": spec.padding > 0 and spec.pad != "dark",
         "stride2": spec.stride == 2,
         "Cout%M": spec.out_channels % m != 0,
-        "partial group": any(((b.unit_row1 - b.unit_row0) * plan.unit_w) % m for b in plan.bands),
+        "partial group": not plan.act_bcast
+        and any(((b.unit_row1 - b.unit_row0) * plan.unit_w) % m for b in plan.bands),
         "fc": spec.kind == "fc",
         "act tiles": len(plan.bands) > 1,
         "wgt tiles": len(plan.weight_tiles) > 1,
@@ -167,6 +174,9 @@ def _covers(category: str, run: LayerRun, xpu: XpuParams) -> bool:
 
 
 CATEGORIES = [
+    "act bcast",
+    "partial filter step",
+    "chosen act bcast",
     "K<N",
     "K%N",
     "K>gN",
@@ -186,6 +196,8 @@ CATEGORIES = [
     "slow memory",
 ]
 S_CATEGORIES = [
+    "act bcast",
+    "chosen act bcast",
     "L<S",
     "L%S",
     "several readouts",
@@ -266,6 +278,16 @@ def make_cases(
             mem = MemoryModel(
                 int(rng.integers(1, 4)), 2 if category == "slow memory" else int(rng.integers(1, 3))
             )
+            # The host's dataflow: its own choice, or either one forced (where it maps).
+            dataflow = str(rng.choice(["auto", WB, AB]))
+            if category in ("act bcast", "partial filter step"):
+                dataflow = AB
+            elif category == "chosen act bcast":
+                dataflow = "auto"
+            try:
+                timing.layer_cycles(spec, xpu, mem, dataflow=dataflow)
+            except TilingError:
+                continue
             ready = 0.3 if category == "back-pressure" else 1.0
             act, weights, thr, flip = bnn.random_layer(rng, spec)
             run = LayerRun(
@@ -277,7 +299,8 @@ def make_cases(
                 mem=mem,
                 ready_probability=ready,
                 seed=seed,
-                name=f"seed {seed} ({category}): {spec}",
+                name=f"seed {seed} ({category}, {dataflow}): {spec}",
+                dataflow=dataflow,
             )
             if _covers(category, run, xpu):
                 cases.append(Case(seed, category, run))
@@ -346,23 +369,28 @@ def test_random_layers_cover_every_category():
     assert not missing, f"categories never exercised: {missing} ({seen})"
 
 
-# Micro-cases of models/timing's docstring, run on the RTL: the hand-derived counts.
+# Micro-cases of models/timing's docstring, run on the RTL: the hand-derived counts (cases 1-6
+# weight broadcast, case 8 activation broadcast).
 MICRO = [
-    ("1x1 conv K=10", LayerSpec("conv", 1, 2, 10, 1), {}, 16),
-    ("fc K=10 x 3", LayerSpec.fc(10, 3), {}, 25),
-    ("3x3 C=1 read bound", LayerSpec("conv", 3, 3, 1, 1, 3, 3, padding=1), {}, 41),
-    ("double-buffered bands", LayerSpec("conv", 4, 1, 4, 2), {"act_buffer_depth": 1}, 17),
-    ("max-pool", LayerSpec("conv", 2, 4, 4, 1, pool=True), {"gamma": 1}, 19),
-    ("K > gamma N", LayerSpec("conv", 1, 1, 20, 1), {}, 17),
+    ("1x1 conv K=10", LayerSpec("conv", 1, 2, 10, 1), {}, WB, 16),
+    ("fc K=10 x 3", LayerSpec.fc(10, 3), {}, WB, 25),
+    ("3x3 C=1 read bound", LayerSpec("conv", 3, 3, 1, 1, 3, 3, padding=1), {}, WB, 41),
+    ("double-buffered bands", LayerSpec("conv", 4, 1, 4, 2), {"act_buffer_depth": 1}, WB, 17),
+    ("max-pool", LayerSpec("conv", 2, 4, 4, 1, pool=True), {"gamma": 1}, WB, 19),
+    ("K > gamma N", LayerSpec("conv", 1, 1, 20, 1), {}, WB, 17),
+    ("fc K=10 x 3 act. broadcast", LayerSpec.fc(10, 3), {}, AB, 22),
+    ("1x1 conv x 3 act. broadcast", LayerSpec("conv", 1, 2, 10, 3), {}, AB, 28),
+    ("fc tiled act. broadcast", LayerSpec.fc(10, 5), {"wgt_buffer_depth": 6}, AB, 27),
+    ("fc tiled weight broadcast", LayerSpec.fc(10, 5), {"wgt_buffer_depth": 6}, WB, 29),
 ]
 
 
-@pytest.mark.parametrize("name,spec,changes,total", MICRO, ids=[m[0] for m in MICRO])
-def test_micro_cases_on_rtl(name, spec, changes, total):
+@pytest.mark.parametrize("name,spec,changes,dataflow,total", MICRO, ids=[m[0] for m in MICRO])
+def test_micro_cases_on_rtl(name, spec, changes, dataflow, total):
     xpu = XpuParams(n_lanes=4, n_xpes=2, gamma=2, adc_bits=4).replace(**changes)
     rng = np.random.default_rng(7)
     act, weights, thr, flip = bnn.random_layer(rng, spec)
-    run = LayerRun(spec, act, weights, thr, flip, name=name)
+    run = LayerRun(spec, act, weights, thr, flip, name=name, dataflow=dataflow)
     got = XpuHarness(xpu).run([run])[0]
     assert got.cycles == total, f"{name}: RTL done in cycle {got.cycles}, derived {total}"
     assert_layers(xpu, [run], [got])
