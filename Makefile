@@ -17,11 +17,11 @@ PYTEST_K := $(if $(TEST),-k "$(TEST)",)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup apt sim test test-slow lint format clean train-digits verilog synth timing \
-        bench-rtl bench-sim sim-resnet18 report bench-report accuracy-sweep
+        bench-rtl bench-sim bench-efficiency sim-resnet18 report bench-report accuracy-sweep
 
 help:  ## list the targets
 	@echo "oxbnn make targets (knobs: SEED=$(SEED) TEST=<pytest -k> WAVES=0|1 PRESET=$(PRESET))"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14 | sed 's/^/  /'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18 | sed 's/^/  /'
 
 setup: apt $(VENV)/.installed  ## install EDA tools (apt) and the virtualenv with oxbnn
 
@@ -85,6 +85,9 @@ bench-rtl: setup  ## Amaranth-simulator cycles/s of the 19 x 19 oxbnn50 XPU at S
 
 bench-sim: setup  ## co-simulation cycles/s and slots/s of oxbnn50 at S = 1 and S = 49, ideal and physical: event-driven vs bare model vs per-cycle cocotb
 	$(BIN)/python -m oxbnn.tools.bench_sim
+
+bench-efficiency: setup  ## cycles over the per-layer lower bound (compute, memory, fixed) of ~150 random layers on every shipped preset, per dataflow, against issue 13's goals
+	$(BIN)/python -m oxbnn.tools.bench_efficiency
 
 sim-resnet18: setup  ## the busiest XPU's share of ResNet18 on OXBNN_50 (S = 49) through the RTL, checked against golden, cycle and system models
 	$(BIN)/oxbnn sim --preset $(PRESET) --network resnet18 --seed $(SEED)

@@ -265,6 +265,30 @@ def test_sim_backpressure_prediction_is_a_met_lower_bound(
         assert report["cycles"] > report["cycles_predicted"], report  # the host did stall
         assert "predicted (lower bound: met)" in out and "DIFFERENT" not in out
     assert np.load(tmp_path / "r" / "outputs.npy").shape == (4, 4, 3)
+    bound = report["cycles_lower_bound"]
+    assert re.search(
+        rf"bound +{bound} cycles \(compute \d+, memory \d+, fixed \d+\): efficiency "
+        rf"{report['efficiency']:.2f}x",
+        out,
+    ), out
+
+
+def test_sim_json_reports_the_lower_bound(monkeypatch, tmp_path, capsys):
+    """``--json`` has the lower bound, its three terms and cycles / bound (models/bounds.py)."""
+    from oxbnn.models.derive import xpu_params
+
+    layer = _tiny_sim(monkeypatch, tmp_path)
+    argv = ["sim", "--layer", str(layer), "--out", str(tmp_path), "--name", "r", "--json"]
+    assert main(argv) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    # The tiny XPU (N = 4, M = 2, S = 1) on 4 x 4 x 3 -> 3, 1 x 1: 48 one-chunk outputs on 2
+    # XPEs; 16 one-word pixels, 3 weight words, 3 thresholds; fixed 1 + (1 + 1) + 2 + ADC + 1 + 1.
+    adc = xpu_params("oxbnn50-s1").adc_latency
+    terms = {"compute": 24, "memory": 16, "fixed": 7 + adc}
+    assert report["cycles_lower_bound_terms"] == terms
+    assert report["cycles_lower_bound"] == max(terms.values())
+    assert report["efficiency"] == report["cycles"] / report["cycles_lower_bound"]
+    assert report["efficiency"] >= 1
 
 
 @pytest.mark.parametrize(("probability", "delta"), [("0.3", -10_000), ("1", 1)])

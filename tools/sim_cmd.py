@@ -9,6 +9,14 @@ Report fields (units in the names where they have one): ``cycles`` (measured), `
 (:func:`oxbnn.models.timing.layer_cycles`, the no-stall count), ``cycles_predicted_is_bound``
 and ``cycles_match`` (:func:`oxbnn.testbenches.scoreboard.cycle_verdict`),
 ``cycles_breakdown_predicted`` (every count of :class:`oxbnn.models.timing.CycleBreakdown`),
+``dataflow`` (the one the layer ran in: ``--dataflow``, by default ``auto``, the faster by the
+cycle model, :func:`oxbnn.models.timing.choose_dataflow`),
+``cycles_lower_bound`` (:func:`oxbnn.models.bounds.layer_lower_bound` of the layer, the XPU
+and the memory: no schedule of the layer on them takes fewer cycles),
+``cycles_lower_bound_terms`` (its three terms, ``{"compute": .., "memory": .., "fixed": ..}``,
+the bound being the largest), ``efficiency`` (measured cycles / ``cycles_lower_bound``, a float,
+>= 1 without a defect: 1.0 is a run as fast as the bound; docs/timing.md, "Lower bound and
+efficiency"),
 ``symbols_per_cycle`` (S), ``clock_hz`` (bit rate / S), ``reset_dead_slots`` and
 ``pca_capacitors`` (the PCA's reset, :class:`oxbnn.models.configs.XpuParams`),
 ``simulated_time_s`` (cycles at that clock), ``match_golden`` (every output equals
@@ -59,10 +67,12 @@ import numpy as np
 
 from ..models import bnn
 from ..models.atomic import save_npy, write_text
+from ..models.bounds import layer_lower_bound
+from ..models.configs import XpuParams
 from ..models.derive import xpu_params
 from ..models.layer import LayerSpec
 from ..models.layer_io import LayerData, load_layer_file
-from ..models.timing import MemoryModel, layer_cycles
+from ..models.timing import DATAFLOW_CHOICES, MemoryModel, layer_cycles
 from ..models.workloads import NETWORKS
 from .options import (
     MAX_CYCLE,
@@ -168,6 +178,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"external memory: cycles per N-bit word, 1..{MAX_MEM_CYCLES_PER_WORD} "
         "(default 1 = one word per cycle)",
     )
+    p.add_argument(
+        "--dataflow",
+        choices=DATAFLOW_CHOICES,
+        default="auto",
+        help="the host's dataflow for the layer: auto (default: the one the cycle model counts "
+        "fewer cycles for), or weight_broadcast / activation_broadcast forced",
+    )
     add_json(p)
     p.set_defaults(func=run)
 
@@ -181,6 +198,28 @@ def check_waves_window(first: int, last: int) -> None:
             f"--waves-from {first} --waves-to {last} traces {last - first + 1} cycles; "
             f"expected at most {MAX_WAVES_CYCLES}"
         )
+
+
+def lower_bound_fields(
+    spec: LayerSpec, xpu: XpuParams, mem: MemoryModel, cycles: int
+) -> dict[str, Any]:
+    """The report fields of the lower bound of ``spec`` (module docstring):
+    ``cycles_lower_bound``, ``cycles_lower_bound_terms`` and ``efficiency`` of ``cycles``."""
+    bound = layer_lower_bound(spec, xpu, mem)
+    return {
+        "cycles_lower_bound": bound.cycles,
+        "cycles_lower_bound_terms": bound.terms,
+        "efficiency": bound.efficiency(cycles),
+    }
+
+
+def bound_line(fields: dict[str, Any]) -> str:
+    """The text summary's line of :func:`lower_bound_fields`."""
+    t = fields["cycles_lower_bound_terms"]
+    return (
+        f"{fields['cycles_lower_bound']} cycles (compute {t['compute']}, memory {t['memory']}, "
+        f"fixed {t['fixed']}): efficiency {fields['efficiency']:.2f}x"
+    )
 
 
 def builtin_layer(seed: int) -> LayerData:
@@ -220,7 +259,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.mem_cycles_per_word is not None:
         mem_kw["cycles_per_word"] = args.mem_cycles_per_word
     mem = MemoryModel(**mem_kw)
-    predicted = layer_cycles(spec, xpu, mem)  # also validates the layer against the buffers
+    # Also validates the layer against the buffers (and a forced dataflow against the XPU).
+    predicted = layer_cycles(spec, xpu, mem, dataflow=args.dataflow)
     name = args.name or (
         f"{args.layer.stem if args.layer else 'vgg_small_conv3'}-"
         f"{xpu.name}-{args.optics}-seed{args.seed}"
@@ -252,6 +292,7 @@ def _run(args: argparse.Namespace) -> int:
         ready_probability=args.ready_probability,
         seed=args.seed,
         name=name,
+        dataflow=args.dataflow,
     )
     [res] = cosim.run(
         [layer_run],
@@ -282,10 +323,12 @@ def _run(args: argparse.Namespace) -> int:
         "pca_capacitors": xpu.pca_capacitors,
         "symbols_per_cycle": xpu.symbols_per_cycle,
         "clock_hz": xpu.clock_hz,
+        "dataflow": predicted.plan.dataflow,
         "cycles": res["cycles"],
         "cycles_predicted": predicted.total,
         "cycles_predicted_is_bound": verdict.is_bound,
         "cycles_match": verdict.match,
+        **lower_bound_fields(spec, xpu, mem, res["cycles"]),
         # Every cycle count of the breakdown (fill, compute, the waits, readout, drain).
         "cycles_breakdown_predicted": {
             f.name: getattr(predicted, f.name)
@@ -320,12 +363,14 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(
             f"  XPU              {xpu.name}: N = {xpu.n_lanes}, M = {xpu.n_xpes}, "
-            f"gamma = {xpu.gamma}, clock {xpu.clock_hz / 1e9:g} GHz"
+            f"gamma = {xpu.gamma}, clock {xpu.clock_hz / 1e9:g} GHz, "
+            f"{predicted.plan.dataflow.replace('_', ' ')}"
         )
         print(
             f"  cycles           {res['cycles']} measured, {predicted.total} predicted "
             f"({verdict.text})"
         )
+        print(f"  bound            {bound_line(report)}")
         print(f"  simulated time   {report['simulated_time_s'] * 1e6:.3f} us")
         print(
             f"  golden BNN       {'bit-exact' if report['match_golden'] else 'MISMATCH'} "

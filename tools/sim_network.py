@@ -15,10 +15,15 @@ measured cycles must equal the system model's ``xpu_cycles``. The exit status is
 fails.
 
 It writes ``report.json`` under ``build/sim/<name>/``: per layer ``name``, ``spec``,
-``instances``, ``cycles`` (measured, one run), ``cycles_predicted`` (cycle model),
-``system_xpu_cycles``, ``match_golden``, ``cycles_match``, ``system_match``, ``wall_s``; and
-``cycles`` (the sum over the layers of one run each), ``system_xpu_cycles`` (the system model's
-sum, instances included), ``simulated_time_s`` (cycles at ``clock_hz``), ``wall_s`` (the
+``instances``, ``dataflow`` (the one the system model chose for the share and the host ran),
+``cycles`` (measured, one run), ``cycles_predicted`` (cycle model),
+``system_xpu_cycles``, ``match_golden``, ``cycles_match``, ``system_match``, ``wall_s``,
+``cycles_lower_bound``, ``cycles_lower_bound_terms`` and ``efficiency`` (the lower bound of the
+share on the XPU and its memory, and the measured cycles of one run over it, as in
+:mod:`oxbnn.tools.sim_cmd`); and ``cycles`` (the sum over the layers of one run each),
+``cycles_lower_bound`` (the sum of the layers' bounds), ``efficiency`` (``cycles`` over that
+sum: the whole share's ratio), ``system_xpu_cycles`` (the system model's sum, instances
+included), ``simulated_time_s`` (cycles at ``clock_hz``), ``wall_s`` (the
 simulator run, build excluded), ``cycles_per_s``, ``slots_per_s`` (cycles * S per wall second)
 and ``build_s``.
 """
@@ -36,7 +41,7 @@ import numpy as np
 from ..models import bnn
 from ..models.configs import S1_SUFFIX
 from ..models.derive import xpu_params
-from .sim_cmd import exit_status, write_report
+from .sim_cmd import exit_status, lower_bound_fields, write_report
 from .versions import tool_versions
 
 __all__ = ["accelerator_for", "run_network_share", "share_runs"]
@@ -133,6 +138,7 @@ def run_network_share(args: argparse.Namespace) -> int:
                 "name": layer.name,
                 "spec": dataclasses.asdict(run.spec),
                 "instances": instances,
+                "dataflow": layer.dataflow,
                 "cycles": res["cycles"],
                 "cycles_predicted": check.cycles_predicted,
                 "system_xpu_cycles": layer.xpu_cycles,
@@ -140,9 +146,11 @@ def run_network_share(args: argparse.Namespace) -> int:
                 "cycles_match": check.cycle_verdict.match,
                 "system_match": system_match,
                 "wall_s": res["wall_s"],
+                **lower_bound_fields(run.spec, xpu, run.mem, res["cycles"]),
             }
         )
     cycles = sum(r["cycles"] for r in rows)
+    bound = sum(r["cycles_lower_bound"] for r in rows)
     s = xpu.symbols_per_cycle
     report = {
         "name": name,
@@ -157,6 +165,8 @@ def run_network_share(args: argparse.Namespace) -> int:
         "clock_hz": xpu.clock_hz,
         "layers": rows,
         "cycles": cycles,
+        "cycles_lower_bound": bound,
+        "efficiency": cycles / bound,
         "system_xpu_cycles": sum(layer.xpu_cycles for layer in layers),
         "simulated_time_s": cycles / xpu.clock_hz,
         "wall_s": wall,
@@ -168,18 +178,26 @@ def run_network_share(args: argparse.Namespace) -> int:
     }
     if not write_report(out, report, args.json):
         print(f"oxbnn sim: {name}")
-        print(f"  {'layer':<22} {'share':>22} {'cycles':>7} {'model':>7} {'system':>7}  verdict")
+        print(
+            f"  {'layer':<22} {'share':>22} {'cycles':>7} {'model':>7} {'system':>7} "
+            f"{'bound':>7} {'eff':>6}  verdict"
+        )
         for r in rows:
             sp = r["spec"]
             shape = f"{sp['height']}x{sp['width']}x{sp['in_channels']}->{sp['out_channels']}"
             ok = r["match_golden"] and r["cycles_match"] and r["system_match"]
             print(
                 f"  {r['name']:<22} {shape:>22} {r['cycles']:>7} {r['cycles_predicted']:>7} "
-                f"{r['system_xpu_cycles']:>7}  {'exact' if ok else 'MISMATCH'}"
+                f"{r['system_xpu_cycles']:>7} {r['cycles_lower_bound']:>7} "
+                f"{r['efficiency']:>5.2f}x  {'exact' if ok else 'MISMATCH'}"
             )
         print(
             f"  total            {cycles} cycles = {report['simulated_time_s'] * 1e6:.2f} us at "
             f"{xpu.clock_hz / 1e9:g} GHz (system model {report['system_xpu_cycles']})"
+        )
+        print(
+            f"  bound            {bound} cycles (sum of the layers' bounds): efficiency "
+            f"{report['efficiency']:.2f}x"
         )
         print(
             f"  wall             {wall:.1f} s ({report['cycles_per_s']:.0f} cycles/s, "
