@@ -338,7 +338,7 @@ def _compute_layer(
     # Bits moved, for the dynamic energy; the serializers shift S bits per issue cycle of a run.
     serialized = serdes.serialized_bits(model, share.runs * bd.compute)
     thr_bits = plan.threshold_words * (_int_bits(spec.k) + 1)
-    loaded_words = sum(b.words for b in plan.bands) + sum(
+    loaded_words = sum(plan.bands[b].words for b in plan.act_loads) + sum(
         plan.weight_tiles[w].words for w in plan.wgt_loads
     )
     d = energy.compute_dynamic_J(

@@ -12,10 +12,16 @@ holding ``C mod N`` (or N) channels. ``rows_per_band`` is the largest count whos
 rows fit one bank. A weight tile is a set of whole filters (``filters_per_tile = depth //
 ceil(K/N)``), each filter packed as ``ceil(K/N)`` words in im2col order. The walk is in the
 dataflow paragraph below.
-Activation tiles are loaded once each, in band order, alternating between the two banks. The
-weight tile is loaded once if all filters fit one bank; otherwise one weight tile is loaded per
-(band, weight tile) *pair*, in walk order. Thresholds (bit output only) are loaded once, at the
-start, into a threshold memory. The host streams tiles in exactly this order.
+The walk visits every (band, weight tile) *pair* and loads, per stream, the tiles in walk order,
+alternating between the two banks of each buffer. **Walk order** (:attr:`TilingPlan.weights_outer`,
+the descriptor's ``wgt_outer``): by default bands are outside (``for band: for weight tile``):
+each band is loaded once, and the weight tiles once if all filters fit one bank, else once per
+pair. When the layer has several bands *and* several weight tiles, the other order
+(``tiling_plan(..., weights_outer=True)``: ``for weight tile: for band``) loads each weight tile
+once and the bands once per weight tile; the host takes the one the cycle model counts fewer
+cycles for (:func:`oxbnn.models.timing.layer_cycles`). Thresholds (bit output only) are loaded
+once, at the start, into a threshold memory. The host streams tiles in exactly this order
+(:attr:`TilingPlan.act_loads`, :attr:`TilingPlan.wgt_loads`).
 
 A plan that exists is one the RTL runs: :func:`tiling_plan` makes every check (descriptor
 limits and the unit grid, buffer sizes, threshold memory) and raises :class:`TilingError`
@@ -75,6 +81,7 @@ __all__ = [
     "POOL_FACTOR",
     "POOL_SUBJOBS",
     "DATAFLOWS",
+    "WALKS",
 ]
 
 #: Width of the descriptor's input height/width fields (unsigned).
@@ -102,6 +109,9 @@ _MAX_UNIT_STEP = POOL_FACTOR * max(STRIDES)
 #: Dataflows of an XPU: which of a layer's vectors its M XPEs compute together (see the module
 #: docstring); the descriptor's ``act_bcast`` bit is 1 for the second.
 DATAFLOWS = ("weight_broadcast", "activation_broadcast")
+#: Walk orders of the (band, weight tile) pairs (module docstring): the descriptor's
+#: ``wgt_outer`` is 1 for the second.
+WALKS = ("bands_outer", "weights_outer")
 
 
 class TilingError(ValueError):
@@ -236,7 +246,10 @@ class TilingPlan:
 
     Attributes are plain integers and tuples; :meth:`targets` maps a result word back to its
     outputs. ``dataflow`` is the one of :data:`DATAFLOWS` the plan maps; ``filter_step`` the
-    filters of one step of the walk (1, or M for activation broadcast).
+    filters of one step of the walk (1, or M for activation broadcast); ``weights_outer`` the
+    walk order (module docstring); ``act_loads`` / ``wgt_loads`` the band / weight tile of every
+    load of the activation / weight stream, in stream order (:meth:`pair_loads` maps a pair to
+    its two loads).
     """
 
     spec: LayerSpec
@@ -261,6 +274,8 @@ class TilingPlan:
     threshold_words: int
     beat_cycles: tuple[int, ...] = field(repr=False)
     filter_step: int = 1
+    weights_outer: bool = False
+    act_loads: tuple[int, ...] = ()
 
     @property
     def act_bcast(self) -> bool:
@@ -283,10 +298,13 @@ class TilingPlan:
         """Issue cycles of one vector (job), ``T_v``."""
         return sum(self.beat_cycles)
 
-    @property
-    def act_loads(self) -> tuple[int, ...]:
-        """Band index of every activation tile load, in stream order."""
-        return tuple(b.index for b in self.bands)
+    def pair_loads(self, pair: int) -> tuple[int, int]:
+        """Indices into :attr:`act_loads` and :attr:`wgt_loads` of the tiles pair ``pair``
+        reads."""
+        b, w = self.pairs[pair]
+        if self.weights_outer:
+            return pair, w
+        return b, (0 if len(self.weight_tiles) == 1 else pair)
 
     def pair_jobs(self, pair: int) -> int:
         """Jobs (vectors) of one (band, weight tile) pair."""
@@ -354,9 +372,17 @@ def _band_input_rows(spec: LayerSpec, f: int, u0: int, u1: int) -> tuple[int, in
 
 
 def tiling_plan(
-    spec: LayerSpec, xpu: XpuParams, *, dataflow: str = "weight_broadcast"
+    spec: LayerSpec,
+    xpu: XpuParams,
+    *,
+    dataflow: str = "weight_broadcast",
+    weights_outer: bool = False,
 ) -> TilingPlan:
     """The tiling plan of ``spec`` on ``xpu``; raises :class:`TilingError` if it cannot map.
+
+    ``weights_outer`` asks for the walk with the weight tiles outside the bands (module
+    docstring); a layer with one band or one weight tile has one walk, bands outside, whatever
+    it asks.
 
     The checks here are the only descriptor checks: a plan that exists is one the RTL runs.
     ``dataflow`` is one of :data:`DATAFLOWS`.
@@ -449,8 +475,15 @@ def tiling_plan(
         )
         for i, f0 in enumerate(range(0, spec.out_channels, per_tile))
     )
-    pairs = tuple((b.index, w.index) for b in bands for w in wtiles)
-    wgt_loads = (0,) if len(wtiles) == 1 else tuple(w for _, w in pairs)
+    n_b, n_w = len(bands), len(wtiles)
+    outer = bool(weights_outer) and n_b > 1 and n_w > 1
+    if outer:
+        pairs = tuple((b.index, w.index) for w in wtiles for b in bands)
+        act_loads, wgt_loads = tuple(b for b, _ in pairs), tuple(range(n_w))
+    else:
+        pairs = tuple((b.index, w.index) for b in bands for w in wtiles)
+        act_loads = tuple(range(n_b))
+        wgt_loads = (0,) if n_w == 1 else tuple(w for _, w in pairs)
     return TilingPlan(
         spec=spec,
         xpu=xpu,
@@ -474,6 +507,8 @@ def tiling_plan(
         threshold_words=spec.out_channels if spec.output == "bit" else 0,
         beat_cycles=beat_cycles(spec, xpu),
         filter_step=m if bcast else 1,
+        weights_outer=outer,
+        act_loads=act_loads,
     )
 
 

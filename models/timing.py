@@ -131,6 +131,18 @@ Micro-cases (checked by ``tests/test_timing.py``; ``N = 4, M = 2``, ADC latency 
    thresholds in 6, tile 0 in 7: pair 0 issues 8-10; tile 1 requested in 8, complete in 14,
    pair 1 issues 15-17; tile 2 requested in 15, complete in 18, pair 2 issues 19-21: **done =
    27** (weight broadcast, 2 + 2 + 1 jobs: 8-13, 15-20, 21-23, **done = 29**).
+9. **Weights outside the bands** (weight broadcast, memory 4 cycles per word, latency 1):
+   ``2 x 1 x 4`` 1x1 conv, 4 filters, ``act_buffer_depth = 1`` (2 bands of one word, A = 2),
+   ``wgt_buffer_depth = 2`` (2 tiles of 2 filters, W = 4). Weights outside: the walk is (w0,
+   b0), (w0, b1), (w1, b0), (w1, b1), each band loaded twice (8 words in all, against 10 with
+   the bands outside). Pairs have 2 jobs of one cycle. Thresholds (4 words) complete in 1 + 1 +
+   3 x 4 = 14; activation loads in 2 and 4; weight tiles in 6 and 12. Pair 0 issues 15-16,
+   pair 1 17-18; band 0's second load is requested when its bank is free, in 17 (complete 18):
+   pair 2 issues 19-20;
+   the last band load is requested in 19 (complete 20): pair 3 issues 21-22, **done = 28**.
+   Bands outside would load the weight tiles once per pair: the third weight load waits for
+   bank 0 until 17 and completes in 22, the fourth in 28: **done = 36**. The host takes the
+   weights outside.
 """
 
 from __future__ import annotations
@@ -141,12 +153,14 @@ import numpy as np
 
 from .configs import XpuParams
 from .layer import LayerSpec
-from .tiling import DATAFLOWS, TilingError, TilingPlan, tiling_plan
+from .tiling import DATAFLOWS, WALKS, TilingError, TilingPlan, tiling_plan
 
 __all__ = [
     "MemoryModel",
     "DATAFLOW_CHOICES",
+    "WALK_CHOICES",
     "choose_dataflow",
+    "plan_cycles",
     "CycleBreakdown",
     "layer_cycles",
     "seconds",
@@ -361,6 +375,8 @@ class _BeatClock:
 #: What ``dataflow=`` accepts: ``"auto"`` (the faster, :func:`choose_dataflow`) or one of
 #: :data:`~oxbnn.models.tiling.DATAFLOWS`.
 DATAFLOW_CHOICES = ("auto", *DATAFLOWS)
+#: What ``walk=`` accepts: ``"auto"`` (the faster) or one of :data:`~oxbnn.models.tiling.WALKS`.
+WALK_CHOICES = ("auto", *WALKS)
 
 
 def choose_dataflow(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> str:
@@ -379,66 +395,88 @@ def layer_cycles(
     mem: MemoryModel | None = None,
     *,
     dataflow: str = "auto",
+    walk: str = "auto",
 ) -> CycleBreakdown:
-    """Cycles of ``spec`` on ``xpu`` fed by ``mem`` (default :class:`MemoryModel`), no stalls.
+    """Cycles of ``spec`` on ``xpu`` fed by ``mem`` (default :class:`MemoryModel`), no stalls,
+    in the plan the host runs: the fewest cycles of the candidate plans.
 
-    ``dataflow`` is one of :data:`DATAFLOW_CHOICES`: a named one goes to
-    :func:`~oxbnn.models.tiling.tiling_plan`; ``"auto"`` counts every dataflow that maps and
-    returns the fewest cycles (``result.plan.dataflow`` says which; module docstring).
+    ``dataflow`` is one of :data:`DATAFLOW_CHOICES`: a named one, or ``"auto"`` for every
+    dataflow that maps; ``walk`` one of :data:`WALK_CHOICES`: ``"bands_outer"``,
+    ``"weights_outer"`` (:func:`~oxbnn.models.tiling.tiling_plan`'s ``weights_outer``; a layer
+    with one band or one weight tile has only the first), or ``"auto"`` for both. The candidates
+    are the plans of those dataflows in those walks; the first of the fewest cycles wins (weight
+    broadcast before activation broadcast, bands outside before weights outside).
+    ``result.plan`` is the plan chosen (:func:`plan_cycles` counts a given plan).
     """
-    if dataflow == "auto":
-        best, first_error = None, None
-        for name in DATAFLOWS:
-            try:
-                bd = layer_cycles(spec, xpu, mem, dataflow=name)
-            except TilingError as exc:
-                first_error = first_error or exc
-                continue
-            if best is None or bd.total < best.total:
-                best = bd
-        if best is None:
-            raise first_error
-        return best
     if dataflow not in DATAFLOW_CHOICES:
         raise TilingError(
             f"unknown dataflow {dataflow!r}; expected one of {list(DATAFLOW_CHOICES)}"
         )
+    if walk not in WALK_CHOICES:
+        raise TilingError(f"unknown walk {walk!r}; expected one of {list(WALK_CHOICES)}")
+    best, first_error = None, None
+    for name in DATAFLOWS if dataflow == "auto" else (dataflow,):
+        try:
+            plan = tiling_plan(spec, xpu, dataflow=name, weights_outer=walk == "weights_outer")
+        except TilingError as exc:
+            first_error = first_error or exc
+            continue
+        plans = [plan]
+        if walk == "auto" and len(plan.bands) > 1 and len(plan.weight_tiles) > 1:
+            plans.append(tiling_plan(spec, xpu, dataflow=name, weights_outer=True))
+        for p in plans:
+            bd = plan_cycles(p, mem)
+            if best is None or bd.total < best.total:
+                best = bd
+    if best is None:
+        raise first_error
+    return best
+
+
+def plan_cycles(plan: TilingPlan, mem: MemoryModel | None = None) -> CycleBreakdown:
+    """Cycles of the layer of ``plan`` walked as ``plan`` says, fed by ``mem``, no stalls (the
+    schedule of the module docstring)."""
+    xpu = plan.xpu
     mem = MemoryModel() if mem is None else mem
-    plan = tiling_plan(spec, xpu, dataflow=dataflow)
     tv = plan.vector_cycles
-    n_w = len(plan.weight_tiles)
-    act_end: dict[int, int] = {}
-    wgt_end: dict[int, int] = {}
-    act_free: dict[int, int] = {}  # band -> first cycle its bank may be overwritten
-    wgt_free: dict[int, int] = {}  # weight load -> first cycle its bank may be overwritten
+    # Per stream: the cycle each load is complete, and the first cycle its bank may be
+    # overwritten (after the last issue cycle of the last pair that reads it).
+    ends: dict[str, dict[int, int]] = {"act": {}, "wgt": {}}
+    free: dict[str, dict[int, int]] = {"act": {}, "wgt": {}}
+    words = {
+        "act": [plan.bands[b].words for b in plan.act_loads],
+        "wgt": [plan.weight_tiles[w].words for w in plan.wgt_loads],
+    }
+    loads = [plan.pair_loads(p) for p in range(len(plan.pairs))]
+    last_pair = [{a: p for p, (a, _) in enumerate(loads)}, {j: p for p, (_, j) in enumerate(loads)}]
+
+    def load_end(stream: str, i: int) -> int:
+        """Cycle load ``i`` of ``stream`` is complete (requested after load i - 1 is complete
+        and, from the third, once load i - 2's bank is free)."""
+        end = ends[stream]
+        if i not in end:
+            q = RUN_START_CYCLE if i == 0 else end[i - 1] + 1
+            if i >= 2:
+                q = max(q, free[stream][i - 2])
+            end[i] = mem.tile_end(q, words[stream][i])
+        return end[i]
+
     thr_end = mem.tile_end(RUN_START_CYCLE, plan.threshold_words) if plan.threshold_words else None
     starts = []
     prev_end = RUN_START_CYCLE
     waited = 0
     clock = _BeatClock(plan)
-    last_pair_of_band = {b: p for p, (b, _) in enumerate(plan.pairs)}
-    for p, (b, w) in enumerate(plan.pairs):
-        if b not in act_end:
-            q = RUN_START_CYCLE if b == 0 else act_end[b - 1] + 1
-            if b >= 2:
-                q = max(q, act_free[b - 2])
-            act_end[b] = mem.tile_end(q, plan.bands[b].words)
-        j = 0 if n_w == 1 else p
-        if j not in wgt_end:
-            q = RUN_START_CYCLE if j == 0 else wgt_end[j - 1] + 1
-            if j >= 2:
-                q = max(q, wgt_free[j - 2])
-            wgt_end[j] = mem.tile_end(q, plan.weight_tiles[w].words)
-        start = max(prev_end, act_end[b] + 1, wgt_end[j] + 1)
+    for p, (a, j) in enumerate(loads):
+        start = max(prev_end, load_end("act", a) + 1, load_end("wgt", j) + 1)
         if p == 0 and thr_end is not None:
             start = max(start, thr_end + 1)
         if p > 0:
             waited += start - prev_end
         starts.append(start)
         prev_end = clock.run(start, plan.pair_jobs(p))
-        wgt_free[p] = prev_end
-        if last_pair_of_band[b] == p:
-            act_free[b] = prev_end
+        for stream, i, last in (("act", a, last_pair[0]), ("wgt", j, last_pair[1])):
+            if last[i] == p:
+                free[stream][i] = prev_end
     last_issue = prev_end - 1
     result = last_issue + ISSUE_TO_PORT_CYCLES + xpu.adc_latency + CODE_TO_RESULT_CYCLES
     done = result + RESULT_TO_DONE_CYCLES
@@ -463,16 +501,17 @@ def seconds(
     mem: MemoryModel | None = None,
     *,
     dataflow: str = "auto",
+    walk: str = "auto",
 ) -> float:
     """Time of one layer in seconds at ``xpu.clock_hz``."""
-    return layer_cycles(spec, xpu, mem, dataflow=dataflow).seconds
+    return layer_cycles(spec, xpu, mem, dataflow=dataflow, walk=walk).seconds
 
 
 def _strobe_slots(
-    spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None, which: str, dataflow: str
+    spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None, which: str, dataflow: str, walk: str
 ) -> np.ndarray:
     """Slot indices (``cycle * S + slot``) of one PCA strobe, ascending."""
-    bd = layer_cycles(spec, xpu, mem, dataflow=dataflow)
+    bd = layer_cycles(spec, xpu, mem, dataflow=dataflow, walk=walk)
     plan = bd.plan
     s = xpu.symbols_per_cycle
     k = np.arange(plan.chunks)
@@ -505,6 +544,7 @@ def sample_slots(
     mem: MemoryModel | None = None,
     *,
     dataflow: str = "auto",
+    walk: str = "auto",
 ) -> np.ndarray:
     """Slot indices (``t * S + s``: slot s of cycle t, from the start strobe) in which
     ``pca_sample`` is high, ascending.
@@ -512,7 +552,7 @@ def sample_slots(
     All XPEs work in lock-step, so the list is the same for every XPE (an idle XPE of a partial
     group is strobed too; its lanes are dark).
     """
-    return _strobe_slots(spec, xpu, mem, "sample", dataflow)
+    return _strobe_slots(spec, xpu, mem, "sample", dataflow, walk)
 
 
 def reset_slots(
@@ -521,6 +561,7 @@ def reset_slots(
     mem: MemoryModel | None = None,
     *,
     dataflow: str = "auto",
+    walk: str = "auto",
 ) -> np.ndarray:
     """Slot indices (``t * S + s``) in which ``pca_reset`` is high, ascending (every XPE)."""
-    return _strobe_slots(spec, xpu, mem, "reset", dataflow)
+    return _strobe_slots(spec, xpu, mem, "reset", dataflow, walk)

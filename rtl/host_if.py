@@ -75,7 +75,9 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
         advances by A without / with a wrap to the next unit row; ``unit_step``, ``unit_base``,
         ``unit_wrap_base``, ``base0``: the same for one unit, used to place XPE e on unit e.
         ``out_channels``, ``filters_per_tile``, ``wgt_tile_words``, ``wgt_last_tile_words``,
-        ``wgt_tiles``, ``wgt_loads``: the weight walk; ``filter_step`` (1 or M) and
+        ``wgt_tiles``, ``wgt_loads``: the weight walk; ``wgt_outer``: the walk order
+        (:attr:`~oxbnn.models.tiling.TilingPlan.weights_outer`: 1 walks the bands inside each
+        weight tile, reloading them); ``filter_step`` (1 or M) and
         ``filter_words`` (``filter_step * chunks``): the filters of one step of the walk and
         their words in the weight bank.
         ``slot_start[s]`` (:func:`slot_origin_layout`): where chunk s starts, the first chunk of
@@ -150,6 +152,7 @@ def descriptor_layout(xpu: XpuParams) -> data.StructLayout:
             "wgt_last_tile_words": wd,
             "wgt_tiles": chan,
             "wgt_loads": unsigned(w.wgt_loads),
+            "wgt_outer": unsigned(1),
             "filter_step": range(xpu.n_xpes + 1),
             "filter_words": wd,
             "slot_start": data.ArrayLayout(slot_origin_layout(xpu), xpu.symbols_per_cycle),

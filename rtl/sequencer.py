@@ -194,6 +194,10 @@ class Sequencer(wiring.Component):
         # ``tile_hi0``, ``tile_hi0_words``, ``last_hi_step``, ``last_hi_step_words``,
         # ``image_words``), so the tile's length needs no multiplier.
         a_active = Signal()
+        # Passes over the bands done (weights outside the bands: one pass per weight tile), and
+        # whether the current one is followed by another.
+        a_pass = Signal.like(d.wgt_tiles)
+        a_again = d.wgt_outer & (a_pass + 1 != d.wgt_tiles)
         # The first unit row of the band after the next (u0 + 2 rows_per_band, one bit wider).
         a_u2_q, a_u2 = early_reg(unsigned(w.unit_row + 1), "a_u2")
         a_lo_q, a_lo = early_reg(geo, "a_lo")
@@ -217,7 +221,7 @@ class Sequencer(wiring.Component):
                 a_hi_w_q.eq(a_hi_w + Mux(a_next_last, d.last_hi_step_words, d.band_base_step)),
                 a_last_q.eq(a_next_last),
             ]
-            with m.If(a_last):
+            with m.If(a_last & ~a_again):
                 m.d.sync += a_active.eq(0)
 
         # -------------------------------------------------------------------- weight tile walker
@@ -376,6 +380,12 @@ class Sequencer(wiring.Component):
         }
         for q, e in early:
             m.d.comb += e.eq(Mux(first, initial[id(q)], q))
+        # The next pass over the bands starts again from the first band's tile.
+        with m.If(self.act_cmd.valid & self.act_cmd.ready & a_last & a_again):
+            m.d.sync += a_pass.eq(a_pass + 1)
+            m.d.sync += [
+                q.eq(initial[id(q)]) for q in (a_u2_q, a_lo_q, a_hi_q, a_lo_w_q, a_hi_w_q, a_last_q)
+            ]
 
         wp_last = d.last_word
         r_bits = d.last_word_bits
@@ -706,21 +716,47 @@ class Sequencer(wiring.Component):
                             wf_off.eq(wf_off + d.filter_words),
                         ]
                     with m.Else():
-                        m.d.comb += self.wgt_release.eq(d.wgt_tiles != 1)
                         m.d.sync += wf_off.eq(0)
-                        with m.If(~wtile_last):
+                        next_band = [
+                            u1_q.eq(u2),
+                            u2_q.eq(u2 + d.rows_per_band),
+                            *load(
+                                band_walk(
+                                    u1,
+                                    u2,
+                                    band_iy + d.band_row_step,
+                                    band_off + d.band_base_step,
+                                )
+                            ),
+                        ]
+                        with m.If(d.wgt_outer):
+                            # for weight tile: for band -- every pair has its own band load.
+                            m.d.comb += self.act_release.eq(1)
+                            with m.If(~band_last):
+                                m.d.sync += [filt.eq(f0), *load(tile_walk(f0)), *next_band]
+                            with m.Else():
+                                m.d.comb += self.wgt_release.eq(1)
+                                m.d.sync += [
+                                    u1_q.eq(initial[id(u1_q)]),
+                                    u2_q.eq(initial[id(u2_q)]),
+                                    *load(band_walk(0, d.rows_per_band, -d.padding, d.band_base0)),
+                                ]
+                                with m.If(~wtile_last):
+                                    m.d.sync += [f0.eq(f_end), filt.eq(f_end)]
+                                    m.d.sync += load(tile_walk(f_end))
+                                with m.Else():
+                                    m.d.sync += [running.eq(0), flushing.eq(1)]
+                        with m.Elif(~wtile_last):  # for band: for weight tile
+                            m.d.comb += self.wgt_release.eq(d.wgt_tiles != 1)
                             m.d.sync += [f0.eq(f_end), filt.eq(f_end), *load(tile_walk(f_end))]
                         with m.Else():
-                            m.d.comb += self.act_release.eq(1)
+                            m.d.comb += [
+                                self.wgt_release.eq(d.wgt_tiles != 1),
+                                self.act_release.eq(1),
+                            ]
                             m.d.sync += [f0.eq(0), filt.eq(0), *load(tile_walk(0))]
                             with m.If(~band_last):
-                                n_iy = band_iy + d.band_row_step
-                                n_off = band_off + d.band_base_step
-                                m.d.sync += [
-                                    u1_q.eq(u2),
-                                    u2_q.eq(u2 + d.rows_per_band),
-                                    *load(band_walk(u1, u2, n_iy, n_off)),
-                                ]
+                                m.d.sync += next_band
                             with m.Else():
                                 m.d.sync += [running.eq(0), flushing.eq(1)]
 
@@ -738,6 +774,7 @@ class Sequencer(wiring.Component):
         with m.If(self.start):
             m.d.sync += [
                 a_active.eq(1),
+                a_pass.eq(0),
                 w_active.eq(1),
                 w_tile.eq(0),
                 w_count.eq(0),

@@ -109,6 +109,7 @@ def encode_descriptor(
         "wgt_last_tile_words": last.words,
         "wgt_tiles": len(plan.weight_tiles),
         "wgt_loads": len(plan.wgt_loads),
+        "wgt_outer": int(plan.weights_outer),
         "filter_step": plan.filter_step,
         # A step's words: at most a bank whenever a tile has more than one step (then it holds
         # at least two steps' filters); a one-step tile never adds it, so it is clipped there.
@@ -225,7 +226,8 @@ def pack_rows(bits: np.ndarray, n: int) -> list[list[int]]:
 
 
 def act_tiles(plan: TilingPlan, act: np.ndarray) -> list[list[int]]:
-    """Word lists of the activation tiles, in load order."""
+    """Word lists of the activation tiles, in load order (:attr:`TilingPlan.act_loads`: a band
+    is sent again for each weight tile when the weights are outside the bands)."""
     spec, n = plan.spec, plan.xpu.n_lanes
     act = np.asarray(act, dtype=np.uint8).reshape(spec.height * spec.width, spec.in_channels)
     pixel = pack_rows(act, n)  # pixel y * W + x
@@ -237,7 +239,7 @@ def act_tiles(plan: TilingPlan, act: np.ndarray) -> list[list[int]]:
                 words.extend(pixel[y * spec.width + x])
         assert len(words) == band.words
         tiles.append(words)
-    return tiles
+    return [tiles[b] for b in plan.act_loads]
 
 
 def wgt_tiles(plan: TilingPlan, weights: np.ndarray) -> list[list[int]]:

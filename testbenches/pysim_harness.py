@@ -72,7 +72,7 @@ class XpuHarness:
         """
         xpu = self.xpu
         for run in layers:  # fail fast, outside the simulator, on a layer that cannot map
-            layer_cycles(run.spec, xpu, run.mem, dataflow=run.dataflow)
+            layer_cycles(run.spec, xpu, run.mem, dataflow=run.dataflow, walk=run.walk)
         top = CosimTop(xpu=xpu)  # a fresh design per run: Amaranth elaborates it once
         drive, watch = top.drive_fields, top.watch_fields
         bridge = OpticalBridge(xpu, self.effects, preset=self.preset, seed=self.seed)

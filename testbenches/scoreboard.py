@@ -164,7 +164,7 @@ def check_layer(
             f"the result word taken in cycle {_field(got, 'output_cycle')[y, x, c]}"
         )
 
-    predicted = timing.layer_cycles(spec, xpu, run.mem, dataflow=run.dataflow)
+    predicted = timing.layer_cycles(spec, xpu, run.mem, dataflow=run.dataflow, walk=run.walk)
     cycles = int(_field(got, "cycles"))
     verdict = cycle_verdict(cycles, predicted.total, stalls=run.stalls)
     if not verdict.match and verdict.is_bound:
@@ -186,7 +186,7 @@ def check_layer(
                 name,
                 what,
                 measured,
-                model(spec, xpu, run.mem, dataflow=run.dataflow),
+                model(spec, xpu, run.mem, dataflow=run.dataflow, walk=run.walk),
                 xpu.symbols_per_cycle,
             )
             if problem:

@@ -35,7 +35,8 @@ class LayerRun:
     cycle model's no-stall count, and only bounded by it. ``dataflow`` is one of
     :data:`~oxbnn.models.timing.DATAFLOW_CHOICES`: the host's policy for this layer (``"auto"``:
     the dataflow the cycle model counts fewer cycles for, :func:`~oxbnn.models.timing.
-    choose_dataflow`).
+    choose_dataflow`); ``walk`` one of :data:`~oxbnn.models.timing.WALK_CHOICES`, the order of
+    its tile walk (``"auto"``: the faster).
     """
 
     spec: LayerSpec
@@ -49,6 +50,7 @@ class LayerRun:
     seed: int = 0
     name: str = ""
     dataflow: str = "auto"
+    walk: str = "auto"
 
     @property
     def stalls(self) -> bool:
@@ -69,7 +71,7 @@ def layer_stimulus(run: LayerRun, xpu: XpuParams) -> tuple[TilingPlan, int, dict
     Raises :class:`~oxbnn.models.tiling.TilingError` for a layer the XPU cannot run.
     """
     spec = run.spec
-    plan = layer_cycles(spec, xpu, run.mem, dataflow=run.dataflow).plan
+    plan = layer_cycles(spec, xpu, run.mem, dataflow=run.dataflow, walk=run.walk).plan
     desc = descriptor_layout(xpu).const(encode_descriptor(spec, xpu, plan)).as_value().value
     thr_words: list[int] = []
     if spec.output == "bit":

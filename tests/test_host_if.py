@@ -140,14 +140,15 @@ def test_parameters_are_checked():
 
 # Layers at the plan's limits, each pushing one descriptor field to its largest value on its XPU:
 # 65535 unit rows; 65535 bands x 3 weight tiles = 196605 weight loads (the most a plan on an
-# XPU with max_out_channels = 3 can have: one band per unit row, one tile per filter); a 2 x 2
+# XPU with max_out_channels = 3 can have: one band per unit row, one tile per filter; the bands
+# stay outside the weight tiles because a band, 2 words, is more than a tile, 1 word); a 2 x 2
 # pooled, stride-2 layer in one band (band step 16384 unit rows x 4 = 65536 input rows);
 # M // unit_w = M with a one-column grid.
 LIMIT_LAYERS = [
     (LayerSpec("conv", 65535, 1, 1, 1), XPU),
     (
-        LayerSpec("conv", 65535, 1, 1, 3),
-        XPU.replace(act_buffer_depth=1, wgt_buffer_depth=1, max_out_channels=3),
+        LayerSpec("conv", 65535, 2, 4, 3),
+        XPU.replace(act_buffer_depth=2, wgt_buffer_depth=1, max_out_channels=3),
     ),
     (
         LayerSpec("conv", 65535, 4, 1, 1, stride=2, pool=True),
@@ -187,7 +188,7 @@ def test_descriptor_fields_hold_the_plan_limits(spec, xpu):
         assert 0 <= fields[name] < 1 << field.width, (name, fields[name], field.width)
         assert (packed >> field.offset) & ((1 << field.width) - 1) == fields[name], name
     if spec.height == 65535 and spec.out_channels == 3:
-        assert fields["wgt_loads"] == 65535 * 3
+        assert fields["wgt_loads"] == 65535 * 3 and fields["wgt_outer"] == 0
     if spec.pool:
         assert fields["band_row_step"] == 16384 * 4
     if xpu.n_xpes == 19:

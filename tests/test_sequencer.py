@@ -32,6 +32,7 @@ LAYERS = [
     LayerSpec("conv", 4, 5, 3, 2, pool=True),  # L = 1: one chunk per vector, four sub-jobs
     LayerSpec.fc(13, 3),  # L = 4
     LayerSpec("conv", 3, 4, 1, 2, 3, 3, padding=1),  # C = 1 < N / 2: read bound, 4 words/chunk
+    LayerSpec("conv", 4, 4, 6, 2, 3, 3, padding=1),  # 4 bands x 2 weight tiles, weights outside
 ]
 # (layer, S, gamma): gamma < S puts several samples in one cycle; at S = 8, L < S (layers 3, 4)
 # and L = 12 is not a multiple of S (layer 0), and S mod gamma = 2.
@@ -167,7 +168,8 @@ def _compare(got, want, where, offset_bits):
 def test_walk_matches_plan(layer, ss, gamma):
     spec = LAYERS[layer]
     xpu = XPU.replace(symbols_per_cycle=ss, gamma=gamma)
-    plan = tiling_plan(spec, xpu)
+    plan = tiling_plan(spec, xpu, weights_outer=layer == 5)
+    assert plan.weights_outer == (layer == 5)
     dut = Sequencer(xpu=xpu, result_depth=2)
     offset_bits = Widths.of(xpu).offset
     jobs = _jobs(plan)
@@ -236,10 +238,10 @@ def test_walk_matches_plan(layer, ss, gamma):
     sim.run()
 
     assert rec["done"] is not None
-    assert rec["act_cmd"] == [b.words for b in plan.bands]
+    assert rec["act_cmd"] == [plan.bands[b].words for b in plan.act_loads]
     assert rec["wgt_cmd"] == [plan.weight_tiles[i].words for i in plan.wgt_loads]
-    assert rec["act_release"] == len(plan.bands)
-    assert rec["wgt_release"] == (len(plan.pairs) if len(plan.weight_tiles) > 1 else 0)
+    assert rec["act_release"] == len(plan.act_loads)
+    assert rec["wgt_release"] == (len(plan.wgt_loads) if len(plan.weight_tiles) > 1 else 0)
     assert rec["results"] == len(list(plan.results()))
     assert rec["jobs"] == len(jobs) == plan.jobs
 

@@ -24,6 +24,7 @@ from oxbnn.models.tiling import (
 from oxbnn.models.timing import (
     MemoryModel,
     layer_cycles,
+    plan_cycles,
     reset_slots,
     sample_slots,
     seconds,
@@ -66,6 +67,34 @@ def test_activation_broadcast_micro_cases(name, spec, xpu, wb, ab):
     assert layer_cycles(spec, xpu, dataflow=AB).total == ab, name
     chosen = layer_cycles(spec, xpu)  # "auto": the faster of the two, weight broadcast on a tie
     assert (chosen.total, chosen.plan.dataflow) == (min(wb, ab), WB if wb <= ab else AB), name
+
+
+def test_weights_outer_walk():
+    """Micro-case 9: the weight tiles outside the bands, its loads and count, and the bands
+    outside, derived by hand; the host takes the faster."""
+    xpu = XPU.replace(act_buffer_depth=1, wgt_buffer_depth=2)
+    spec = LayerSpec("conv", 2, 1, 4, 4)
+    mem = MemoryModel(1, 4)
+    plan = tiling_plan(spec, xpu, weights_outer=True)
+    assert plan.weights_outer
+    assert plan.pairs == ((0, 0), (1, 0), (0, 1), (1, 1))
+    assert plan.act_loads == (0, 1, 0, 1) and plan.wgt_loads == (0, 1)
+    assert [plan.pair_loads(p) for p in range(4)] == [(0, 0), (1, 0), (2, 1), (3, 1)]
+    bd = plan_cycles(plan, mem)
+    assert bd.total == 28 and bd.pair_starts == (15, 17, 19, 21)
+    inner = tiling_plan(spec, xpu)
+    assert not inner.weights_outer and inner.wgt_loads == (0, 1, 0, 1)
+    assert plan_cycles(inner, mem).total == 36
+    chosen = layer_cycles(spec, xpu, mem, dataflow=WB)
+    assert chosen.total == 28 and chosen.plan.weights_outer
+    # One word per cycle: weights outside 19 (pair starts 6, 8, 10, 12: band 0's second load is
+    # requested in 8, when pair 0 frees its bank, and usable in 10); bands outside 21 (the third
+    # weight load waits for bank 0 until 8 and is usable in 11, the fourth in 14).
+    assert plan_cycles(plan).pair_starts == (6, 8, 10, 12) and plan_cycles(plan).total == 19
+    assert plan_cycles(inner).pair_starts == (6, 8, 11, 14) and plan_cycles(inner).total == 21
+    # A single band or a single weight tile has one walk.
+    assert not tiling_plan(spec, xpu.replace(act_buffer_depth=2), weights_outer=True).weights_outer
+    assert not tiling_plan(spec, xpu.replace(wgt_buffer_depth=4), weights_outer=True).weights_outer
 
 
 def test_activation_broadcast_plan():

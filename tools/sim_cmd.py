@@ -9,8 +9,9 @@ Report fields (units in the names where they have one): ``cycles`` (measured), `
 (:func:`oxbnn.models.timing.layer_cycles`, the no-stall count), ``cycles_predicted_is_bound``
 and ``cycles_match`` (:func:`oxbnn.testbenches.scoreboard.cycle_verdict`),
 ``cycles_breakdown_predicted`` (every count of :class:`oxbnn.models.timing.CycleBreakdown`),
-``dataflow`` (the one the layer ran in: ``--dataflow``, by default ``auto``, the faster by the
-cycle model, :func:`oxbnn.models.timing.choose_dataflow`),
+``dataflow`` and ``walk`` (the dataflow and the tile walk order the layer ran in:
+``--dataflow`` and ``--walk``, by default ``auto``, the faster by the cycle model,
+:func:`oxbnn.models.timing.layer_cycles`),
 ``cycles_lower_bound`` (:func:`oxbnn.models.bounds.layer_lower_bound` of the layer, the XPU
 and the memory: no schedule of the layer on them takes fewer cycles),
 ``cycles_lower_bound_terms`` (its three terms, ``{"compute": .., "memory": .., "fixed": ..}``,
@@ -72,7 +73,7 @@ from ..models.configs import XpuParams
 from ..models.derive import xpu_params
 from ..models.layer import LayerSpec
 from ..models.layer_io import LayerData, load_layer_file
-from ..models.timing import DATAFLOW_CHOICES, MemoryModel, layer_cycles
+from ..models.timing import DATAFLOW_CHOICES, WALK_CHOICES, MemoryModel, layer_cycles
 from ..models.workloads import NETWORKS
 from .options import (
     MAX_CYCLE,
@@ -185,6 +186,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the host's dataflow for the layer: auto (default: the one the cycle model counts "
         "fewer cycles for), or weight_broadcast / activation_broadcast forced",
     )
+    p.add_argument(
+        "--walk",
+        choices=WALK_CHOICES,
+        default="auto",
+        help="the order of the tile walk: auto (default: the faster by the cycle model), or "
+        "bands_outer / weights_outer forced (they differ only with several bands and weight "
+        "tiles)",
+    )
     add_json(p)
     p.set_defaults(func=run)
 
@@ -260,7 +269,7 @@ def _run(args: argparse.Namespace) -> int:
         mem_kw["cycles_per_word"] = args.mem_cycles_per_word
     mem = MemoryModel(**mem_kw)
     # Also validates the layer against the buffers (and a forced dataflow against the XPU).
-    predicted = layer_cycles(spec, xpu, mem, dataflow=args.dataflow)
+    predicted = layer_cycles(spec, xpu, mem, dataflow=args.dataflow, walk=args.walk)
     name = args.name or (
         f"{args.layer.stem if args.layer else 'vgg_small_conv3'}-"
         f"{xpu.name}-{args.optics}-seed{args.seed}"
@@ -293,6 +302,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         name=name,
         dataflow=args.dataflow,
+        walk=args.walk,
     )
     [res] = cosim.run(
         [layer_run],
@@ -324,6 +334,7 @@ def _run(args: argparse.Namespace) -> int:
         "symbols_per_cycle": xpu.symbols_per_cycle,
         "clock_hz": xpu.clock_hz,
         "dataflow": predicted.plan.dataflow,
+        "walk": "weights_outer" if predicted.plan.weights_outer else "bands_outer",
         "cycles": res["cycles"],
         "cycles_predicted": predicted.total,
         "cycles_predicted_is_bound": verdict.is_bound,
