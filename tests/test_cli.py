@@ -205,7 +205,7 @@ def test_cycle_verdict(measured, predicted, stalls, is_bound, match, text):
     assert (v.is_bound, v.match, v.text) == (is_bound, match, text)
 
 
-def _tiny_sim(monkeypatch, tmp_path, *, cycles_delta: int = 0):
+def _tiny_sim(monkeypatch, tmp_path, *, cycles_delta: int = 0, wgt_depth: int = 32):
     """Make ``oxbnn sim`` run a tiny N = 4, M = 2 XPU in Amaranth's simulator (fast), on a small
     layer file; ``cycles_delta`` is added to the measured count (to provoke a failed check)."""
     from oxbnn.models import bnn
@@ -216,7 +216,7 @@ def _tiny_sim(monkeypatch, tmp_path, *, cycles_delta: int = 0):
     from oxbnn.tools import sim_cmd
 
     tiny = xpu_params("oxbnn50-s1").replace(
-        n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=32, wgt_buffer_depth=32
+        n_lanes=4, n_xpes=2, gamma=2, adc_bits=4, act_buffer_depth=32, wgt_buffer_depth=wgt_depth
     )
 
     class PysimCosim:
@@ -289,6 +289,30 @@ def test_sim_json_reports_the_lower_bound(monkeypatch, tmp_path, capsys):
     assert report["cycles_lower_bound"] == max(terms.values())
     assert report["efficiency"] == report["cycles"] / report["cycles_lower_bound"]
     assert report["efficiency"] >= 1
+
+
+@pytest.mark.parametrize("dataflow", ["weight_broadcast", "activation_broadcast"])
+def test_sim_runs_the_dataflow_asked_for(monkeypatch, tmp_path, capsys, dataflow):
+    """``--dataflow`` forces one; the report names it, and the run is bit- and cycle-exact.
+    The tiny layer (48 one-chunk outputs, 3 filters) takes 3 x ceil(16 / 2) = 24 jobs in weight
+    broadcast and ceil(3 / 2) x 16 = 32 in activation broadcast."""
+    layer = _tiny_sim(monkeypatch, tmp_path)
+    argv = ["sim", "--layer", str(layer), "--out", str(tmp_path), "--name", "r", "--json"]
+    assert main([*argv, "--dataflow", dataflow, "--walk", "weights_outer"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataflow"] == dataflow and report["walk"] == "bands_outer"  # one band
+    assert report["match_golden"] and report["cycles"] == report["cycles_predicted"]
+    jobs = {"weight_broadcast": 24, "activation_broadcast": 32}[dataflow]
+    assert report["cycles_breakdown_predicted"]["compute"] == jobs
+
+
+def test_sim_refuses_a_dataflow_that_cannot_map(monkeypatch, tmp_path, capsys):
+    """A weight bank of one word holds one filter, not the M = 2 of activation broadcast."""
+    layer = _tiny_sim(monkeypatch, tmp_path, wgt_depth=1)
+    argv = ["sim", "--layer", str(layer), "--out", str(tmp_path), "--name", "r"]
+    assert main([*argv, "--dataflow", "activation_broadcast"]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "activation broadcast needs 2 filters" in err, err
 
 
 @pytest.mark.parametrize(("probability", "delta"), [("0.3", -10_000), ("1", 1)])
