@@ -9,7 +9,10 @@ A filter step is ``filter_step`` filters (1 under weight broadcast, where a grou
 under activation broadcast, where a group is one unit and XPE e takes filter ``f + e``, with
 ``ctl.filters`` saying which XPEs have one). The descriptor carries the step and its words
 (``filter_step``, ``filter_words``) and the units a group advances by, so the walk is the same
-logic for both.
+logic for both. With the descriptor's ``wgt_outer`` the two outer loops swap (``for weight
+tile: for band``): the activation tile walker makes one pass over the bands per weight tile, the
+job walker releases the activation bank after every pair and the weight bank after a tile's last
+band.
 
 Three walkers run concurrently:
 
