@@ -415,6 +415,41 @@ def test_micro_cases_on_rtl(name, spec, changes, dataflow, total):
     assert_layers(xpu, [run], [got])
 
 
+# One layer of each class the dataflow choice separates, on a 3-XPE XPU: fc; a conv with many
+# positions and one filter; a late conv with one position row and many filters; a pooled conv;
+# a conv whose weights need several tiles and whose input several bands (both walk orders).
+CHOICE_XPU = XpuParams(
+    n_lanes=4, n_xpes=3, gamma=2, adc_bits=4, act_buffer_depth=24, wgt_buffer_depth=16
+)
+CHOICE_LAYERS = [
+    LayerSpec.fc(20, 7),
+    LayerSpec("conv", 6, 6, 4, 1, 3, 3, padding=1),
+    LayerSpec("conv", 1, 3, 8, 9),
+    LayerSpec("conv", 4, 4, 4, 4, pool=True),
+    LayerSpec("conv", 8, 4, 2, 5, 3, 3, padding=1),
+]
+
+
+def test_the_chosen_dataflow_is_never_slower_in_the_rtl():
+    """Each layer run in the RTL three times: weight broadcast, activation broadcast and the
+    host's choice. The choice's measured count is the smaller of the two forced ones (and every
+    run is bit- and cycle-exact); the layers are not all won by the same dataflow."""
+    rng = np.random.default_rng(13)
+    runs = []
+    for spec in CHOICE_LAYERS:
+        tensors = bnn.random_layer(rng, spec)
+        for dataflow in (WB, AB, "auto"):
+            runs.append(LayerRun(spec, *tensors, name=f"{spec} {dataflow}", dataflow=dataflow))
+    results = XpuHarness(CHOICE_XPU).run(runs)
+    assert_layers(CHOICE_XPU, runs, results)
+    winners = set()
+    for i in range(0, len(runs), 3):
+        wb, ab, auto = (r.cycles for r in results[i : i + 3])
+        assert auto == min(wb, ab), (runs[i].spec, wb, ab, auto)
+        winners.add(WB if wb <= ab else AB)
+    assert winners == {WB, AB}
+
+
 def test_back_to_back_layers_and_pcas_see_the_data():
     """Two layers on one XPU; the ideal PCA must have counted something (non-trivial run)."""
     xpu = CONFIGS["n4m2g2"]
