@@ -683,6 +683,65 @@ class Sequencer(wiring.Component):
                     for upd in engine_updates:
                         m.d.sync += upd["within"]
 
+        # The end of a filter step on a band (the last sub-job of the band's last group): the
+        # next value of every walker register is chosen from the registered "last" flags alone,
+        # before the job ends (retiming: the end of the vector then only enables the registers,
+        # through one multiplexer, as it does the XPEs' positions). One transition holds:
+        fl, bl, tl, wo = filter_last, band_last, wtile_last, d.wgt_outer
+        t_filter = ~fl  # the next filter step of the tile, same band
+        t_band_in_tile = fl & wo & ~bl  # weights outside: the next band, same tile
+        t_tile_band0 = fl & wo & bl & ~tl  # weights outside: the next tile, first band
+        t_tile = fl & ~wo & ~tl  # bands outside: the next tile, same band
+        t_band_tile0 = fl & ~wo & tl & ~bl  # bands outside: the next band, first tile
+        t_end = fl & bl & tl  # the layer's last job
+        left = Mux(band_last, d.last_band_last_group, d.band_last_group)
+        keep_band = [
+            (job_row_q, band_iy),
+            (job_base_q, band_base),
+            (groups_left_q, left),
+            (group_last_q, left == 0),
+        ]
+        next_band = band_walk(u1, u2, band_iy + d.band_row_step, band_off + d.band_base_step) + [
+            (u1_q, u2),
+            (u2_q, u2 + d.rows_per_band),
+        ]
+        first_band = band_walk(0, d.rows_per_band, -d.padding, d.band_base0) + [
+            (u1_q, initial[id(u1_q)]),
+            (u2_q, initial[id(u2_q)]),
+        ]
+        n_filt = filt + d.filter_step
+        next_filter = [
+            (filter_last_q, n_filt + d.filter_step >= f_end),
+            (fmask_q, filter_mask(n_filt, f_end)),
+            (filt, n_filt),
+            (wf_off, wf_off + d.filter_words),
+        ]
+
+        def new_tile(f):
+            return tile_walk(f) + [(filt, f), (f0, f), (wf_off, 0)]
+
+        transitions = [
+            (t_filter, keep_band + next_filter),
+            (t_band_in_tile, next_band + tile_walk(f0) + [(filt, f0), (wf_off, 0)]),
+            (t_tile_band0, first_band + new_tile(f_end)),
+            (t_tile, keep_band + new_tile(f_end)),
+            (t_band_tile0, next_band + new_tile(0)),
+            (t_end, keep_band + new_tile(0)),  # the last: never tested (the others exclude it)
+        ]
+        regs = {id(q): q for _, upd in transitions for q, _ in upd}
+        holds = {id(q): e for q, e in early} | {id(r): r for r in (filt, f0, wf_off)}
+        step_next = []
+        for key, q in regs.items():
+            values = [
+                dict((id(r), v) for r, v in upd).get(key, holds[key]) for _, upd in transitions
+            ]
+            step_next.append((q, pick([t for t, _ in transitions], values)))
+        step_end = job_end & sub_last & group_last
+        m.d.comb += [
+            self.act_release.eq(step_end & fl & (wo | tl)),
+            self.wgt_release.eq(step_end & fl & Mux(wo, bl, d.wgt_tiles != 1)),
+        ]
+
         # The walk advances at the end of a job's last issue cycle.
         with m.If(job_end):
             with m.If(~sub_last):
@@ -708,60 +767,9 @@ class Sequencer(wiring.Component):
                     ]
                 with m.Else():
                     m.d.comb += pos_init.eq(1)
-                    left = Mux(band_last, d.last_band_last_group, d.band_last_group)
-                    m.d.sync += [groups_left_q.eq(left), group_last_q.eq(left == 0)]
-                    with m.If(~filter_last):
-                        n_filt = filt + d.filter_step
-                        m.d.sync += [
-                            filt.eq(n_filt),
-                            filter_last_q.eq(n_filt + d.filter_step >= f_end),
-                            fmask_q.eq(filter_mask(n_filt, f_end)),
-                            wf_off.eq(wf_off + d.filter_words),
-                        ]
-                    with m.Else():
-                        m.d.sync += wf_off.eq(0)
-                        next_band = [
-                            u1_q.eq(u2),
-                            u2_q.eq(u2 + d.rows_per_band),
-                            *load(
-                                band_walk(
-                                    u1,
-                                    u2,
-                                    band_iy + d.band_row_step,
-                                    band_off + d.band_base_step,
-                                )
-                            ),
-                        ]
-                        with m.If(d.wgt_outer):
-                            # for weight tile: for band -- every pair has its own band load.
-                            m.d.comb += self.act_release.eq(1)
-                            with m.If(~band_last):
-                                m.d.sync += [filt.eq(f0), *load(tile_walk(f0)), *next_band]
-                            with m.Else():
-                                m.d.comb += self.wgt_release.eq(1)
-                                m.d.sync += [
-                                    u1_q.eq(initial[id(u1_q)]),
-                                    u2_q.eq(initial[id(u2_q)]),
-                                    *load(band_walk(0, d.rows_per_band, -d.padding, d.band_base0)),
-                                ]
-                                with m.If(~wtile_last):
-                                    m.d.sync += [f0.eq(f_end), filt.eq(f_end)]
-                                    m.d.sync += load(tile_walk(f_end))
-                                with m.Else():
-                                    m.d.sync += [running.eq(0), flushing.eq(1)]
-                        with m.Elif(~wtile_last):  # for band: for weight tile
-                            m.d.comb += self.wgt_release.eq(d.wgt_tiles != 1)
-                            m.d.sync += [f0.eq(f_end), filt.eq(f_end), *load(tile_walk(f_end))]
-                        with m.Else():
-                            m.d.comb += [
-                                self.wgt_release.eq(d.wgt_tiles != 1),
-                                self.act_release.eq(1),
-                            ]
-                            m.d.sync += [f0.eq(0), filt.eq(0), *load(tile_walk(0))]
-                            with m.If(~band_last):
-                                m.d.sync += next_band
-                            with m.Else():
-                                m.d.sync += [running.eq(0), flushing.eq(1)]
+                    m.d.sync += [q.eq(v) for q, v in step_next]
+                    with m.If(t_end):
+                        m.d.sync += [running.eq(0), flushing.eq(1)]
 
         with m.If(first):
             m.d.comb += pos_init.eq(1)
