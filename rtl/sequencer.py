@@ -9,10 +9,7 @@ A filter step is ``filter_step`` filters (1 under weight broadcast, where a grou
 under activation broadcast, where a group is one unit and XPE e takes filter ``f + e``, with
 ``ctl.filters`` saying which XPEs have one). The descriptor carries the step and its words
 (``filter_step``, ``filter_words``) and the units a group advances by, so the walk is the same
-logic for both. With the descriptor's ``wgt_outer`` the two outer loops swap (``for weight
-tile: for band``): the activation tile walker makes one pass over the bands per weight tile, the
-job walker releases the activation bank after every pair and the weight bank after a tile's last
-band.
+logic for both.
 
 Three walkers run concurrently:
 
@@ -683,64 +680,20 @@ class Sequencer(wiring.Component):
                     for upd in engine_updates:
                         m.d.sync += upd["within"]
 
-        # The end of a filter step on a band (the last sub-job of the band's last group): the
-        # next value of every walker register is chosen from the registered "last" flags alone,
-        # before the job ends (retiming: the end of the vector then only enables the registers,
-        # through one multiplexer, as it does the XPEs' positions). One transition holds:
-        fl, bl, tl, wo = filter_last, band_last, wtile_last, d.wgt_outer
-        t_filter = ~fl  # the next filter step of the tile, same band
-        t_band_in_tile = fl & wo & ~bl  # weights outside: the next band, same tile
-        t_tile_band0 = fl & wo & bl & ~tl  # weights outside: the next tile, first band
-        t_tile = fl & ~wo & ~tl  # bands outside: the next tile, same band
-        t_band_tile0 = fl & ~wo & tl & ~bl  # bands outside: the next band, first tile
-        t_end = fl & bl & tl  # the layer's last job
-        left = Mux(band_last, d.last_band_last_group, d.band_last_group)
-        keep_band = [
-            (job_row_q, band_iy),
-            (job_base_q, band_base),
-            (groups_left_q, left),
-            (group_last_q, left == 0),
-        ]
-        next_band = band_walk(u1, u2, band_iy + d.band_row_step, band_off + d.band_base_step) + [
-            (u1_q, u2),
-            (u2_q, u2 + d.rows_per_band),
-        ]
-        first_band = band_walk(0, d.rows_per_band, -d.padding, d.band_base0) + [
-            (u1_q, initial[id(u1_q)]),
-            (u2_q, initial[id(u2_q)]),
-        ]
-        n_filt = filt + d.filter_step
-        next_filter = [
-            (filter_last_q, n_filt + d.filter_step >= f_end),
-            (fmask_q, filter_mask(n_filt, f_end)),
-            (filt, n_filt),
-            (wf_off, wf_off + d.filter_words),
-        ]
-
-        def new_tile(f):
-            return tile_walk(f) + [(filt, f), (f0, f), (wf_off, 0)]
-
-        transitions = [
-            (t_filter, keep_band + next_filter),
-            (t_band_in_tile, next_band + tile_walk(f0) + [(filt, f0), (wf_off, 0)]),
-            (t_tile_band0, first_band + new_tile(f_end)),
-            (t_tile, keep_band + new_tile(f_end)),
-            (t_band_tile0, next_band + new_tile(0)),
-            (t_end, keep_band + new_tile(0)),  # the last: never tested (the others exclude it)
-        ]
-        regs = {id(q): q for _, upd in transitions for q, _ in upd}
-        holds = {id(q): e for q, e in early} | {id(r): r for r in (filt, f0, wf_off)}
-        step_next = []
-        for key, q in regs.items():
-            values = [
-                dict((id(r), v) for r, v in upd).get(key, holds[key]) for _, upd in transitions
-            ]
-            step_next.append((q, pick([t for t, _ in transitions], values)))
-        step_end = job_end & sub_last & group_last
-        m.d.comb += [
-            self.act_release.eq(step_end & fl & (wo | tl)),
-            self.wgt_release.eq(step_end & fl & Mux(wo, bl, d.wgt_tiles != 1)),
-        ]
+        # The filter of the next step, chosen from the registered "last" flags alone before the
+        # job ends (retiming: the threshold memory's read port takes this register's input as
+        # its address, so the end of the vector reaches it through one multiplexer, not through
+        # the walk's nested choices): the next step of the tile; else, bands outside the weight
+        # tiles, the next tile's first filter or 0 after the last tile; weights outside, the
+        # tile's first filter for the next band, the next tile's after the last band.
+        tile_next = Mux(wtile_last, 0, f_end)
+        filt_next = Mux(
+            ~filter_last,
+            filt + d.filter_step,
+            Mux(d.wgt_outer, Mux(band_last, tile_next, f0), tile_next),
+        )
+        with m.If(job_end & sub_last & group_last):
+            m.d.sync += filt.eq(filt_next)
 
         # The walk advances at the end of a job's last issue cycle.
         with m.If(job_end):
@@ -767,9 +720,59 @@ class Sequencer(wiring.Component):
                     ]
                 with m.Else():
                     m.d.comb += pos_init.eq(1)
-                    m.d.sync += [q.eq(v) for q, v in step_next]
-                    with m.If(t_end):
-                        m.d.sync += [running.eq(0), flushing.eq(1)]
+                    left = Mux(band_last, d.last_band_last_group, d.band_last_group)
+                    m.d.sync += [groups_left_q.eq(left), group_last_q.eq(left == 0)]
+                    with m.If(~filter_last):
+                        n_filt = filt + d.filter_step
+                        m.d.sync += [
+                            filter_last_q.eq(n_filt + d.filter_step >= f_end),
+                            fmask_q.eq(filter_mask(n_filt, f_end)),
+                            wf_off.eq(wf_off + d.filter_words),
+                        ]
+                    with m.Else():
+                        m.d.sync += wf_off.eq(0)
+                        next_band = [
+                            u1_q.eq(u2),
+                            u2_q.eq(u2 + d.rows_per_band),
+                            *load(
+                                band_walk(
+                                    u1,
+                                    u2,
+                                    band_iy + d.band_row_step,
+                                    band_off + d.band_base_step,
+                                )
+                            ),
+                        ]
+                        with m.If(d.wgt_outer):
+                            # for weight tile: for band -- every pair has its own band load.
+                            m.d.comb += self.act_release.eq(1)
+                            with m.If(~band_last):
+                                m.d.sync += [*load(tile_walk(f0)), *next_band]
+                            with m.Else():
+                                m.d.comb += self.wgt_release.eq(1)
+                                m.d.sync += [
+                                    u1_q.eq(initial[id(u1_q)]),
+                                    u2_q.eq(initial[id(u2_q)]),
+                                    *load(band_walk(0, d.rows_per_band, -d.padding, d.band_base0)),
+                                ]
+                                with m.If(~wtile_last):
+                                    m.d.sync += f0.eq(f_end)
+                                    m.d.sync += load(tile_walk(f_end))
+                                with m.Else():
+                                    m.d.sync += [running.eq(0), flushing.eq(1)]
+                        with m.Elif(~wtile_last):  # for band: for weight tile
+                            m.d.comb += self.wgt_release.eq(d.wgt_tiles != 1)
+                            m.d.sync += [f0.eq(f_end), *load(tile_walk(f_end))]
+                        with m.Else():
+                            m.d.comb += [
+                                self.wgt_release.eq(d.wgt_tiles != 1),
+                                self.act_release.eq(1),
+                            ]
+                            m.d.sync += [f0.eq(0), *load(tile_walk(0))]
+                            with m.If(~band_last):
+                                m.d.sync += next_band
+                            with m.Else():
+                                m.d.sync += [running.eq(0), flushing.eq(1)]
 
         with m.If(first):
             m.d.comb += pos_init.eq(1)
