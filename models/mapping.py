@@ -8,7 +8,7 @@ N and gamma from the optics for OXBNN) and its eDRAM as a tile stream sees it
 The dataflow
 ------------
 Each XPU share runs in the dataflow the cycle model counts fewer cycles for (:data:`DATAFLOW` =
-``"auto"``, :func:`oxbnn.models.timing.choose_dataflow`, docs/design.md §4.2), as the host does:
+``"auto"``, :func:`oxbnn.models.timing.layer_cycles`, docs/design.md §4.2), as the host does:
 weight broadcast (the M XPEs share one filter and work on M units, output positions or pooled
 2 x 2 windows, of a group) or activation broadcast (one unit, M filters). A vector of K bits is
 ``L = ceil(K/N)`` chunks, one readout every gamma chunks and at the vector's end, in either. The

@@ -25,7 +25,7 @@ job is one vector on every XPE of a group. Both dataflows walk the same loop nes
 vector has the same schedule, so the count below serves both; only the number of jobs of a
 (band, weight tile) pair differs (:meth:`~oxbnn.models.tiling.TilingPlan.pair_jobs`).
 
-**Dataflow choice** (:func:`choose_dataflow`, ``dataflow="auto"``, the default everywhere): the
+**Dataflow choice** (``layer_cycles(dataflow="auto")``, the default everywhere): the
 host runs each layer in the dataflow this model counts fewer cycles for (weight broadcast on a
 tie, and whenever activation broadcast cannot map: a weight bank that cannot hold M filters).
 The descriptor's ``act_bcast`` bit carries the choice to the XPU.
@@ -159,7 +159,6 @@ __all__ = [
     "MemoryModel",
     "DATAFLOW_CHOICES",
     "WALK_CHOICES",
-    "choose_dataflow",
     "plan_cycles",
     "CycleBreakdown",
     "layer_cycles",
@@ -372,21 +371,11 @@ class _BeatClock:
         return t
 
 
-#: What ``dataflow=`` accepts: ``"auto"`` (the faster, :func:`choose_dataflow`) or one of
+#: What ``dataflow=`` accepts: ``"auto"`` (the faster, :func:`layer_cycles`) or one of
 #: :data:`~oxbnn.models.tiling.DATAFLOWS`.
 DATAFLOW_CHOICES = ("auto", *DATAFLOWS)
 #: What ``walk=`` accepts: ``"auto"`` (the faster) or one of :data:`~oxbnn.models.tiling.WALKS`.
 WALK_CHOICES = ("auto", *WALKS)
-
-
-def choose_dataflow(spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None = None) -> str:
-    """The dataflow of :data:`~oxbnn.models.tiling.DATAFLOWS` in which ``spec`` takes the fewest
-    cycles on ``xpu`` (the first, weight broadcast, on a tie); one that cannot map is skipped.
-
-    Raises :class:`~oxbnn.models.tiling.TilingError` if neither maps (the weight-broadcast
-    plan's error, which names what does not fit).
-    """
-    return layer_cycles(spec, xpu, mem, dataflow="auto").plan.dataflow
 
 
 def layer_cycles(

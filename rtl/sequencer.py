@@ -687,9 +687,10 @@ class Sequencer(wiring.Component):
         # tiles, the next tile's first filter or 0 after the last tile; weights outside, the
         # tile's first filter for the next band, the next tile's after the last band.
         tile_next = Mux(wtile_last, 0, f_end)
+        n_filt = filt + d.filter_step
         filt_next = Mux(
             ~filter_last,
-            filt + d.filter_step,
+            n_filt,
             Mux(d.wgt_outer, Mux(band_last, tile_next, f0), tile_next),
         )
         with m.If(job_end & sub_last & group_last):
@@ -723,7 +724,6 @@ class Sequencer(wiring.Component):
                     left = Mux(band_last, d.last_band_last_group, d.band_last_group)
                     m.d.sync += [groups_left_q.eq(left), group_last_q.eq(left == 0)]
                     with m.If(~filter_last):
-                        n_filt = filt + d.filter_step
                         m.d.sync += [
                             filter_last_q.eq(n_filt + d.filter_step >= f_end),
                             fmask_q.eq(filter_mask(n_filt, f_end)),

@@ -33,10 +33,10 @@ class LayerRun:
     ``seed``); 1 means always ready. ``stall_probability`` > 0 makes the external memory withhold
     a due word for a cycle at random (:class:`Feeder`). With either, the run is slower than the
     cycle model's no-stall count, and only bounded by it. ``dataflow`` is one of
-    :data:`~oxbnn.models.timing.DATAFLOW_CHOICES`: the host's policy for this layer (``"auto"``:
-    the dataflow the cycle model counts fewer cycles for, :func:`~oxbnn.models.timing.
-    choose_dataflow`); ``walk`` one of :data:`~oxbnn.models.timing.WALK_CHOICES`, the order of
-    its tile walk (``"auto"``: the faster).
+    :data:`~oxbnn.models.timing.DATAFLOW_CHOICES` and ``walk`` one of
+    :data:`~oxbnn.models.timing.WALK_CHOICES`: the host's policy for this layer (``"auto"``: the
+    dataflow and walk order the cycle model counts fewer cycles for,
+    :func:`~oxbnn.models.timing.layer_cycles`).
     """
 
     spec: LayerSpec
