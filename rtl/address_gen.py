@@ -42,7 +42,9 @@ def word_layout(xpu: XpuParams) -> data.StructLayout:
     window row (signed); ``col``: input column relative to the window origin; ``offset``: the
     band's base offset + the sub-job's offset + the tap's word offset (signed, modular);
     ``shift``: the lane of the chunk its first used bit lands on; ``placed``: how many of its
-    bits go into the chunk (0 unless ``take``).
+    bits go into the chunk (0 unless ``take``); ``end``: ``shift + placed``, the lane after its
+    last one (the sequencer has it before the difference ``placed``, so the gearbox's lane mask
+    does not wait for an adder: retiming).
     """
     w = Widths.of(xpu)
     return data.StructLayout(
@@ -53,6 +55,7 @@ def word_layout(xpu: XpuParams) -> data.StructLayout:
             "offset": signed(w.offset),
             "shift": range(xpu.n_lanes),
             "placed": range(xpu.n_lanes + 1),
+            "end": range(xpu.n_lanes + 1),
         }
     )
 
@@ -247,10 +250,9 @@ class AddressGen(wiring.Component):
             for i in range(rr):
                 word = ctl.word[s * rr + i]
                 take = word.take & ctl.issue
-                # Lanes [shift, shift + placed): one comparison pair per lane, in parallel, rather
-                # than a decoder followed by a barrel shifter.
-                end = word.shift + word.placed
-                lanes = Cat(*((word.shift <= j) & (end > j) for j in range(n)))
+                # Lanes [shift, end): one comparison pair per lane, in parallel, rather than a
+                # decoder followed by a barrel shifter.
+                lanes = Cat(*((word.shift <= j) & (word.end > j) for j in range(n)))
                 m.d.sync += [
                     gb_d[s].shift[i].eq(word.shift),
                     gb_d[s].mask[i].eq(Mux(take, lanes, 0)),

@@ -582,6 +582,8 @@ class Sequencer(wiring.Component):
                     word.offset.eq(pick(wd["rh"], [off0 + c for c in wd["steps"]])),
                     word.shift.eq(pos),
                     word.placed.eq(Mux(take, placed, 0)),
+                    # pos + placed (equal to pos when the word is not taken, see ``starts``)
+                    word.end.eq(starts[i + 1]),
                 ]
             pos = starts[rr]
             after = words[rr]

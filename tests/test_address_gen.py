@@ -182,6 +182,7 @@ def test_a_beat_fills_its_slots(pad, ss):
                     "offset": offset,
                     "shift": shift,
                     "placed": placed,
+                    "end": shift + placed,
                 }
             skips[slot] = reads[0][1]
         ctx.set(

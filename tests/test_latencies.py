@@ -105,7 +105,7 @@ def test_issue_to_port_is_measured(ss):
         await ctx.tick()
         for e in range(xpu.n_xpes):  # nothing issued yet: every lane dark
             assert ctx.get(agen.act[e]) == (1 << ss * n) - 1 and ctx.get(agen.wgt[e]) == 0
-        word = {"take": 1, "row": 0, "col": 0, "offset": 0, "shift": 0, "placed": n}
+        word = {"take": 1, "row": 0, "col": 0, "offset": 0, "shift": 0, "placed": n, "end": n}
         words = [{}] * (READS_PER_SLOT * ss)
         words[slot * READS_PER_SLOT] = word
         every = (1 << xpu.n_xpes) - 1

@@ -120,6 +120,7 @@ def _observed(ctx, dut, xpu):
                 gap = True
                 continue
             assert not gap, "a slot engine took a word after one it did not take"
+            assert w.end == w.shift + w.placed, "a word's end lane is not shift + placed"
             words.append(
                 {
                     "row": w.row,
