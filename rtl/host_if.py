@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -207,17 +207,27 @@ def result_layout(xpu: XpuParams) -> data.StructLayout:
 
 
 class HostIf(wiring.Component):
-    """Descriptor register, start/busy/done handshake and the per-channel threshold memory.
+    """Descriptor registers, start/busy/done handshake and the per-channel threshold memory.
 
-    On a cycle with ``start`` high while idle, ``desc_in`` is latched into ``desc`` and, for a
-    layer with bit output, the threshold loader takes ``out_channels`` entries from ``thr_in``;
-    both from :attr:`start_latency` cycles after ``start``. ``thr_ready`` is high once they are
-    all stored (or at once for integer output). ``busy`` is high from the cycle after ``start``
-    until ``done`` (driven by the sequencer).
+    **Queue.** ``start`` asks for a layer to be taken, with its descriptor on ``desc_in``; it is
+    taken (``accept``) in a cycle with ``start_ready``, a valid/ready handshake (``start_ready``
+    depends on registers only, never on ``start``). While idle a layer is taken at once and starts
+    (``run``) in the same cycle: ``desc_in`` is latched into ``desc`` and, for a layer with bit
+    output, the threshold loader takes ``out_channels`` entries from ``thr_in``, both from
+    :attr:`start_latency` cycles after ``start``. While busy, one more layer is taken into the queue
+    (``desc_next``, ``queued``) once the loader has finished the running layer's thresholds (and not
+    in the cycle of ``done``); its thresholds load at once, into the other bank of the threshold
+    memory, while the running layer computes. In the cycle of ``done`` a queued layer starts
+    (``run``, ``desc`` takes ``desc_next``) and ``busy`` stays high; without one ``busy`` ends.
+    ``thr_ready`` is high once the running layer's thresholds are all stored (or at once for integer
+    output).
 
-    The threshold memory has one synchronous read port per XPE: ``thr_addr[e]`` in cycle t gives
-    ``thr_data[e]`` in cycle t + :attr:`threshold_latency` (the XPEs read one channel's entry
-    under weight broadcast and M channels' under activation broadcast).
+    The threshold memory has two banks of ``max_out_channels`` entries (the running layer's and
+    the queued layer's; bank ``b`` at addresses ``b * 2 ** ceil(log2(max_out_channels))`` up, so
+    a bank is one address bit and the read path has no adder) and one synchronous read port per
+    XPE: ``thr_addr[e]`` in cycle t gives the running layer's ``thr_data[e]`` in cycle t +
+    :attr:`threshold_latency` (the XPEs read one channel's entry under weight broadcast and M
+    channels' under activation broadcast).
 
     Parameters
     ----------
@@ -227,12 +237,19 @@ class HostIf(wiring.Component):
     -------
     desc_in : In(descriptor_layout(xpu))
     start : In(1)
-    desc : Out(descriptor_layout(xpu))
-        The latched descriptor.
+    start_ready : Out(1)
+        A ``start`` in this cycle is taken.
     accept : Out(1)
-        ``start`` while idle: the layer starts (combinational, in the ``start`` cycle).
+        ``start & start_ready``: the layer on ``desc_in`` is taken this cycle.
+    run : Out(1)
+        A layer starts this cycle: taken while idle, or promoted from the queue on ``done``.
+    desc : Out(descriptor_layout(xpu))
+        The running layer's descriptor (from the cycle after ``run``).
+    desc_next : Out(descriptor_layout(xpu))
+        The queued layer's descriptor (while ``queued``).
+    queued : Out(1)
     done : In(1)
-        From the sequencer; ends ``busy``.
+        From the sequencer; ends the running layer.
     busy : Out(1)
     thr_in : In(stream.Signature(threshold_layout(xpu)))
     thr_ready : Out(1)
@@ -246,8 +263,12 @@ class HostIf(wiring.Component):
             {
                 "desc_in": In(descriptor_layout(xpu)),
                 "start": In(1),
-                "desc": Out(descriptor_layout(xpu)),
+                "start_ready": Out(1),
                 "accept": Out(1),
+                "run": Out(1),
+                "desc": Out(descriptor_layout(xpu)),
+                "desc_next": Out(descriptor_layout(xpu)),
+                "queued": Out(1),
                 "done": In(1),
                 "busy": Out(1),
                 "thr_in": In(stream.Signature(threshold_layout(xpu))),
@@ -275,39 +296,56 @@ class HostIf(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         xpu = self._xpu
+        abits = len(self.thr_addr[0])  # a bank is 2 ** abits entries
         mem = m.submodules.thresholds = Memory(
-            shape=threshold_layout(xpu), depth=xpu.max_out_channels, init=[]
+            shape=threshold_layout(xpu), depth=2 << abits, init=[]
         )
+        load_bank = Signal()  # the bank of the last layer taken (the loader fills it)
+        run_bank = Signal()  # the running layer's bank
         wr = mem.write_port()
         for e in range(xpu.n_xpes):
             rd = mem.read_port()
-            m.d.comb += [rd.addr.eq(self.thr_addr[e]), self.thr_data[e].eq(rd.data)]
+            m.d.comb += [rd.addr.eq(Cat(self.thr_addr[e], run_bank)), self.thr_data[e].eq(rd.data)]
 
         busy = Signal()
+        queued = Signal()
         loading = Signal()
         count = Signal(range(xpu.max_out_channels + 1))
-        accept = self.start & ~busy
+        load_n = Signal.like(self.desc.out_channels)  # entries of the layer being loaded
+        start_ready = ~busy | (~queued & ~loading & ~self.done)
+        accept = self.start & start_ready
+        promote = self.done & queued
 
         m.d.comb += [
             self.busy.eq(busy),
-            self.thr_ready.eq(~loading),
+            self.queued.eq(queued),
+            # Loading while a layer is queued is the queued layer's load.
+            self.thr_ready.eq(~loading | queued),
             self.thr_in.ready.eq(loading),
-            wr.addr.eq(count),
+            wr.addr.eq(Cat(count[:abits], load_bank)),
             wr.data.eq(self.thr_in.payload),
             wr.en.eq(self.thr_in.valid & loading),
+            self.start_ready.eq(start_ready),
+            self.accept.eq(accept),
+            self.run.eq((accept & ~busy) | promote),
         ]
-        m.d.comb += self.accept.eq(accept)
         with m.If(accept):
             m.d.sync += [
-                self.desc.eq(self.desc_in),
-                busy.eq(1),
+                load_bank.eq(~load_bank),
                 count.eq(0),
+                load_n.eq(self.desc_in.out_channels),
                 loading.eq(self.desc_in.int_output == 0),
             ]
+            with m.If(~busy):
+                m.d.sync += [self.desc.eq(self.desc_in), busy.eq(1), run_bank.eq(~load_bank)]
+            with m.Else():
+                m.d.sync += [self.desc_next.eq(self.desc_in), queued.eq(1)]
+        with m.Elif(promote):
+            m.d.sync += [self.desc.eq(self.desc_next), queued.eq(0), run_bank.eq(~run_bank)]
         with m.Elif(self.done):
             m.d.sync += busy.eq(0)
         with m.If(self.thr_in.valid & loading):
             m.d.sync += count.eq(count + 1)
-            with m.If(count + 1 == self.desc.out_channels):
+            with m.If(count + 1 == load_n):
                 m.d.sync += loading.eq(0)
         return m

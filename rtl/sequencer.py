@@ -90,6 +90,8 @@ class Sequencer(wiring.Component):
     desc : In(descriptor_layout(xpu))
         The latched descriptor (valid from cycle 1).
     start : In(1)
+    desc_next, queued : In(descriptor_layout(xpu)), In(1)
+        The queued layer's descriptor (:class:`~oxbnn.rtl.host_if.HostIf`), while ``queued``.
     act_cmd, wgt_cmd : Out(stream.Signature(...))
         Tile lengths for the activation / weight buffers.
     act_valid, wgt_valid : In(1)
@@ -118,6 +120,8 @@ class Sequencer(wiring.Component):
             {
                 "desc": In(descriptor_layout(xpu)),
                 "start": In(1),
+                "desc_next": In(descriptor_layout(xpu)),
+                "queued": In(1),
                 "act_cmd": Out(stream.Signature(range(xpu.act_buffer_depth + 1))),
                 "wgt_cmd": Out(stream.Signature(range(xpu.wgt_buffer_depth + 1))),
                 "act_valid": In(1),
@@ -207,11 +211,29 @@ class Sequencer(wiring.Component):
         a_last_q, a_last = early_reg(1, "a_last")  # the band is the last
         a_bot_w = Mux(a_hi > d.height, d.image_words, a_hi_w)
         a_top_w = Mux(a_lo < 0, 0, a_lo_w)
+        # Prefetch (layer chaining): once this layer's walker has announced its last tile, the
+        # queued layer's first tile (band 0 of pass 0: its rows from 0 to min(tile_hi0,
+        # height)) is announced from its descriptor, so it loads while this layer computes; in
+        # the queued layer's ``first`` cycle its walker then steps past that tile (``a_skip``)
+        # as if it had announced it. A prefetch still loading when the layer starts simply
+        # continues as the walker's own first announcement (the same length).
+        dn = self.desc_next
+        first = Signal()
+        pre_a = Signal()  # the queued layer's first activation tile is announced
+        pf_a = self.queued & ~a_active & ~pre_a
+        a_skip = first & pre_a
+        pf_a_words = Mux(dn.tile_hi0 > dn.height, dn.image_words, dn.tile_hi0_words) - Mux(
+            dn.padding != 0, 0, dn.band_base0
+        )
         m.d.comb += [
-            self.act_cmd.valid.eq(a_active),
-            self.act_cmd.payload.eq(a_bot_w - a_top_w),
+            self.act_cmd.valid.eq((a_active & ~a_skip) | pf_a),
+            self.act_cmd.payload.eq(Mux(a_active, a_bot_w - a_top_w, pf_a_words)),
         ]
-        with m.If(self.act_cmd.valid & self.act_cmd.ready):
+        with m.If(pf_a & self.act_cmd.ready):
+            m.d.sync += pre_a.eq(1)
+        with m.If(first):
+            m.d.sync += pre_a.eq(0)
+        with m.If((a_active & ~a_skip & self.act_cmd.ready) | a_skip):
             a_next_last = a_u2 >= d.unit_h
             m.d.sync += [
                 a_u2_q.eq(a_u2 + d.rows_per_band),
@@ -229,11 +251,26 @@ class Sequencer(wiring.Component):
         w_tile = Signal.like(d.wgt_tiles)
         w_count = Signal(unsigned(w.wgt_loads))
         w_tile_last = w_tile + 1 == d.wgt_tiles
+        # Prefetch of the queued layer's first weight tile, as for the activations.
+        pre_w = Signal()
+        pf_w = self.queued & ~w_active & ~pre_w
+        w_skip = first & pre_w
+        pf_w_words = Mux(dn.wgt_tiles == 1, dn.wgt_last_tile_words, dn.wgt_tile_words)
         m.d.comb += [
-            self.wgt_cmd.valid.eq(w_active),
-            self.wgt_cmd.payload.eq(Mux(w_tile_last, d.wgt_last_tile_words, d.wgt_tile_words)),
+            self.wgt_cmd.valid.eq((w_active & ~w_skip) | pf_w),
+            self.wgt_cmd.payload.eq(
+                Mux(
+                    w_active,
+                    Mux(w_tile_last, d.wgt_last_tile_words, d.wgt_tile_words),
+                    pf_w_words,
+                )
+            ),
         ]
-        with m.If(self.wgt_cmd.valid & self.wgt_cmd.ready):
+        with m.If(pf_w & self.wgt_cmd.ready):
+            m.d.sync += pre_w.eq(1)
+        with m.If(first):
+            m.d.sync += pre_w.eq(0)
+        with m.If((w_active & ~w_skip & self.wgt_cmd.ready) | w_skip):
             m.d.sync += [w_count.eq(w_count + 1), w_tile.eq(Mux(w_tile_last, 0, w_tile + 1))]
             with m.If(w_count + 1 == d.wgt_loads):
                 m.d.sync += w_active.eq(0)
@@ -241,7 +278,6 @@ class Sequencer(wiring.Component):
         # ---------------------------------------------------------------------------- job walker
         running = Signal()
         flushing = Signal()
-        first = Signal()
         outstanding = Signal(range(self._result_depth + 1))
         # The first unit rows of the next band and of the one after (u0 + rows_per_band and
         # u0 + 2 rows_per_band, u0 the band's), so a band's tests compare registers.
@@ -381,7 +417,7 @@ class Sequencer(wiring.Component):
         for q, e in early:
             m.d.comb += e.eq(Mux(first, initial[id(q)], q))
         # The next pass over the bands starts again from the first band's tile.
-        with m.If(self.act_cmd.valid & self.act_cmd.ready & a_last & a_again):
+        with m.If(((a_active & ~a_skip & self.act_cmd.ready) | a_skip) & a_last & a_again):
             m.d.sync += a_pass.eq(a_pass + 1)
             m.d.sync += [
                 q.eq(initial[id(q)]) for q in (a_u2_q, a_lo_q, a_hi_q, a_lo_w_q, a_hi_w_q, a_last_q)
@@ -766,8 +802,10 @@ class Sequencer(wiring.Component):
                             m.d.comb += self.wgt_release.eq(d.wgt_tiles != 1)
                             m.d.sync += [f0.eq(f_end), *load(tile_walk(f_end))]
                         with m.Else():
+                            # A single weight tile stays for every band and goes with the last
+                            # one (the buffers are empty at the end of a layer: chaining).
                             m.d.comb += [
-                                self.wgt_release.eq(d.wgt_tiles != 1),
+                                self.wgt_release.eq((d.wgt_tiles != 1) | band_last),
                                 self.act_release.eq(1),
                             ]
                             m.d.sync += [f0.eq(0), *load(tile_walk(0))]

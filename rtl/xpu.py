@@ -115,11 +115,19 @@ class Xpu(wiring.Component):
     """One XPU: host interface, tile buffers, sequencer, address generator and PCA readout.
 
     A layer runs as: the host holds ``desc`` (from
-    :func:`~oxbnn.testbenches.driver.encode_descriptor`) and pulses ``start`` (cycle 0); it then
-    streams the thresholds (bit output only), the activation tiles and the weight tiles in the
-    order of the tiling plan, each stream whenever its ``ready`` is high, and takes the result
-    words from ``res_out``; ``done`` is high for one cycle after the last result. Cycle counts:
+    :func:`~oxbnn.testbenches.driver.encode_descriptor`) and ``start`` in a cycle with
+    ``start_ready`` (cycle 0; an idle XPU is always ready); it then streams the thresholds (bit
+    output only), the activation tiles and the weight tiles in the order of the tiling plan, each
+    stream whenever its ``ready`` is high, and takes the result words from ``res_out``; ``done`` is
+    high for one cycle after the last result. Cycle counts:
     :func:`oxbnn.models.timing.layer_cycles`.
+
+    **Chaining** (:func:`oxbnn.models.timing.chain_cycles`): while a layer runs, the host may
+    offer the next one; it is taken once the running layer's thresholds are loaded, its
+    thresholds load into the other threshold bank, its first activation tile and first weight
+    tile load as soon as the running layer has announced its last ones and a bank is free, and
+    it starts in the cycle of the running layer's ``done``. Each stream carries the layers'
+    words one after the other, in order.
 
     Parameters
     ----------
@@ -129,6 +137,11 @@ class Xpu(wiring.Component):
     -------
     desc : In(descriptor_layout(xpu))
     start : In(1)
+        With the layer's ``desc``: the layer is taken in a cycle with ``start_ready``.
+    start_ready : Out(1)
+        A ``start`` now is taken (from registers only): while idle the layer starts in this
+        cycle; while busy it is queued, one deep, and starts in the cycle of the running
+        layer's ``done``.
     busy : Out(1)
     done : Out(1)
     error : Out(1)
@@ -146,6 +159,7 @@ class Xpu(wiring.Component):
             {
                 "desc": In(descriptor_layout(xpu)),
                 "start": In(1),
+                "start_ready": Out(1),
                 "busy": Out(1),
                 "done": Out(1),
                 "error": Out(1),
@@ -232,12 +246,17 @@ class Xpu(wiring.Component):
             host.done.eq(seq.done),
             self.busy.eq(host.busy),
             self.done.eq(seq.done),
+            self.start_ready.eq(host.start_ready),
             self.error.eq(readout.error),
-            readout.clear.eq(host.accept),
+            readout.clear.eq(host.run),
             seq.desc.eq(host.desc),
-            seq.start.eq(host.accept),
-            act.clear.eq(host.accept),
-            wgt.clear.eq(host.accept),
+            seq.start.eq(host.run),
+            seq.desc_next.eq(host.desc_next),
+            seq.queued.eq(host.queued),
+            # Only a layer taken while idle clears the buffers: a queued layer's first tiles
+            # are already in them (every bank of the previous layer is released by its end).
+            act.clear.eq(host.accept & ~host.busy),
+            wgt.clear.eq(host.accept & ~host.busy),
             seq.act_valid.eq(act.rd_valid),
             seq.wgt_valid.eq(wgt.rd_valid),
             act.release.eq(seq.act_release),

@@ -119,6 +119,7 @@ def _fields(xpu: XpuParams, dut: Xpu) -> tuple[list[tuple[str, Value]], list[tup
     ]
     watch = [
         ("done", dut.done),
+        ("start_ready", dut.start_ready),
         ("error", dut.error),
         ("busy", dut.busy),
         ("res_valid", dut.res_out.valid),

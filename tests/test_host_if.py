@@ -102,11 +102,6 @@ def test_loads_thresholds_then_runs_until_done():
             ctx.set(dut.thr_in.valid, 0)
             await ctx.tick()
         assert ctx.get(dut.thr_ready) == 1 and ctx.get(dut.thr_in.ready) == 0
-        # A start while busy is ignored.
-        ctx.set(dut.start, 1)
-        assert ctx.get(dut.accept) == 0
-        await ctx.tick()
-        ctx.set(dut.start, 0)
         mm = XPU.n_xpes  # one read port per XPE, each at its own address
         for i in range(len(entries)):
             want = [(i + e) % len(entries) for e in range(mm)]
@@ -126,6 +121,77 @@ def test_loads_thresholds_then_runs_until_done():
         await ctx.tick()
         ctx.set(dut.start, 0)
         assert ctx.get(dut.thr_ready) == 1 and ctx.get(dut.thr_in.ready) == 0
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-9)
+    sim.add_testbench(tb)
+    sim.run()
+
+
+def test_a_queued_layer_loads_into_the_other_bank_and_starts_on_done():
+    """One layer deep: a start while busy is taken only once the running layer's thresholds are
+    in; the queued layer's thresholds go into the other bank (the running layer still reads its
+    own), and it starts in the cycle of ``done`` with ``busy`` staying high; a third start waits
+    for the queue to empty."""
+    dut = HostIf(xpu=XPU)
+    first = encode_thresholds(np.array([1, 2, 3]), np.array([0, 0, 0]), LayerSpec.fc(6, 3), XPU)
+    second = encode_thresholds(np.array([-1, -2]), np.array([1, 1]), LayerSpec.fc(6, 2), XPU)
+    d1, d2 = encode_descriptor(LayerSpec.fc(6, 3), XPU), encode_descriptor(LayerSpec.fc(9, 2), XPU)
+
+    async def feed(ctx, entries):
+        for e in entries:
+            ctx.set(dut.thr_in.valid, 1)
+            ctx.set(dut.thr_in.payload, e)
+            await ctx.tick()
+        ctx.set(dut.thr_in.valid, 0)
+
+    async def read(ctx, n):
+        got = []
+        for i in range(n):
+            ctx.set(dut.thr_addr, [i] * XPU.n_xpes)
+            await ctx.tick()
+            got.append((ctx.get(dut.thr_data[0].value), ctx.get(dut.thr_data[1].flip)))
+        return got
+
+    async def tb(ctx):
+        ctx.set(dut.desc_in, d1)
+        ctx.set(dut.start, 1)
+        assert ctx.get(dut.accept) == 1 and ctx.get(dut.run) == 1
+        await ctx.tick()
+        ctx.set(dut.desc_in, d2)  # held until taken
+        assert ctx.get(dut.accept) == 0, "a layer was queued before the thresholds were in"
+        assert ctx.get(dut.start_ready) == 0
+        await feed(ctx, first[:2])
+        assert ctx.get(dut.accept) == 0
+        await feed(ctx, first[2:])
+        assert ctx.get(dut.thr_ready) == 1 and ctx.get(dut.queued) == 0
+        assert ctx.get(dut.accept) == 1 and ctx.get(dut.run) == 0
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        assert ctx.get(dut.queued) == 1 and ctx.get(dut.desc_next.chunks) == 3
+        assert ctx.get(dut.desc.chunks) == 2, "the running layer's descriptor changed"
+        assert ctx.get(dut.thr_ready) == 1, "the queued load stalls the running layer"
+        await feed(ctx, second)
+        assert await read(ctx, 3) == [(e["value"], e["flip"]) for e in first]
+        ctx.set(dut.start, 1)  # a third layer: the queue is full
+        assert ctx.get(dut.accept) == 0
+        ctx.set(dut.done, 1)
+        assert ctx.get(dut.run) == 1 and ctx.get(dut.accept) == 0
+        await ctx.tick()
+        ctx.set(dut.done, 0)
+        assert ctx.get(dut.busy) == 1 and ctx.get(dut.queued) == 0
+        assert ctx.get(dut.desc.chunks) == 3 and ctx.get(dut.thr_ready) == 1
+        assert ctx.get(dut.accept) == 1 and ctx.get(dut.run) == 0  # now it is queued
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        assert await read(ctx, 2) == [(e["value"], e["flip"]) for e in second]
+        ctx.set(dut.done, 1)  # the third layer starts; then nothing is queued
+        await ctx.tick()
+        ctx.set(dut.done, 1)
+        assert ctx.get(dut.run) == 0
+        await ctx.tick()
+        ctx.set(dut.done, 0)
+        assert ctx.get(dut.busy) == 0
 
     sim = Simulator(dut)
     sim.add_clock(1e-9)

@@ -202,7 +202,8 @@ def test_small_xpu_report(small_report):
     assert set(macros) == {"act_buffer.mem", "wgt_buffer.mem", "host_if.thresholds"}
     assert (macros["act_buffer.mem"]["width"], macros["act_buffer.mem"]["words"]) == (4, 32)
     assert macros["act_buffer.mem"]["read_ports"] >= SMALL.n_xpes
-    assert macros["host_if.thresholds"]["words"] == SMALL.max_out_channels
+    # Two banks of thresholds (the running layer's and the queued one's), one address bit apart.
+    assert macros["host_if.thresholds"]["words"] == 2 * SMALL.max_out_channels
     # The FIFO's words are flip-flops now: at least its depth times the result width.
     info = json.loads((out / "export" / "xpu_sta_small.json").read_text())
     assert r["flip_flops"] >= info["result_depth"] * info["result_layout_size"]
