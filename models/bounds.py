@@ -41,9 +41,9 @@ must bring in at least once (:func:`stream_words`):
 * **thresholds**: ``out_channels`` words for an output ``"bit"`` layer, none for ``"int"``.
 
 ``memory`` is the largest over the streams of ``words * cpw``; a stream whose data is already on
-chip (``activations_on_chip``, ``weights_on_chip``) counts 0. The thresholds have no flag: the
-XPU loads them into its threshold memory at the start of every layer, so with the weights on
-chip an output ``"bit"`` layer still brings in ``out_channels`` words and an ``"int"`` one none.
+chip at the layer's start (``activations_on_chip``, ``weights_on_chip``,
+``thresholds_on_chip``) counts 0: a layer of a chain whose tiles and thresholds the descriptor
+queue prefetched during the previous layer (:func:`oxbnn.models.timing.chain_cycles`).
 
 Why it is a bound for the tiling the RTL uses (:mod:`oxbnn.models.tiling`): a band holds whole
 input rows (full width) and the bands together cover every row a window reads, so the activation
@@ -204,11 +204,12 @@ def layer_lower_bound(
     *,
     activations_on_chip: bool = False,
     weights_on_chip: bool = False,
+    thresholds_on_chip: bool = False,
 ) -> LowerBound:
     """The lower bound of ``spec``'s cycles on ``xpu`` fed by ``mem`` (default
     :class:`~oxbnn.models.timing.MemoryModel`): compute, memory and fixed terms (module
-    docstring). ``activations_on_chip`` / ``weights_on_chip``: that stream need not be brought
-    in (the thresholds of a ``"bit"`` layer always are)."""
+    docstring). ``activations_on_chip`` / ``weights_on_chip`` / ``thresholds_on_chip``: that
+    stream need not be brought in (it is on chip when the layer starts)."""
     if not isinstance(spec, LayerSpec):
         raise TypeError(f"spec must be a LayerSpec, not {type(spec).__name__}")
     if not isinstance(xpu, XpuParams):
@@ -222,6 +223,8 @@ def layer_lower_bound(
         words["activations"] = 0
     if weights_on_chip:
         words["weights"] = 0
+    if thresholds_on_chip:
+        words["thresholds"] = 0
     per_word = min(mem.cycles_per_word, mem.latency_cycles + 1)
     memory = max(words.values()) * per_word
     fixed = fixed_cycles(xpu, mem, loads=any(words.values()))

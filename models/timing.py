@@ -143,10 +143,31 @@ Micro-cases (checked by ``tests/test_timing.py``; ``N = 4, M = 2``, ADC latency 
    Bands outside would load the weight tiles once per pair: the third weight load waits for
    bank 0 until 17 and completes in 22, the fourth in 28: **done = 36**. The host takes the
    weights outside.
+10. **Chaining** (:func:`chain_cycles`): case 2's layer twice. Alone each is done in 25. The
+    second is taken in 5 (the first's thresholds are stored in 4), its thresholds stored in
+    5 + 1 + 1 + 2 = 9; its activations (3 words) are requested in 6 (queued from the cycle
+    after it is taken; the first's are complete in 4): complete in 9; its weights (9 words)
+    once the first's are complete (10), in 11: complete in 20. It starts in the first's done,
+    25, issues from 27 (the cycle after its ``first``) to 35 and is **done in 41**: 16 cycles
+    of its own, the chain 41 against 50.
+
+Chaining
+--------
+While a layer runs the host may offer the next; the host interface takes it (one deep) once
+the running layer's thresholds are stored, loads its thresholds into the other bank at once,
+and starts it in the cycle of the running layer's ``done`` (its cycle 0). Each stream's loads
+form one queue over the chain: the next layer's first activation and weight tiles are
+requested once they are announced (the cycle after it is taken), the stream's previous load is
+complete and, from a stream's third load on, the bank of the load two before is free, exactly
+as within a layer; its other loads once its walkers run (from its cycle 2). Every bank of a
+layer is released by its last issue cycle. A *dependent* layer's activations are the previous
+layer's results, which the host streams from that layer's ``done``. The sequencer issues from
+a layer's cycle 2, which binds only when its tiles were prefetched.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,6 +181,8 @@ __all__ = [
     "DATAFLOW_CHOICES",
     "WALK_CHOICES",
     "plan_cycles",
+    "chain_cycles",
+    "ChainBreakdown",
     "CycleBreakdown",
     "layer_cycles",
     "seconds",
@@ -425,54 +448,95 @@ def layer_cycles(
 def plan_cycles(plan: TilingPlan, mem: MemoryModel | None = None) -> CycleBreakdown:
     """Cycles of the layer of ``plan`` walked as ``plan`` says, fed by ``mem``, no stalls (the
     schedule of the module docstring)."""
-    xpu = plan.xpu
     mem = MemoryModel() if mem is None else mem
-    tv = plan.vector_cycles
-    # Per stream: the cycle each load is complete, and the first cycle its bank may be
-    # overwritten (after the last issue cycle of the last pair that reads it).
-    ends: dict[str, dict[int, int]] = {"act": {}, "wgt": {}}
-    free: dict[str, dict[int, int]] = {"act": {}, "wgt": {}}
+    return _schedule(plan, mem, 0, 0, {"act": _Loads(), "wgt": _Loads()}, False)[0]
+
+
+@dataclass
+class _Loads:
+    """One stream's tile loads so far, over a whole chain of layers (the two banks are a queue
+    of tiles from layer to layer): the cycle each was complete, and the first cycle its bank
+    may be overwritten (the cycle after the last issue cycle that read it)."""
+
+    ends: list[int] = field(default_factory=list)
+    frees: dict[int, int] = field(default_factory=dict)
+
+
+def _schedule(
+    plan: TilingPlan,
+    mem: MemoryModel,
+    t0: int,
+    taken: int,
+    streams: dict[str, _Loads],
+    act_after_start: bool,
+) -> tuple[CycleBreakdown, int | None, dict[str, int]]:
+    """The layer of ``plan`` starting (``run``) in absolute cycle ``t0``, taken by the host
+    interface in ``taken <= t0``, after the loads already in ``streams`` (extended here).
+
+    Its first activation and weight loads may be announced from ``taken + 1`` (prefetch,
+    :class:`~oxbnn.rtl.xpu.Xpu`; for a layer that is not queued ``taken = t0``), its others
+    from ``t0 + 2`` (the walkers step past a prefetched tile in ``t0 + 1``, their ``first``
+    cycle; otherwise the first load is not complete before ``t0 + 2`` anyway);
+    ``act_after_start``: its activations are the previous layer's results, which the host has
+    from that layer's ``done`` (``t0``), so its first activation load is not requested before
+    ``t0``. Returns the layer's breakdown, counted from ``t0``, the absolute cycle its last
+    threshold was stored (None without thresholds) and the absolute cycles its first activation
+    and weight loads were complete (``{"act": ..., "wgt": ...}``)."""
+    xpu = plan.xpu
+    run = t0 + RUN_START_CYCLE
     words = {
         "act": [plan.bands[b].words for b in plan.act_loads],
         "wgt": [plan.weight_tiles[w].words for w in plan.wgt_loads],
     }
+    base = {k: len(v.ends) for k, v in streams.items()}
     loads = [plan.pair_loads(p) for p in range(len(plan.pairs))]
     last_pair = [{a: p for p, (a, _) in enumerate(loads)}, {j: p for p, (_, j) in enumerate(loads)}]
 
     def load_end(stream: str, i: int) -> int:
-        """Cycle load ``i`` of ``stream`` is complete (requested after load i - 1 is complete
-        and, from the third, once load i - 2's bank is free)."""
-        end = ends[stream]
-        if i not in end:
-            q = RUN_START_CYCLE if i == 0 else end[i - 1] + 1
-            if i >= 2:
-                q = max(q, free[stream][i - 2])
-            end[i] = mem.tile_end(q, words[stream][i])
-        return end[i]
+        """Cycle load ``i`` of the layer's ``stream`` is complete: requested once it is
+        announced, after the stream's previous load is complete and, from the stream's third
+        load on, once the bank of the load two before it is free."""
+        st, g = streams[stream], base[stream] + i
+        if g == len(st.ends):
+            if i:  # the walker's: from the cycle after ``first`` (its first tile taken there)
+                q = run + 1
+            elif stream == "act" and act_after_start:
+                q = t0  # the host has the previous layer's last result (taken in t0 - 1)
+            else:  # announced from the descriptor, queued or not
+                q = taken + RUN_START_CYCLE
+            if g:
+                q = max(q, st.ends[g - 1] + 1)
+            if g >= 2:
+                q = max(q, st.frees[g - 2])
+            st.ends.append(mem.tile_end(q, words[stream][i]))
+        return st.ends[g]
 
-    thr_end = mem.tile_end(RUN_START_CYCLE, plan.threshold_words) if plan.threshold_words else None
+    thr_end = mem.tile_end(taken + RUN_START_CYCLE, plan.threshold_words) if (
+        plan.threshold_words) else None  # fmt: skip
     starts = []
-    prev_end = RUN_START_CYCLE
+    # The sequencer issues from the cycle after ``run``'s (its slot engines load the latched
+    # descriptor in it): binding only when the tiles were prefetched.
+    prev_end = run + 1
     waited = 0
-    clock = _BeatClock(plan)
+    clock = _BeatClock(plan)  # relative to t0: the sequencer clears the ADC and PCA state
     for p, (a, j) in enumerate(loads):
         start = max(prev_end, load_end("act", a) + 1, load_end("wgt", j) + 1)
         if p == 0 and thr_end is not None:
             start = max(start, thr_end + 1)
         if p > 0:
             waited += start - prev_end
-        starts.append(start)
-        prev_end = clock.run(start, plan.pair_jobs(p))
+        starts.append(start - t0)
+        prev_end = t0 + clock.run(start - t0, plan.pair_jobs(p))
         for stream, i, last in (("act", a, last_pair[0]), ("wgt", j, last_pair[1])):
             if last[i] == p:
-                free[stream][i] = prev_end
-    last_issue = prev_end - 1
+                streams[stream].frees[base[stream] + i] = prev_end
+    last_issue = prev_end - 1 - t0
     result = last_issue + ISSUE_TO_PORT_CYCLES + xpu.adc_latency + CODE_TO_RESULT_CYCLES
     done = result + RESULT_TO_DONE_CYCLES
-    return CycleBreakdown(
+    bd = CycleBreakdown(
         total=done,
         fill=starts[0],
-        compute=plan.jobs * tv,
+        compute=plan.jobs * plan.vector_cycles,
         adc_stall=clock.adc_stalled,
         reset_stall=clock.reset_stalled,
         load=waited,
@@ -481,6 +545,101 @@ def plan_cycles(plan: TilingPlan, mem: MemoryModel | None = None) -> CycleBreakd
         clock_hz=xpu.clock_hz,
         plan=plan,
         pair_starts=tuple(starts),
+    )
+    firsts = {k: streams[k].ends[base[k]] for k in streams}
+    return bd, thr_end, firsts
+
+
+@dataclass(frozen=True)
+class ChainBreakdown:
+    """Cycles of layers run back to back on one XPU with the descriptor queue (chaining).
+
+    Attributes
+    ----------
+    total : int
+        Cycle of the last layer's ``done`` (cycle 0: the first layer's ``start``).
+    starts : tuple of int
+        Cycle each layer starts (``run``): 0, then the previous layer's ``done``.
+    taken : tuple of int
+        Cycle each layer's descriptor is taken (queued; the first's: 0).
+    layers : tuple of CycleBreakdown
+        Each layer's breakdown, counted from its start (``starts[i] + layers[i].total`` is its
+        ``done``).
+    loaded : tuple of dict
+        Per layer, the cycle its thresholds were all stored (``"thr"``, None without) and its
+        first activation and weight loads complete (``"act"``, ``"wgt"``): before its start
+        they were prefetched.
+    """
+
+    total: int
+    starts: tuple[int, ...]
+    taken: tuple[int, ...]
+    layers: tuple[CycleBreakdown, ...]
+    loaded: tuple[dict[str, int | None], ...] = ()
+
+    def prefetched(self, i: int) -> dict[str, bool]:
+        """Which of layer ``i``'s thresholds (``"thr"``: also true without any) and first
+        activation and weight tiles were complete before it started."""
+        start = self.starts[i]
+        return {k: v is None or v < start for k, v in self.loaded[i].items()}
+
+    @property
+    def clock_hz(self) -> float:
+        return self.layers[0].clock_hz
+
+    @property
+    def seconds(self) -> float:
+        return self.total / self.clock_hz
+
+
+def chain_cycles(
+    plans: Sequence[TilingPlan],
+    mem: MemoryModel | Sequence[MemoryModel] | None = None,
+    *,
+    dependent: bool | Sequence[bool] = False,
+) -> ChainBreakdown:
+    """Cycles of ``plans`` run as a chain on one XPU fed by ``mem``, no stalls.
+
+    The host offers each layer as soon as the previous one is taken; the host interface queues
+    it (one deep) once the running layer's thresholds are stored, loads its thresholds at once
+    and starts it in the cycle of the running layer's ``done``; its first activation and weight
+    tiles load as soon as the running layer's last ones are complete and a bank is free
+    (:class:`~oxbnn.rtl.xpu.Xpu`). ``mem``: one memory model, or one per layer (the system
+    model's, whose word rate depends on the layer). ``dependent``: a layer takes the previous
+    one's output, which the host has only at that layer's ``done``, so its activations are
+    streamed from its start (its weights and thresholds are still prefetched); one flag for
+    every layer after the first, or one per layer (the first's is ignored).
+    """
+    if not plans:
+        raise ValueError("chain_cycles needs at least one layer")
+    n = len(plans)
+    mems = [mem] * n if mem is None or isinstance(mem, MemoryModel) else list(mem)
+    deps = [dependent] * n if isinstance(dependent, bool) else list(dependent)
+    if len(mems) != n or len(deps) != n:
+        raise ValueError(
+            f"chain_cycles: {n} layers, {len(mems)} memory models and {len(deps)} dependent flags"
+        )
+    streams = {"act": _Loads(), "wgt": _Loads()}
+    t0, taken, thr_end = 0, 0, None
+    starts, takens, layers, loaded = [], [], [], []
+    for i, plan in enumerate(plans):
+        if i:
+            # Offered from the cycle after the previous layer was taken (it runs by then);
+            # taken once that layer's thresholds are stored.
+            taken = max(starts[-1] + 1, (thr_end + 1) if thr_end is not None else 0)
+        m = MemoryModel() if mems[i] is None else mems[i]
+        bd, thr_end, firsts = _schedule(plan, m, t0, taken, streams, deps[i] and i > 0)
+        starts.append(t0)
+        takens.append(taken)
+        layers.append(bd)
+        loaded.append({"thr": thr_end, **firsts})
+        t0 += bd.total
+    return ChainBreakdown(
+        total=t0,
+        starts=tuple(starts),
+        taken=tuple(takens),
+        layers=tuple(layers),
+        loaded=tuple(loaded),
     )
 
 
@@ -497,10 +656,16 @@ def seconds(
 
 
 def _strobe_slots(
-    spec: LayerSpec, xpu: XpuParams, mem: MemoryModel | None, which: str, dataflow: str, walk: str
+    spec: LayerSpec,
+    xpu: XpuParams,
+    mem: MemoryModel | None,
+    which: str,
+    dataflow: str,
+    walk: str,
+    breakdown: CycleBreakdown | None,
 ) -> np.ndarray:
     """Slot indices (``cycle * S + slot``) of one PCA strobe, ascending."""
-    bd = layer_cycles(spec, xpu, mem, dataflow=dataflow, walk=walk)
+    bd = breakdown or layer_cycles(spec, xpu, mem, dataflow=dataflow, walk=walk)
     plan = bd.plan
     s = xpu.symbols_per_cycle
     k = np.arange(plan.chunks)
@@ -534,14 +699,16 @@ def sample_slots(
     *,
     dataflow: str = "auto",
     walk: str = "auto",
+    breakdown: CycleBreakdown | None = None,
 ) -> np.ndarray:
     """Slot indices (``t * S + s``: slot s of cycle t, from the start strobe) in which
-    ``pca_sample`` is high, ascending.
+    ``pca_sample`` is high, ascending; ``breakdown``: the layer's schedule, when it is not the
+    standalone one of :func:`layer_cycles` (a layer of a chain, :func:`chain_cycles`).
 
     All XPEs work in lock-step, so the list is the same for every XPE (an idle XPE of a partial
     group is strobed too; its lanes are dark).
     """
-    return _strobe_slots(spec, xpu, mem, "sample", dataflow, walk)
+    return _strobe_slots(spec, xpu, mem, "sample", dataflow, walk, breakdown)
 
 
 def reset_slots(
@@ -551,6 +718,8 @@ def reset_slots(
     *,
     dataflow: str = "auto",
     walk: str = "auto",
+    breakdown: CycleBreakdown | None = None,
 ) -> np.ndarray:
-    """Slot indices (``t * S + s``) in which ``pca_reset`` is high, ascending (every XPE)."""
-    return _strobe_slots(spec, xpu, mem, "reset", dataflow, walk)
+    """Slot indices (``t * S + s``) in which ``pca_reset`` is high, ascending (every XPE);
+    ``breakdown`` as for :func:`sample_slots`."""
+    return _strobe_slots(spec, xpu, mem, "reset", dataflow, walk, breakdown)

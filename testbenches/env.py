@@ -45,7 +45,8 @@ simulator, so both see the same cycle numbers. After ``done`` the harness drives
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, fields
+import time
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -54,11 +55,12 @@ from ..models.configs import XpuParams
 from ..models.tiling import TilingPlan, Widths
 from .cosim_top import Fields
 from .optical_bridge import CycleCodes, OpticalBridge, port_width
-from .stimulus import LayerRun, layer_stimulus
+from .stimulus import Feeder, LayerRun, layer_stimulus
 
 __all__ = [
     "AdcBusyError",
     "AdcPort",
+    "ChainEnv",
     "LayerResult",
     "SimulationTimeout",
     "XpuEnv",
@@ -155,6 +157,10 @@ class XpuEnv:
         :class:`SimulationTimeout` when the layer is not done after this many cycles.
     trace_window : (int, int), optional
         Record the ``(watch, drive)`` words of the cycles ``first .. last`` (inclusive).
+    host : bool
+        Drive ``start``, the descriptor and the three streams (default). False for a layer of a
+        chain (:class:`ChainEnv`), whose host and memory drive those; this env then plays the
+        layer from its start (``run``, its cycle 0) to its ``done``.
     """
 
     def __init__(
@@ -167,14 +173,17 @@ class XpuEnv:
         *,
         max_cycles: int = 5_000_000,
         trace_window: tuple[int, int] | None = None,
+        host: bool = True,
     ) -> None:
         self.xpu = xpu
         self.run = run
+        self.host = host
         self.bridge = bridge
         bridge.start_layer()  # cycle 0 (start) clears the XPU's capacitor rotation too
         self.max_cycles = max_cycles
         self.plan, desc, self.feeders = layer_stimulus(run, xpu)
-        self.idle_word = drive.pack({"desc": desc})
+        self.desc = desc
+        self.idle_word = drive.pack({"desc": desc}) if host else 0
         """The drive word of the cycle after ``done``: the descriptor, nothing valid."""
         self._opt_base, width = optical_port(xpu, watch)
         m, s = xpu.n_xpes, xpu.symbols_per_cycle
@@ -190,15 +199,7 @@ class XpuEnv:
 
         check_payloads(self.feeders, drive)
         self._start = 1 << drive.offset("start")
-        self._streams = [
-            (
-                feeder,
-                watch.offset(f"{key}_ready"),
-                1 << drive.offset(f"{key}_valid"),
-                drive.offset(f"{key}_payload"),
-            )
-            for key, feeder in self.feeders.items()
-        ]
+        self._streams = stream_ports(self.feeders, drive, watch)
         self._held = [0] * len(self._streams)  # each stream's payload bits, held until replaced
         self._res_ready = 1 << drive.offset("res_ready")
         self._res_valid = watch.offset("res_valid")
@@ -244,15 +245,9 @@ class XpuEnv:
         if samples:
             self._record(self.sample_slots, samples, t)
             self._readout(t)
-        word = self.idle_word | self._start if t == 0 else self.idle_word
-        # External memory.
-        held = self._held
-        for i, (feeder, ready_at, valid_bit, payload_at) in enumerate(self._streams):
-            valid, payload = feeder.drive(t, (w >> ready_at) & 1)
-            if valid:
-                word |= valid_bit
-                held[i] = payload << payload_at
-            word |= held[i]
+        word = self.idle_word | self._start if t == 0 and self.host else self.idle_word
+        if self.host:
+            word |= drive_streams(self._streams, self._held, t, w)
         # Host result sink.
         ready = 1 if self._ready_p >= 1 else int(self._rng.random() < self._ready_p)
         if ready:
@@ -270,7 +265,7 @@ class XpuEnv:
             self.trace.append((w, word))
         if (w >> self._error) & 1:
             self.error = True
-        if (w >> self._done) & 1:
+        if (w >> self._done) & 1 and t > 0:  # in a chain, cycle 0 is the previous done's
             self.done = True
         else:
             self.t = t + 1
@@ -316,6 +311,173 @@ class XpuEnv:
             trace=self.trace,
             trace_from=self._trace_from,
         )
+
+
+def stream_ports(feeders: dict[str, Any], drive: Fields, watch: Fields) -> list[tuple]:
+    """``(feeder, ready bit offset, valid bit, payload offset)`` of each stream, for
+    :func:`drive_streams`."""
+    return [
+        (
+            feeder,
+            watch.offset(f"{key}_ready"),
+            1 << drive.offset(f"{key}_valid"),
+            drive.offset(f"{key}_payload"),
+        )
+        for key, feeder in feeders.items()
+    ]
+
+
+def drive_streams(streams: list[tuple], held: list[int], t: int, w: int) -> int:
+    """The drive bits of the external memory's streams in cycle ``t`` (the XPU's ``watch`` word
+    ``w``): each feeder's valid and payload; a payload stays on its field (``held``) until the
+    next valid word replaces it."""
+    word = 0
+    for i, (feeder, ready_at, valid_bit, payload_at) in enumerate(streams):
+        valid, payload = feeder.drive(t, (w >> ready_at) & 1)
+        if valid:
+            word |= valid_bit
+            held[i] = payload << payload_at
+        word |= held[i]
+    return word
+
+
+class ChainEnv:
+    """Host and external memory of a chain of layers on one XPU (the descriptor queue).
+
+    The host offers layer ``k + 1`` (its descriptor and ``start``) from the cycle after layer
+    ``k`` was taken, in every cycle with ``start_ready`` until it is taken; the memory streams
+    every layer's thresholds, activation tiles and weight tiles one layer after the other, in
+    order, each stream one :class:`~oxbnn.testbenches.stimulus.Feeder` (so the next layer's
+    first tiles load as soon as the XPU asks for them, while the running layer computes), each
+    layer's tiles served by its own memory model. Each layer is played from its start (the
+    previous layer's ``done``) to its ``done`` by an :class:`XpuEnv` of its own (``host=False``):
+    optics, ADC and result sink.
+
+    A *dependent* layer's activations join the stream only in the cycle of the previous layer's
+    ``done`` (its last result was taken in the cycle before; the
+    :func:`oxbnn.models.timing.chain_cycles` ``dependent`` case): ``dependent[k]`` for layer
+    ``k`` (the first's is ignored). ``next_input``, if given, makes every layer after the first
+    dependent and its activations ``next_input(k, output of layer k - 1)``, formed from what the
+    XPU computed (its run's ``act`` is ignored). Stalls and back-pressure are each layer's own.
+
+    Attributes
+    ----------
+    results : list of LayerResult
+        Each finished layer, its cycles counted from its own start (``starts[k]``).
+    starts, taken : list of int
+        Cycle each layer started and was taken (cycle 0: the first layer's start).
+    """
+
+    def __init__(
+        self,
+        xpu: XpuParams,
+        runs: list[LayerRun],
+        bridge: OpticalBridge,
+        drive: Fields,
+        watch: Fields,
+        *,
+        next_input: Any = None,
+        dependent: Any = None,
+        max_cycles: int = 5_000_000,
+    ) -> None:
+        if not runs:
+            raise ValueError("a chain needs at least one layer")
+        n = len(runs)
+        if next_input is not None:
+            dependent = [True] * n
+        self.dependent = [False] * n if dependent is None else [bool(d) for d in dependent]
+        if len(self.dependent) != n:
+            raise ValueError(f"{len(self.dependent)} dependent flags for {n} layers")
+        self.dependent[0] = False
+        self.xpu, self.runs, self.bridge = xpu, list(runs), bridge
+        self.drive, self.watch = drive, watch
+        self.next_input = next_input
+        self.max_cycles = max_cycles
+        if next_input is not None:  # the activations come later; the descriptors now
+            self.runs[1:] = [
+                replace(
+                    r, act=np.zeros((r.spec.height, r.spec.width, r.spec.in_channels), np.uint8)
+                )
+                for r in self.runs[1:]
+            ]
+        self._stim = [layer_stimulus(run, xpu) for run in self.runs]
+        first = self._stim[0][2]
+        self.feeders = {
+            key: Feeder(first[key].tiles, first[key].mem, first[key].stall, first[key].rng)
+            for key in first
+        }
+        for k, (_, _, f) in enumerate(self._stim):
+            check_payloads(f, drive)
+            for key, feeder in self.feeders.items():
+                if k and key != "act":
+                    feeder.extend(f[key].tiles, f[key].mem)
+        self._act_next = 1  # the first layer whose activation tiles are not in the stream yet
+        self._queue_activations()
+        self._streams = stream_ports(self.feeders, drive, watch)
+        self._held = [0] * len(self._streams)
+        self._start = 1 << drive.offset("start")
+        self._start_ready = watch.offset("start_ready")
+        self.t = 0
+        self.offered = 0  # layers taken so far
+        self.starts: list[int] = []
+        self.taken: list[int] = []
+        self.results: list[LayerResult] = []
+        self.env: XpuEnv | None = None
+        self.done = False
+        self._wall = 0.0
+
+    def _queue_activations(self, ready: int = 0) -> None:
+        """Append the activation tiles of the layers from the next one not yet in the stream
+        up to (not including) the next dependent one after layer ``ready`` (whose input the
+        host now has): the stream keeps the layers' order."""
+        k = self._act_next
+        while k < len(self.runs) and (k == ready or not self.dependent[k]):
+            f = self._stim[k][2]["act"]
+            self.feeders["act"].extend(f.tiles, f.mem)
+            k += 1
+        self._act_next = k
+
+    def _begin(self, k: int) -> None:
+        self.env = XpuEnv(
+            self.xpu, self.runs[k], self.bridge, self.drive, self.watch,
+            max_cycles=self.max_cycles, host=False,
+        )  # fmt: skip
+        self.starts.append(self.t)
+
+    def step(self, w: int) -> int:
+        """Cycle ``t`` of the chain: the ``watch`` word in, the ``drive`` word out."""
+        t = self.t
+        if self.env is None:
+            self._begin(0)
+            self._wall = time.perf_counter()
+        word = self.env.step(w)
+        if self.env.done:
+            self.results.append(self.env.result(time.perf_counter() - self._wall))
+            self._wall = time.perf_counter()
+            k = len(self.results)
+            if k == len(self.runs):
+                self.done = True
+                return self.drive.pack({"desc": self._stim[-1][1]})
+            if self.dependent[k]:
+                if self.next_input is not None:
+                    act = self.next_input(k, self.results[-1].output)
+                    self.runs[k] = replace(self.runs[k], act=act)
+                    self._stim[k] = layer_stimulus(self.runs[k], self.xpu)
+                self._queue_activations(k)
+            self._begin(k)  # layer k starts in this cycle (the queue's promotion)
+            word = self.env.step(w)
+        # The host: the next layer's descriptor, and start while the XPU can take it.
+        if self.offered < len(self.runs):
+            word |= self.drive.pack({"desc": self._stim[self.offered][1]})
+            if (w >> self._start_ready) & 1:
+                word |= self._start
+                self.taken.append(t)
+                self.offered += 1
+        else:
+            word |= self.drive.pack({"desc": self._stim[-1][1]})
+        word |= drive_streams(self._streams, self._held, t, w)
+        self.t = t + 1
+        return word
 
 
 #: Per-layer keys of a network job's record (``readouts`` is added).

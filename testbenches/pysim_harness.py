@@ -17,14 +17,16 @@ comparable bit for bit with the golden model.
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from ..models.configs import Preset, XpuParams
 from ..models.optics import Effects
 from ..models.timing import layer_cycles
 from .cosim_top import CosimTop
-from .env import LayerResult, XpuEnv
+from .env import ChainEnv, LayerResult, XpuEnv
 from .optical_bridge import OpticalBridge
 from .stimulus import LayerRun
 
@@ -95,6 +97,76 @@ class XpuHarness:
                 await ctx.tick()
                 results.append(env.result(time.perf_counter() - wall0))
 
+        self._simulate(top, testbench)
+        return results
+
+    def run_chain(
+        self,
+        layers: list[LayerRun],
+        *,
+        next_input: Any = None,
+        dependent: Any = None,
+        max_cycles: int = 1_000_000,
+    ) -> ChainEnv:
+        """Run ``layers`` as one chain through the descriptor queue (:class:`~oxbnn.testbenches.
+        env.ChainEnv`, ``next_input`` and ``dependent`` as there); returns the finished chain:
+        ``results`` (each layer counted from its own start), ``starts`` and ``taken``."""
+        return self.run_chains(
+            [layers], next_input=next_input, dependent=[dependent], max_cycles=max_cycles
+        )[0]
+
+    def run_chains(
+        self,
+        chains: list[list[LayerRun]],
+        *,
+        next_input: Any = None,
+        dependent: list[Any] | None = None,
+        max_cycles: int = 1_000_000,
+    ) -> list[ChainEnv]:
+        """Run several chains one after the other in one simulation, each from an idle XPU
+        (one idle cycle between them); ``dependent[i]``: chain i's flags (default none)."""
+        xpu = self.xpu
+        for run in (r for chain in chains for r in chain):
+            layer_cycles(run.spec, xpu, run.mem, dataflow=run.dataflow, walk=run.walk)
+        top = CosimTop(xpu=xpu)
+        bridge = OpticalBridge(xpu, self.effects, preset=self.preset, seed=self.seed)
+        deps = dependent or [None] * len(chains)
+        try:
+            envs = [
+                ChainEnv(
+                    xpu,
+                    layers,
+                    bridge,
+                    top.drive_fields,
+                    top.watch_fields,
+                    next_input=next_input,
+                    dependent=dep,
+                    max_cycles=max_cycles,
+                )  # fmt: skip
+                for layers, dep in zip(chains, deps, strict=True)
+            ]
+        except Exception:
+            Fragment.get(top, None)  # a design built for nothing: elaborated, so none warns
+            raise
+
+        async def testbench(ctx):
+            for chain in envs:
+                written = None
+                while True:
+                    word = chain.step(ctx.get(top.watch))
+                    if word != written:
+                        ctx.set(top.drive, word)
+                        written = word
+                    if chain.done:
+                        break
+                    await ctx.tick()
+                ctx.set(top.drive, word & ~(1 << top.drive_fields.offset("start")))
+                await ctx.tick()
+
+        self._simulate(top, testbench)
+        return envs
+
+    def _simulate(self, top, testbench) -> None:
         sim = Simulator(top)
         sim.add_clock(1e-9)
         sim.add_testbench(testbench)
@@ -103,4 +175,3 @@ class XpuHarness:
                 sim.run()
         else:
             sim.run()
-        return results

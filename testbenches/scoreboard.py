@@ -23,7 +23,7 @@ output position ``(y, x, c)`` and the cycle.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,14 @@ from ..models.configs import XpuParams
 from .env import LayerResult
 from .stimulus import LayerRun
 
-__all__ = ["CycleVerdict", "LayerCheck", "assert_layers", "check_layer", "cycle_verdict"]
+__all__ = [
+    "CycleVerdict",
+    "LayerCheck",
+    "assert_chain",
+    "assert_layers",
+    "check_layer",
+    "cycle_verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -138,12 +145,19 @@ def _first_difference(
 
 
 def check_layer(
-    xpu: XpuParams, run: LayerRun, got: LayerResult | Mapping[str, Any], *, optics: str = "ideal"
+    xpu: XpuParams,
+    run: LayerRun,
+    got: LayerResult | Mapping[str, Any],
+    *,
+    optics: str = "ideal",
+    predicted: timing.CycleBreakdown | None = None,
 ) -> LayerCheck:
     """Compare one run's result (a :class:`LayerResult`, or a result dict of
     :meth:`~oxbnn.testbenches.cosim.Cosim.run`) with the golden model and the cycle model.
 
-    ``optics`` is the run's optics (``"ideal"`` or ``"physical"``, see the module docstring).
+    ``optics`` is the run's optics (``"ideal"`` or ``"physical"``, see the module docstring);
+    ``predicted`` the cycle model's schedule of the layer when it is not the standalone one
+    (a layer of a chain: :func:`assert_chain`).
     """
     if optics not in ("ideal", "physical"):
         raise ValueError(f"optics must be 'ideal' or 'physical', not {optics!r}")
@@ -164,7 +178,8 @@ def check_layer(
             f"the result word taken in cycle {_field(got, 'output_cycle')[y, x, c]}"
         )
 
-    predicted = timing.layer_cycles(spec, xpu, run.mem, dataflow=run.dataflow, walk=run.walk)
+    if predicted is None:
+        predicted = timing.layer_cycles(spec, xpu, run.mem, dataflow=run.dataflow, walk=run.walk)
     cycles = int(_field(got, "cycles"))
     verdict = cycle_verdict(cycles, predicted.total, stalls=run.stalls)
     if not verdict.match and verdict.is_bound:
@@ -186,7 +201,7 @@ def check_layer(
                 name,
                 what,
                 measured,
-                model(spec, xpu, run.mem, dataflow=run.dataflow, walk=run.walk),
+                model(spec, xpu, run.mem, breakdown=predicted),
                 xpu.symbols_per_cycle,
             )
             if problem:
@@ -230,3 +245,49 @@ def assert_layers(
     if problems:
         raise AssertionError((f"{where}:\n" if where else "") + "\n".join(problems))
     return checks
+
+
+def assert_chain(
+    xpu: XpuParams,
+    runs: Sequence[LayerRun],
+    chain: Any,
+    *,
+    next_input: Any = None,
+    dependent: Any = None,
+    where: str = "",
+) -> timing.ChainBreakdown:
+    """A chain run (:class:`~oxbnn.testbenches.env.ChainEnv`: ``results``, ``starts``,
+    ``taken``) against the golden model and :func:`~oxbnn.models.timing.chain_cycles`: each
+    layer as :func:`check_layer` checks it, against its schedule in the chain (its inputs: the
+    run's own, or, for a dependent chain, the previous layer's golden output, so a wrong bit is
+    caught where it is made), and the cycle each layer was taken and started. ``AssertionError``
+    listing every problem, if any. ``next_input``, ``dependent``: the chain's
+    (:class:`~oxbnn.testbenches.env.ChainEnv`). Returns the model's chain."""
+    plans = [
+        timing.layer_cycles(r.spec, xpu, r.mem, dataflow=r.dataflow, walk=r.walk).plan for r in runs
+    ]
+    deps = [True] * len(runs) if next_input is not None else dependent
+    model = timing.chain_cycles(
+        plans, [r.mem for r in runs], dependent=False if deps is None else list(deps)
+    )
+    problems = []
+    if len(chain.results) != len(runs):
+        problems.append(f"{len(chain.results)} layers finished of {len(runs)}")
+    act = None
+    stalls = any(r.stalls for r in runs)
+    for k, (run, got) in enumerate(zip(runs, chain.results, strict=False)):
+        if next_input is not None and k:
+            run = replace(run, act=next_input(k, act))
+        check = check_layer(xpu, run, got, predicted=model.layers[k])
+        problems.extend(f"layer {k} of the chain: {p}" for p in check.problems)
+        act = check.golden
+    if not stalls:
+        for what, got, want in (
+            ("started", chain.starts, model.starts),
+            ("taken", chain.taken, model.taken),
+        ):
+            if list(got) != list(want):
+                problems.append(f"layers {what} in cycles {list(got)}, the model says {list(want)}")
+    if problems:
+        raise AssertionError((f"{where}:\n" if where else "") + "\n".join(problems))
+    return model

@@ -117,6 +117,7 @@ class Feeder:
             raise ValueError(f"stall_probability must be in [0, 1), not {stall_probability!r}")
         self.tiles = [t for t in tiles if t]
         self.mem = mem
+        self.mems = [mem] * len(self.tiles)  # each tile's memory model (:meth:`extend`)
         self.stall = stall_probability
         self.rng = rng or random.Random(0)
         self.tile = 0
@@ -125,6 +126,13 @@ class Feeder:
         self.prev_end = -1
         self.requests: list[int] = []
         self.stalls = 0
+
+    def extend(self, tiles: list[list[int]], mem: MemoryModel | None = None) -> None:
+        """Append tiles to send after the others (a chained layer's), served by ``mem``
+        (default: this feeder's memory model)."""
+        kept = [t for t in tiles if t]
+        self.tiles.extend(kept)
+        self.mems.extend([mem or self.mem] * len(kept))
 
     @property
     def finished(self) -> bool:
@@ -139,7 +147,8 @@ class Feeder:
                 return 0, 0
             self.request = t
             self.requests.append(t)
-        due = self.request + self.mem.latency_cycles + self.word * self.mem.cycles_per_word
+        mem = self.mems[self.tile]
+        due = self.request + mem.latency_cycles + self.word * mem.cycles_per_word
         if t < due:
             return 0, 0
         if self.stall and self.rng.random() < self.stall:

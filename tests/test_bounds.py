@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from oxbnn.models import timing
 from oxbnn.models.bounds import (
     LowerBound,
     computed_outputs,
@@ -259,3 +260,18 @@ def test_bench_efficiency_runs_and_the_choice_is_never_slower(capsys):
             assert cycles["default"] == min(forced) and cycles["default"] >= row["bound"], row
     classes = {row["class"] for r in results for row in r["layers"]}
     assert {"fc", "large conv"} <= classes  # both special classes are exercised
+
+
+def test_a_prefetched_layer_of_a_chain_is_above_its_on_chip_bound():
+    """Micro-case 10 of models/timing.py: the second fc layer, its thresholds, weights and
+    activations prefetched, takes 16 cycles of its own; with every stream on chip its bound is
+    compute ceil(3 x 3 / 2) = 5 and the fixed 1 + 2 + 2 + 1 + 1 = 7 (no load), and without the
+    thresholds flag the 3 threshold words and the first load's latency + 1 come back."""
+    spec = LayerSpec.fc(10, 3)
+    plan = timing.layer_cycles(spec, XPU, dataflow="weight_broadcast").plan
+    second = timing.chain_cycles([plan, plan]).layers[1].total
+    kw = {"activations_on_chip": True, "weights_on_chip": True}
+    on_chip = layer_lower_bound(spec, XPU, thresholds_on_chip=True, **kw)
+    assert on_chip == LowerBound(compute=5, memory=0, fixed=7)
+    assert layer_lower_bound(spec, XPU, **kw) == LowerBound(compute=5, memory=3, fixed=9)
+    assert second == 16 >= on_chip.cycles
