@@ -29,8 +29,16 @@ runs (overlapped): a layer takes at least ``ceil(bits / access_bits) * t_access`
 max-pool, every global average pool) runs on X pool units of ``pool_outputs_per_s`` pooled
 outputs each; a residual add (:meth:`~oxbnn.models.workloads.Network.residual_adds`, from the
 ``residual`` the network's layers declare) on X element-wise units. Layers run one after the
-other (batch 1, no inter-layer pipelining); no layer takes zero time (defect 3: even a one-chunk
-layer pays its fill, pipeline and drain cycles).
+other (batch 1); no layer takes zero time (defect 3: even a one-chunk layer pays its fill,
+pipeline and drain cycles).
+
+**Chaining** (``chaining=True``, the default): every XPU runs the frame's jobs as one chain
+through its descriptor queue (:func:`oxbnn.models.timing.chain_cycles`, the schedule the RTL
+follows, :class:`~oxbnn.rtl.xpu.Xpu`): a job's thresholds, first weight tile and, for a further
+run of the same job (another group), first activation tile load while the previous run
+computes; a job's first run takes the previous job's outputs, so its activations stream only
+from its start (its weights are prefetched). The busiest XPU's runs are timed in that chain,
+each from its start; ``chaining=False`` times each run from an empty XPU.
 
 **Roofline.** The optical peak is ``X * M * N * bit_rate`` XNOR/s (one XNOR per lane per slot).
 Every layer's XNOR work (computed positions x K, padded bits included: they occupy lanes) over
@@ -69,16 +77,18 @@ coefficients, and which ones are assumptions, are in their preset files.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from . import energy, serdes, tiling
+from . import energy, serdes, tiling, timing
 from .energy import COMPONENTS
 from .layer import LayerSpec
 from .mapping import (
     AcceleratorModel,
     Share,
     accelerator_model,
+    memory_for,
     plan_split,
     share_seconds,
     sram_words_per_chunk,
@@ -292,18 +302,46 @@ def _int_bits(k: int) -> int:
     return (k + 1).bit_length() + 1
 
 
+@dataclass(frozen=True)
+class _Job:
+    """A compute job of the frame: its share and the busiest XPU's runs of it, in order."""
+
+    layer: WorkloadLayer
+    spec: LayerSpec
+    repeat: int
+    share: Share
+    t_readout: float  # readout-rate bound of one run (seconds)
+    runs: tuple[timing.CycleBreakdown, ...]
+
+
+def _chained(jobs: list[_Job], model: AcceleratorModel) -> list[_Job]:
+    """``jobs`` with each run's breakdown in the chain of every run of the frame on the
+    busiest XPU (:func:`oxbnn.models.timing.chain_cycles`): a job's first run takes the
+    previous job's output (dependent), its further runs (other groups) have their inputs."""
+    plans, mems, deps = [], [], []
+    for job in jobs:
+        mem = memory_for(job.share.spec, model)
+        for r, bd in enumerate(job.runs):
+            plans.append(bd.plan)
+            mems.append(mem)
+            deps.append(r == 0)
+    chain = timing.chain_cycles(plans, mems, dependent=deps)
+    out, k = [], 0
+    for job in jobs:
+        n = len(job.runs)
+        out.append(dataclasses.replace(job, runs=chain.layers[k : k + n]))
+        k += n
+    return out
+
+
 def _compute_layer(
-    layer: WorkloadLayer,
-    spec: LayerSpec,
-    repeat: int,
-    model: AcceleratorModel,
-    readout_bound: bool,
-    where: str,
+    job: _Job, model: AcceleratorModel, readout_bound: bool, where: str
 ) -> LayerResult:
+    layer, spec, repeat, share = job.layer, job.spec, job.repeat, job.share
     mem = model.preset.memory
     n, gamma = model.xpu.n_lanes, model.xpu.gamma
-    share = plan_split(spec, repeat, model, readout_bound=readout_bound)
-    t_run, t_ro_run, bd = share_seconds(share.spec, model, readout_bound)
+    bd = job.runs[0]
+    t_ro_run = job.t_readout
     plan = bd.plan
 
     # Exact work of the layer (not of the rounded-up shares).
@@ -319,7 +357,8 @@ def _compute_layer(
     out_bits = 1 if spec.output == "bit" else _int_bits(spec.k)
 
     # Time: busiest XPU, then the overlapped write-back of its outputs.
-    xpu_s = share.instances_per_xpu * t_run
+    cycles = [r.total / model.clock_hz for r in job.runs]
+    xpu_s = sum(max(c, t_ro_run) if readout_bound else c for c in cycles)
     share_outputs = share.spec.out_channels * (share.spec.out_h // f) * (share.spec.out_w // f)
     wb_bits = share.instances_per_xpu * share_outputs * out_bits
     accesses = -(-wb_bits // (mem.edram_units_per_xpu * mem.edram_access_bits))
@@ -357,7 +396,7 @@ def _compute_layer(
         kind=layer.kind,
         repeat=repeat,
         share=share,
-        xpu_cycles=share.instances_per_xpu * bd.total,
+        xpu_cycles=sum(r.total for r in job.runs),
         dataflow=bd.plan.dataflow,
         cycle_parts={
             "fill": bd.fill,
@@ -434,6 +473,7 @@ def evaluate_network(
     network: Network | str,
     *,
     readout_bound: bool = True,
+    chaining: bool = True,
 ) -> NetworkResult:
     """One frame of ``network`` on ``accelerator`` (see the module docstring).
 
@@ -446,6 +486,11 @@ def evaluate_network(
     readout_bound : bool
         Bound each layer by its readout unit's conversion rate (default). False is a what-if:
         a readout as fast as the RTL's pipelined ADC.
+    chaining : bool
+        Run the frame's XPU jobs as one chain through the descriptor queue (default: the next
+        job's weights and thresholds load while the current one computes,
+        :func:`oxbnn.models.timing.chain_cycles`). False times every run on its own, from an
+        empty XPU (the first round's model).
 
     Raises
     ------
@@ -466,17 +511,28 @@ def evaluate_network(
         jobs = mappings.get(layer.name, [])
         if jobs and jobs[0].spec.pool and i + 1 < len(network.layers):
             fused.add(network.layers[i + 1].name)
+    # Every compute job's share and its runs on the busiest XPU, then (chaining) their times in
+    # the frame's chain; the results in the network's order, electronic layers between.
+    jobs: list[_Job] = []
+    for layer in network.layers:
+        where = f"{model.label}, {network.name}, layer {layer.name!r}"
+        for job in mappings.get(layer.name, []) if layer.is_compute else []:
+            try:
+                share = plan_split(job.spec, job.repeat, model, readout_bound=readout_bound)
+                _, t_ro, bd = share_seconds(share.spec, model, readout_bound)
+            except tiling.TilingError as exc:
+                raise tiling.TilingError(f"{where}: {exc}") from exc
+            runs = (bd,) * share.instances_per_xpu
+            jobs.append(_Job(layer, job.spec, job.repeat, share, t_ro, runs))
+    if chaining and jobs:
+        jobs = _chained(jobs, model)
+    pending = iter(jobs)
     layers: list[LayerResult] = []
     for layer in network.layers:
         where = f"{model.label}, {network.name}, layer {layer.name!r}"
         if layer.is_compute:
-            for job in mappings[layer.name]:
-                try:
-                    layers.append(
-                        _compute_layer(layer, job.spec, job.repeat, model, readout_bound, where)
-                    )
-                except tiling.TilingError as exc:
-                    raise tiling.TilingError(f"{where}: {exc}") from exc
+            for _ in mappings[layer.name]:
+                layers.append(_compute_layer(next(pending), model, readout_bound, where))
         elif layer.name not in fused:
             layers.append(
                 _electronic_layer(
@@ -518,9 +574,11 @@ def evaluate(
     networks: Iterable[Network | str] = tuple(NETWORKS),
     *,
     readout_bound: bool = True,
+    chaining: bool = True,
     progress: Callable[[int, int, str, str], None] | None = None,
 ) -> dict[str, dict[str, NetworkResult]]:
-    """Every network on every accelerator: ``{accelerator name: {network name: result}}``.
+    """Every network on every accelerator: ``{accelerator name: {network name: result}}``
+    (``readout_bound``, ``chaining``: as for :func:`evaluate_network`).
 
     ``progress(done, total, accelerator label, network name)`` is called before each pair.
     """
@@ -534,6 +592,8 @@ def evaluate(
         for net in nets:
             if progress is not None:
                 progress(done, total, model.label, net.name)
-            row[net.name] = evaluate_network(model, net, readout_bound=readout_bound)
+            row[net.name] = evaluate_network(
+                model, net, readout_bound=readout_bound, chaining=chaining
+            )
             done += 1
     return out

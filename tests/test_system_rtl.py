@@ -22,11 +22,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oxbnn.models import mapping, system, tiling
+from oxbnn.models import bnn, mapping, system, tiling
 from oxbnn.models.system_preset import SystemPreset, load_system_preset
 from oxbnn.models.workloads import Network, WorkloadLayer, get_network
 from oxbnn.testbenches.pysim_harness import XpuHarness
-from oxbnn.testbenches.scoreboard import assert_layers
+from oxbnn.testbenches.scoreboard import assert_chain, assert_layers
 from oxbnn.testbenches.stimulus import LayerRun
 
 SEED = 20240
@@ -160,7 +160,8 @@ def test_case_counts():
 
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_system_xpu_cycles_equal_rtl(config):
-    """Every compute layer of every case on this configuration: system cycles == RTL cycles."""
+    """Every compute layer of every case on this configuration, each run on its own from an
+    idle XPU (``chaining=False``): system cycles == RTL cycles."""
     model = mapping.accelerator_model(CONFIGS[config])
     rng = np.random.default_rng(SEED + len(config))
     runs: list[LayerRun] = []
@@ -168,7 +169,7 @@ def test_system_xpu_cycles_equal_rtl(config):
     for cfg, label, net in CASES:
         if cfg != config:
             continue
-        for layer in system.evaluate_network(model, net).layers:
+        for layer in system.evaluate_network(model, net, chaining=False).layers:
             if layer.share is None:
                 continue
             spec = layer.share.spec
@@ -188,3 +189,45 @@ def test_system_xpu_cycles_equal_rtl(config):
             f"{config}, {label} ({share.describe()}, {run.spec}, {run.mem}): system model "
             f"{cycles} cycles for {instances} run(s), RTL {got.cycles} per run"
         )
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_system_chained_cycles_equal_rtl(config):
+    """Every case network on this configuration with chaining (the default): the busiest XPU's
+    runs of each network, the share of each layer ``instances_per_xpu`` times, run on the RTL
+    as one chain through the descriptor queue, a layer's first run holding its activations
+    until the previous run is done (they are that run's outputs): each layer's
+    ``xpu_cycles`` == the sum of its runs' measured cycles, and every run is bit- and
+    cycle-exact (:func:`~oxbnn.testbenches.scoreboard.assert_chain`)."""
+    model = mapping.accelerator_model(CONFIGS[config])
+    rng = np.random.default_rng(SEED + 7 * len(config))
+    chains, deps, expected = [], [], []
+    for cfg, label, net in CASES:
+        if cfg != config:
+            continue
+        runs, dep, want = [], [], []
+        for layer in system.evaluate_network(model, net).layers:
+            if layer.share is None:
+                continue
+            spec = layer.share.spec
+            for r in range(layer.share.instances_per_xpu):
+                act, wgt, thr, flip = bnn.random_layer(rng, spec)
+                runs.append(LayerRun(spec, act, wgt, thr, flip, mem=mapping.memory_for(spec, model),
+                                     name=f"{label}: {layer.name} run {r}"))  # fmt: skip
+                dep.append(r == 0)
+            want.append((layer.name, layer.xpu_cycles, layer.share.instances_per_xpu))
+        chains.append(runs)
+        deps.append(dep)
+        expected.append((label, want))
+    assert chains, config
+    done = XpuHarness(model.xpu).run_chains(chains, dependent=deps)
+    for runs, dep, chain, (label, want) in zip(chains, deps, done, expected, strict=True):
+        assert_chain(model.xpu, runs, chain, dependent=dep, where=f"{config}, {label}")
+        k = 0
+        for name, cycles, instances in want:
+            measured = sum(r.cycles for r in chain.results[k : k + instances])
+            assert cycles == measured, (
+                f"{config}, {label}, {name}: system model {cycles} chained cycles for "
+                f"{instances} run(s), RTL {measured}"
+            )
+            k += instances

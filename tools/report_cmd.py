@@ -11,7 +11,8 @@ takes the ratios, the paper's claims and the explanations of the differences fro
     One row per accelerator and network: the clock and S, FPS, FPS/W, FPS/W/mm^2, latency,
     cycles, energy per frame (total and per component, ``serdes`` the serializers), power, area
     (per component), utilisation; plus the FPS and FPS/W the same design would reach if its
-    readout kept up with the RTL (``*_no_readout_bound``) and at S = 1 (``*_s1_idealisation``).
+    readout kept up with the RTL (``*_no_readout_bound``), at S = 1 (``*_s1_idealisation``) and
+    with every XPU run timed from an empty XPU, without layer chaining (``*_no_chaining``).
 ``comparison.csv``
     FPS and FPS/W of every accelerator per network, and their geometric means over the networks.
 ``ratios.csv``
@@ -192,6 +193,8 @@ def write_report(
     results = system.evaluate(models, networks, progress=_progress)
     print("what-if without the readout-rate bound ...", file=sys.stderr, flush=True)
     unbound = system.evaluate(models, networks, readout_bound=False)
+    print("what-if without layer chaining ...", file=sys.stderr, flush=True)
+    unchained = system.evaluate(models, networks, chaining=False)
     print("S = 1 idealisation ...", file=sys.stderr, flush=True)
     ideal = system.evaluate(
         [accelerator_model(s1_idealisation(m.preset)) for m in models], networks
@@ -209,6 +212,13 @@ def write_report(
         "no_readout_bound": {
             label: {net: {"fps": r.fps, "fps_per_w": r.fps_per_w} for net, r in row.items()}
             for label, row in unbound_by_label.items()
+        },
+        "no_chaining": {
+            m.label: {
+                net: {"fps": r.fps, "fps_per_w": r.fps_per_w, "xpu_cycles": r.xpu_cycles}
+                for net, r in unchained[m.name].items()
+            }
+            for m in models
         },
         "s1_idealisation": {
             label: {
@@ -231,7 +241,7 @@ def write_report(
         "versions": _versions(),
     }
     _write_layers(out / "layers.csv", models, results)
-    _write_networks(out / "networks.csv", models, results, unbound, ideal)
+    _write_networks(out / "networks.csv", models, results, unbound, ideal, unchained)
     _write_comparison(out / "comparison.csv", models, by_label, net_names)
     _write_ratios(out / "ratios.csv", figures)
     _write_coefficients(out / "coefficients.csv", models)
@@ -363,6 +373,7 @@ def _write_networks(
     results: dict[str, dict[str, NetworkResult]],
     unbound: dict[str, dict[str, NetworkResult]],
     ideal: dict[str, dict[str, NetworkResult]],
+    unchained: dict[str, dict[str, NetworkResult]],
 ) -> None:
     header = [
         "accelerator",
@@ -387,6 +398,8 @@ def _write_networks(
         "serialized_bits",
         "fps_s1_idealisation",
         "fps_per_W_s1_idealisation",
+        "fps_no_chaining",
+        "xpu_cycles_no_chaining",
         *[f"energy_{c}_J" for c in COMPONENTS],
         *[f"area_{c}_mm2" for c in AREA_COMPONENTS],
     ]
@@ -395,6 +408,7 @@ def _write_networks(
         for net, r in results[m.name].items():
             u = unbound[m.name][net]
             i = ideal[m.name][net]
+            c = unchained[m.name][net]
             rows.append(
                 [
                     m.label,
@@ -419,7 +433,9 @@ def _write_networks(
                     r.serialized_bits,
                     i.fps,
                     i.fps_per_w,
-                    *[r.energy_J[c] for c in COMPONENTS],
+                    c.fps,
+                    c.xpu_cycles,
+                    *[r.energy_J[k] for k in COMPONENTS],
                     *[r.area_m2[c] * 1e6 for c in AREA_COMPONENTS],
                 ]
             )
@@ -666,6 +682,7 @@ def _summary(
             "[energy breakdown](energy_breakdown.png).",
             "",
         ]
+    lines += _chaining_section(labels, nets, by_label, data["no_chaining"])
     lines += _idealisation_section(models, by_label, ideal, ratios, nets)
     lines += _comparison_section(models, by_label, unbound, ratios, nets)
     lines += [
@@ -691,6 +708,36 @@ def _summary(
             lines.append(f"| {c['key']} | {c['value']:g} | {c['unit']} | {source} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _chaining_section(
+    labels: list[str],
+    nets: list[str],
+    by_label: dict[str, dict[str, NetworkResult]],
+    unchained: dict[str, dict[str, dict[str, Any]]],
+) -> list[str]:
+    """The frame's XPU cycles with layer chaining (the default) against each run timed from an
+    empty XPU."""
+    lines = [
+        "## Layer chaining",
+        "",
+        "Every XPU runs the frame's jobs through its descriptor queue: a job's thresholds and "
+        "first weight tile load while the previous job computes (its activations are the "
+        "previous job's outputs, so they still load after it; `oxbnn.models.timing.chain_cycles`, "
+        "the schedule the RTL follows). Busiest-XPU cycles per frame, summed over the layers, "
+        "at each accelerator's clock:",
+        "",
+        "| accelerator | network | cycles, chained | cycles, not chained | ratio | FPS gain |",
+        "|---|---|---|---|---|---|",
+    ]
+    for x in labels:
+        for n in nets:
+            r, u = by_label[x][n], unchained[x][n]
+            lines.append(
+                f"| {x} | {n} | {r.xpu_cycles} | {u['xpu_cycles']} | "
+                f"{r.xpu_cycles / u['xpu_cycles']:.3f} | {r.fps / u['fps']:.3f} |"
+            )
+    return [*lines, ""]
 
 
 def _idealisation_section(

@@ -2,17 +2,18 @@
 
 The system model (:func:`oxbnn.models.system.evaluate_network`) deals every compute layer of the
 network out to the X XPUs of the accelerator whose optics preset is ``--preset`` (``oxbnn50``:
-OXBNN_50; ``oxbnn50-s1``: its S = 1 idealisation) and says what the busiest XPU runs: per layer
-a share (``LayerResult.share.spec``, ``instances_per_xpu`` runs back to back) fed by the
-accelerator's eDRAM (:func:`oxbnn.models.mapping.memory_for`), and how many cycles that takes
-(``xpu_cycles``, from the closed-form cycle model). This command runs every layer's share once,
-in network order, through the co-simulation of that XPU (one simulator run, one optical bridge
-whose state carries from layer to layer) with seeded random activations, weights and thresholds
-(:func:`oxbnn.models.bnn.random_layer`; the shares are slices of different layers, so they are
-not chained). Each share goes through the scoreboard: bit-exact against the golden BNN (ideal
-optics), cycle- and strobe-exact against the cycle model; and ``instances_per_xpu`` times its
-measured cycles must equal the system model's ``xpu_cycles``. The exit status is 1 if any check
-fails.
+OXBNN_50; ``oxbnn50-s1``: its S = 1 idealisation) and says what the busiest XPU runs: per layer a
+share (``LayerResult.share.spec``, ``instances_per_xpu`` runs back to back) fed by the accelerator's
+eDRAM (:func:`oxbnn.models.mapping.memory_for`), and how many cycles that takes (``xpu_cycles``,
+from the closed-form cycle model, each run timed on its own: ``evaluate_network(chaining=False)``;
+the co-simulation runs one layer at a time, and the chained counts are held equal to the RTL in
+``tests/test_system_rtl.py``). This command runs every layer's share once, in network order, through
+the co-simulation of that XPU (one simulator run, one optical bridge whose state carries from layer
+to layer) with seeded random activations, weights and thresholds
+(:func:`oxbnn.models.bnn.random_layer`; the shares are slices of different layers, so they are not
+chained). Each share goes through the scoreboard: bit-exact against the golden BNN (ideal optics),
+cycle- and strobe-exact against the cycle model; and ``instances_per_xpu`` times its measured cycles
+must equal the system model's ``xpu_cycles``. The exit status is 1 if any check fails.
 
 It writes ``report.json`` under ``build/sim/<name>/``: per layer ``name``, ``spec``,
 ``instances``, ``dataflow`` (the one the system model chose for the share and the host ran),
@@ -83,7 +84,7 @@ def share_runs(model, network: str, seed: int) -> tuple[list[Any], list[Any]]:
 
     rng = np.random.default_rng(seed)
     runs, layers = [], []
-    for layer in system.evaluate_network(model, get_network(network)).layers:
+    for layer in system.evaluate_network(model, get_network(network), chaining=False).layers:
         if layer.share is None:  # electronic: pooling, residual adds
             continue
         spec = layer.share.spec
