@@ -83,16 +83,8 @@ class XpuHarness:
         async def testbench(ctx):
             for run in layers:
                 env = XpuEnv(xpu, run, bridge, drive, watch, max_cycles=max_cycles)
-                written = None
                 wall0 = time.perf_counter()
-                while True:
-                    word = env.step(ctx.get(top.watch))
-                    if word != written:
-                        ctx.set(top.drive, word)
-                        written = word
-                    if env.done:
-                        break
-                    await ctx.tick()
+                await _play(ctx, top, env)
                 ctx.set(top.drive, env.idle_word)  # idle inputs for the next layer
                 await ctx.tick()
                 results.append(env.result(time.perf_counter() - wall0))
@@ -151,15 +143,7 @@ class XpuHarness:
 
         async def testbench(ctx):
             for chain in envs:
-                written = None
-                while True:
-                    word = chain.step(ctx.get(top.watch))
-                    if word != written:
-                        ctx.set(top.drive, word)
-                        written = word
-                    if chain.done:
-                        break
-                    await ctx.tick()
+                word = await _play(ctx, top, chain)
                 ctx.set(top.drive, word & ~(1 << top.drive_fields.offset("start")))
                 await ctx.tick()
 
@@ -175,3 +159,17 @@ class XpuHarness:
                 sim.run()
         else:
             sim.run()
+
+
+async def _play(ctx, top: CosimTop, env: XpuEnv | ChainEnv) -> int:
+    """Step ``env`` cycle by cycle until it is done (one ``ctx.get`` of ``watch`` per cycle, a
+    ``ctx.set`` of ``drive`` only when it changed); returns the last drive word."""
+    written = None
+    while True:
+        word = env.step(ctx.get(top.watch))
+        if word != written:
+            ctx.set(top.drive, word)
+            written = word
+        if env.done:
+            return word
+        await ctx.tick()
