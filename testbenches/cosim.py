@@ -48,7 +48,13 @@ from typing import Any
 
 from ..models.configs import Preset, XpuParams, load_preset
 from .cosim_top import write_cosim_verilog
-from .env import network_layer, network_result, network_run
+from .env import (
+    network_chain,
+    network_chain_result,
+    network_layer,
+    network_result,
+    network_run,
+)
 from .event_tb import LIBRARY as EVENT_LIBRARY
 from .event_tb import EventTestbench, build_library, harness_key
 from .event_tb import build_id as event_build_id
@@ -411,8 +417,15 @@ class Cosim:
         preset: Any = None,
         seed: int = 0,
         progress_total: int | None = None,
+        chain: bool = True,
     ) -> list[dict[str, Any]]:
         """Every image through every layer, the host feeding each output to the next layer.
+
+        ``chain`` (default): each image's layers run as one dependent chain through the
+        descriptor queue (:class:`~oxbnn.testbenches.env.ChainEnv`; each layer's weights and
+        thresholds load while the previous one computes, its activations once the previous
+        one is done, :func:`oxbnn.models.timing.chain_cycles`); False runs them one at a time,
+        each from an idle XPU.
 
         ``layers``: ``(LayerSpec, weights, thresholds, flip)`` in order (e.g.
         :class:`~oxbnn.models.network.NetworkLayer`); ``images``: inputs of the first layer. One
@@ -425,7 +438,7 @@ class Cosim:
             optics=optics,
             preset=preset,
             seed=seed,
-            network={"layers": list(layers), "images": list(images)},
+            network={"layers": list(layers), "images": list(images), "chain": chain},
         )
         if self.testbench == "event":
             return self._run_event(job, progress_total)
@@ -475,6 +488,16 @@ class Cosim:
 
         if job.network is None:
             results = [layer(run).as_dict() for run in job.layers]
+        elif job.network.get("chain", True):
+            results = []
+            for image in job.network["images"]:
+                runs, next_input = network_chain(job.network["layers"], image)
+                chain = tb.run_chain(
+                    runs, bridge, next_input=next_input, max_cycles=job.max_cycles, progress=show
+                )
+                done[0] += sum(r.cycles for r in chain.results)
+                show(0)
+                results.append(network_chain_result(chain))
         else:
             results = []
             for image in job.network["images"]:

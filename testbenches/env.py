@@ -61,11 +61,14 @@ __all__ = [
     "AdcBusyError",
     "AdcPort",
     "ChainEnv",
+    "ChainResult",
     "LayerResult",
     "SimulationTimeout",
     "XpuEnv",
     "check_payloads",
     "decode_results",
+    "network_chain",
+    "network_chain_result",
     "network_layer",
     "network_result",
     "network_run",
@@ -341,6 +344,17 @@ def drive_streams(streams: list[tuple], held: list[int], t: int, w: int) -> int:
     return word
 
 
+@dataclass
+class ChainResult:
+    """What a testbench saw of a chain (:class:`ChainEnv`, or the event-driven testbench's
+    ``run_chain``): each layer's :class:`LayerResult`, its cycles counted from its own start,
+    and the cycle each layer started and was taken (cycle 0: the first layer's start)."""
+
+    results: list[LayerResult]
+    starts: list[int]
+    taken: list[int]
+
+
 class ChainEnv:
     """Host and external memory of a chain of layers on one XPU (the descriptor queue).
 
@@ -509,6 +523,31 @@ def network_result(output: np.ndarray, records: list[Any]) -> dict[str, Any]:
         "cycles": sum(r["cycles"] for r in layers),
         "wall_s": sum(r["wall_s"] for r in layers),
     }
+
+
+def network_chain(layers: list[Any], image: np.ndarray) -> tuple[list[LayerRun], Any]:
+    """One image through a network's layers as one dependent chain: the layers' runs (the first
+    on ``image``, the others on what the XPU computes) and the ``next_input`` that forms layer
+    ``k``'s input from layer ``k - 1``'s output (:func:`oxbnn.models.network.layer_input`)."""
+    from ..models.network import layer_input
+
+    specs = [layer.spec if hasattr(layer, "spec") else layer[0] for layer in layers]
+    runs = [
+        network_run(i, layer, layer_input(specs[0], image, where="layer 0") if i == 0 else None)
+        for i, layer in enumerate(layers)
+    ]
+
+    def next_input(k: int, out: np.ndarray) -> np.ndarray:
+        return layer_input(specs[k], out, where=f"layer {k}")
+
+    return runs, next_input
+
+
+def network_chain_result(chain: ChainResult | ChainEnv) -> dict[str, Any]:
+    """One image's result of a chained network job (as :func:`network_result`): each layer's
+    cycles from its own start, so their sum is the chain's."""
+    records = [network_layer(r) for r in chain.results]
+    return network_result(chain.results[-1].output, records)
 
 
 def optical_port(xpu: XpuParams, watch: Fields) -> tuple[int, int]:

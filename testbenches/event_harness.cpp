@@ -12,9 +12,14 @@
 //     pre-drawn decisions; Python draws more from the same random.Random;
 //   * PROGRESS every progress_every cycles (Python shows progress, and sees Ctrl-C), DONE,
 //     TIMEOUT, WINDOW (the rows since the last sample passed max_window_bytes: an XPU that
-//     never samples would otherwise fill the memory before the cycle budget runs out).
-// The per-cycle semantics are those of oxbnn.testbenches.env.XpuEnv.step, which the tests hold
-// equal to this file's (the same cycles, strobes, results and codes on random layers).
+//     never samples would otherwise fill the memory before the cycle budget runs out);
+//   * LAYER_DONE: in a chain (oxbnn_chain), a layer that is not the last is done in this cycle;
+//     Python takes its records and calls oxbnn_begin, and the same cycle is then played again
+//     as the next layer's cycle 0 (the descriptor queue starts it in the cycle of the done).
+// The per-cycle semantics are those of oxbnn.testbenches.env.XpuEnv.step (one layer) and
+// ChainEnv.step (a chain), which the tests hold equal to this file's (the same cycles, strobes,
+// results and codes on random layers and chains). Cycles are counted from the chain's first
+// start (e->t, what the streams see) and a layer's records from its own start (e->t - e->t0).
 //
 // Words are little-endian arrays of 32-bit limbs; bit i of a word is bit i & 31 of limb i >> 5.
 #include "Vxpu_cosim.h"
@@ -28,7 +33,9 @@
 
 typedef uint32_t limb;
 
-enum Status { DONE = 0, NEED_CODES = 1, PROGRESS = 2, TIMEOUT = 3, WINDOW = 4, NEED_RANDOM = 10 };
+enum Status {
+  DONE = 0, NEED_CODES = 1, PROGRESS = 2, TIMEOUT = 3, WINDOW = 4, LAYER_DONE = 5, NEED_RANDOM = 10
+};
 
 // The layout of the drive and watch words, set once (oxbnn_new).
 enum Cfg {
@@ -37,6 +44,7 @@ enum Cfg {
   C_THR_READY, C_THR_VALID, C_THR_PAYLOAD, C_THR_WIDTH,
   C_ACT_READY, C_ACT_VALID, C_ACT_PAYLOAD, C_ACT_WIDTH,
   C_WGT_READY, C_WGT_VALID, C_WGT_PAYLOAD, C_WGT_WIDTH,
+  C_START_READY,
   C_COUNT
 };
 
@@ -70,7 +78,7 @@ struct Stream {
   int64_t ready_at = 0, valid_bit = 0, payload_at = 0, width = 0, wl = 0;
   std::vector<limb> words;          // every word of every tile, wl limbs each
   std::vector<int64_t> tile_start;  // first word of each tile, then the total
-  int64_t latency = 0, per_word = 1;
+  std::vector<int64_t> latency, per_word;  // each tile's memory model
   bool stalling = false;
   const uint8_t* draws = nullptr;   // pre-drawn "withhold this due word" decisions
   int64_t n_draws = 0, i_draw = 0;
@@ -90,7 +98,12 @@ struct Env {
   double ready_p = 1.0;
   const uint8_t* ready_draws = nullptr;
   int64_t n_ready = 0, i_ready = 0;
-  int64_t t = 0, max_cycles = 0, not_ready = 0, progress_every = 65536;
+  int64_t t = 0, t0 = 0, max_cycles = 0, not_ready = 0, progress_every = 65536;
+  // The chain's host: every layer's descriptor word (dl limbs each), the layers taken so far
+  // and the cycle each was taken; one layer without oxbnn_chain.
+  std::vector<limb> descs;
+  int64_t n_layers = 1, offered = 0, finished = 0;
+  std::vector<int64_t> taken;
   int64_t max_window_bytes = 1ll << 30;
   bool done = false, error = false, active = false;
   std::vector<limb> results;        // result payloads, rl limbs each
@@ -200,8 +213,8 @@ void oxbnn_layer(void* p, const limb* idle, const limb* const* words, const int6
     s.tile_start.assign(starts[k], starts[k] + n_tiles[k] + 1);
     int64_t n = s.tile_start.back();
     s.words.assign(words[k], words[k] + n * s.wl);
-    s.latency = latency[k];
-    s.per_word = per_word[k];
+    s.latency.assign(n_tiles[k], latency[k]);
+    s.per_word.assign(n_tiles[k], per_word[k]);
     s.stalling = stalling[k] != 0;
     s.draws = nullptr;
     s.n_draws = s.i_draw = 0;
@@ -212,7 +225,11 @@ void oxbnn_layer(void* p, const limb* idle, const limb* const* words, const int6
   e->ready_p = ready_p;
   e->ready_draws = nullptr;
   e->n_ready = e->i_ready = 0;
-  e->t = 0;
+  e->t = e->t0 = 0;
+  e->descs.assign(idle, idle + e->dl);
+  e->n_layers = 1;
+  e->offered = e->finished = 0;
+  e->taken.clear();
   e->max_cycles = max_cycles;
   e->not_ready = 0;
   e->done = e->error = false;
@@ -230,6 +247,60 @@ void oxbnn_layer(void* p, const limb* idle, const limb* const* words, const int6
   e->trace_to = trace_to;
   e->trace_watch.clear();
   e->trace_drive.clear();
+}
+
+// After oxbnn_layer (its first layer): the run is a chain of n layers whose descriptor words are
+// descs (dl limbs each), offered to the descriptor queue one after the other.
+void oxbnn_chain(void* p, int64_t n, const limb* descs) {
+  Env* e = (Env*)p;
+  e->n_layers = n;
+  e->descs.assign(descs, descs + n * e->dl);
+}
+
+// Append tiles to stream k (as oxbnn_layer's: words, the first word of each and the total, their
+// memory model): a later layer of the chain.
+void oxbnn_append(void* p, int k, const limb* words, const int64_t* starts, int64_t n_tiles,
+                  int64_t latency, int64_t per_word) {
+  Env* e = (Env*)p;
+  Stream& s = e->st[k];
+  int64_t base = s.tile_start.back();
+  for (int64_t i = 1; i <= n_tiles; i++) s.tile_start.push_back(base + starts[i]);
+  s.words.insert(s.words.end(), words, words + starts[n_tiles] * s.wl);
+  s.latency.insert(s.latency.end(), n_tiles, latency);
+  s.per_word.insert(s.per_word.end(), n_tiles, per_word);
+}
+
+// The next layer of a chain starts in this cycle (after LAYER_DONE, its records taken): the
+// per-layer records start again, with its host's ready probability, cycle budget and trace.
+void oxbnn_begin(void* p, double ready_p, int64_t max_cycles, int64_t trace_from,
+                 int64_t trace_to) {
+  Env* e = (Env*)p;
+  e->t0 = e->t;
+  e->finished++;
+  e->ready_p = ready_p;
+  e->ready_draws = nullptr;
+  e->n_ready = e->i_ready = 0;
+  e->max_cycles = max_cycles;
+  e->not_ready = 0;
+  e->done = e->error = false;
+  e->results.clear();
+  e->result_cycles.clear();
+  e->sample_slots.clear();
+  e->reset_slots.clear();
+  e->rows.clear();
+  e->n_rows = e->window_lo = 0;
+  e->pending.clear();
+  e->due.clear();
+  e->trace_from = trace_from;
+  e->trace_to = trace_to;
+  e->trace_watch.clear();
+  e->trace_drive.clear();
+}
+
+// The cycle each layer was taken (from the chain's first start), into out (n_layers values).
+void oxbnn_taken(void* p, int64_t* out) {
+  Env* e = (Env*)p;
+  std::copy(e->taken.begin(), e->taken.end(), out);
 }
 
 // Pre-drawn decisions for stream k (0..2: withhold a due word; 3: the host is ready).
@@ -258,7 +329,7 @@ static void feed(Env* e, Stream& s, int ready, limb* word) {
         go = false;
       }
     }
-    if (go && t >= s.request + s.latency + s.word * s.per_word) {
+    if (go && t >= s.request + s.latency[s.tile] + s.word * s.per_word[s.tile]) {
       if (s.stalling && s.draws[s.i_draw++]) {
         s.stalls++;
         s.request++;
@@ -287,7 +358,7 @@ static void record_slots(Env* e, std::vector<int64_t>& into, int64_t lo) {
   for (int64_t j = 0; j < s; j++) {
     for (int64_t x = 0; x < m; x++) {
       if (bit_at(e->scratch.data(), lo + x * s + j)) {
-        into.push_back(e->t * s + j);
+        into.push_back((e->t - e->t0) * s + j);
         break;
       }
     }
@@ -302,7 +373,7 @@ int oxbnn_resume(void* p) {
   int64_t since = 0;
   while (!e->done) {
     int64_t t = e->t;
-    if (t > e->max_cycles) return TIMEOUT;
+    if (t - e->t0 > e->max_cycles) return TIMEOUT;
     if (!e->pending.empty() && e->pending[0] + e->adc_latency <= t) return NEED_CODES;
     for (int k = 0; k < 3; k++)
       if (e->st[k].stalling && e->st[k].i_draw >= e->st[k].n_draws && !e->st[k].finished())
@@ -311,7 +382,8 @@ int oxbnn_resume(void* p) {
     if (since++ == e->progress_every) return PROGRESS;
     if ((int64_t)e->rows.size() > e->max_window_bytes) return WINDOW;
     const limb* w = e->watch.data();
-    // Optical side: keep the port row; a sample closes the window since the last readout.
+    // The running layer. Optical side: keep the port row; a sample closes the window since the
+    // last readout.
     get_bits(w, c[C_OPT_BASE], c[C_OPT_WIDTH], e->scratch.data());
     const uint8_t* row = (const uint8_t*)e->scratch.data();
     e->rows.insert(e->rows.end(), row, row + e->port_bytes);
@@ -326,10 +398,7 @@ int oxbnn_resume(void* p) {
       e->window_lo = e->n_rows;
     }
     limb* word = e->drive.data();
-    std::memcpy(word, e->idle.data(), e->dl * 4);
-    if (t == 0) word[c[C_START] >> 5] |= 1u << (c[C_START] & 31);
-    // External memory.
-    for (int k = 0; k < 3; k++) feed(e, e->st[k], bit_at(w, e->st[k].ready_at), word);
+    std::fill(word, word + e->dl, 0);
     // Host result sink.
     int ready = e->ready_p >= 1.0 ? 1 : e->ready_draws[e->i_ready++];
     if (ready) word[c[C_RES_READY] >> 5] |= 1u << (c[C_RES_READY] & 31);
@@ -338,7 +407,7 @@ int oxbnn_resume(void* p) {
         size_t at = e->results.size();
         e->results.resize(at + limbs_of(c[C_RES_WIDTH]));
         get_bits(w, c[C_RES_PAYLOAD], c[C_RES_WIDTH], &e->results[at]);
-        e->result_cycles.push_back(t);
+        e->result_cycles.push_back(t - e->t0);
       } else {
         e->not_ready++;
       }
@@ -349,12 +418,31 @@ int oxbnn_resume(void* p) {
       for (int64_t i = 0; i < e->dl; i++) word[i] |= bits[i];
       e->due.pop_front();
     }
-    if (e->trace_from <= t && t <= e->trace_to) {
+    if (bit_at(w, c[C_ERROR])) e->error = true;
+    // A done in the layer's cycle 0 is the previous layer's (a chain).
+    bool done = bit_at(w, c[C_DONE]) && t > e->t0;
+    if (done && e->finished + 1 < e->n_layers) {
+      e->done = true;
+      return LAYER_DONE;  // oxbnn_begin, then this cycle again as the next layer's cycle 0
+    }
+    // The host: the next layer's descriptor, and start while the XPU can take it (one layer:
+    // start in cycle 0, where an idle XPU is always ready).
+    int64_t d = e->offered < e->n_layers ? e->offered : e->n_layers - 1;
+    for (int64_t i = 0; i < e->dl; i++) word[i] |= e->descs[d * e->dl + i];
+    bool take = e->offered < e->n_layers &&
+                (e->n_layers == 1 ? t == 0 : bit_at(w, c[C_START_READY]) != 0);
+    if (take) {
+      word[c[C_START] >> 5] |= 1u << (c[C_START] & 31);
+      e->taken.push_back(t);
+      e->offered++;
+    }
+    // External memory.
+    for (int k = 0; k < 3; k++) feed(e, e->st[k], bit_at(w, e->st[k].ready_at), word);
+    if (e->trace_from <= t - e->t0 && t - e->t0 <= e->trace_to) {
       e->trace_watch.insert(e->trace_watch.end(), w, w + e->wl);
       e->trace_drive.insert(e->trace_drive.end(), word, word + e->dl);
     }
-    if (bit_at(w, c[C_ERROR])) e->error = true;
-    if (bit_at(w, c[C_DONE])) {
+    if (done) {
       e->done = true;  // the done cycle's word is replaced by the idle one before the edge
       break;
     }
@@ -364,7 +452,7 @@ int oxbnn_resume(void* p) {
   if (e->active) {
     // One idle cycle before the next layer's start (XpuEnv's idle_word), as the per-cycle
     // testbench drives it in place of the done cycle's word.
-    clock_cycle(e, e->idle.data());
+    clock_cycle(e, &e->descs[(e->n_layers - 1) * e->dl]);
     e->active = false;
   }
   return DONE;
@@ -407,7 +495,7 @@ void oxbnn_consume(void* p) {
 // slots, cycles waited for the host, error, traced cycles, stalls of the three streams summed).
 void oxbnn_counts(void* p, int64_t* out) {
   Env* e = (Env*)p;
-  out[0] = e->t;
+  out[0] = e->t - e->t0;
   out[1] = (int64_t)e->result_cycles.size();
   out[2] = (int64_t)e->sample_slots.size();
   out[3] = (int64_t)e->reset_slots.size();

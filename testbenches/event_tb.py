@@ -45,6 +45,7 @@ co-simulation builds, named by the Verilog's hash, the harness's text and the fl
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import random
 import subprocess
@@ -58,6 +59,7 @@ from ..models.configs import XpuParams
 from .cosim_top import Fields
 from .env import (
     AdcPort,
+    ChainResult,
     LayerResult,
     SimulationTimeout,
     check_payloads,
@@ -75,7 +77,7 @@ HARNESS = Path(__file__).with_name("event_harness.cpp")
 LIBRARY = "libxpu_event.so"
 
 # Status codes of oxbnn_resume (event_harness.cpp).
-_DONE, _NEED_CODES, _PROGRESS, _TIMEOUT, _WINDOW, _NEED_RANDOM = 0, 1, 2, 3, 4, 10
+_DONE, _NEED_CODES, _PROGRESS, _TIMEOUT, _WINDOW, _LAYER_DONE, _NEED_RANDOM = 0, 1, 2, 3, 4, 5, 10
 #: The most bytes of optical-port rows kept since the last PCA sample (1 GiB: 230k cycles at
 #: S = 49, 11M at S = 1); an XPU that stops sampling fails with a clear error there instead of
 #: filling the memory before its cycle budget runs out.
@@ -246,6 +248,14 @@ class EventTestbench:
         lib.oxbnn_flip_recorded.argtypes = [_P, ctypes.c_int64, ctypes.c_int64]
         lib.oxbnn_recorded.argtypes = [_P]
         lib.oxbnn_recorded.restype = ctypes.c_int64
+        lib.oxbnn_chain.argtypes = [_P, ctypes.c_int64, _U32P]
+        lib.oxbnn_append.argtypes = [
+            _P, ctypes.c_int, _U32P, _I64P, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+        ]  # fmt: skip
+        lib.oxbnn_begin.argtypes = [
+            _P, ctypes.c_double, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+        ]  # fmt: skip
+        lib.oxbnn_taken.argtypes = [_P, _I64P]
         self._lib = lib
         self._opt_base, self._opt_width = optical_port(xpu, watch)
         cfg = [
@@ -270,6 +280,7 @@ class EventTestbench:
                 drive.offset(f"{key}_payload"),
                 drive.layout[f"{key}_payload"][1],
             ]
+        cfg.append(watch.offset("start_ready"))
         self._cfg = np.array(cfg, dtype=np.int64)
         env = lib.oxbnn_new(_ptr(self._cfg, _I64P))
         if not env:
@@ -307,50 +318,77 @@ class EventTestbench:
         """One layer, as :class:`~oxbnn.testbenches.env.XpuEnv` plays it (then one idle cycle);
         ``progress`` is called with the layer's cycle now and then. A layer that raises leaves
         the model inside it: this testbench then refuses further layers (make a new one)."""
+        return self.run_chain(
+            [run],
+            bridge,
+            max_cycles=max_cycles,
+            trace_window=trace_window,
+            progress=progress,
+            max_window_bytes=max_window_bytes,
+        ).results[0]
+
+    def run_chain(
+        self,
+        runs: list[LayerRun],
+        bridge: OpticalBridge,
+        *,
+        next_input: Callable[[int, np.ndarray], np.ndarray] | None = None,
+        dependent: list[bool] | None = None,
+        max_cycles: int = 5_000_000,
+        trace_window: tuple[int, int] | None = None,
+        progress: Callable[[int], None] | None = None,
+        max_window_bytes: int = MAX_WINDOW_BYTES,
+    ) -> ChainResult:
+        """Layers through the descriptor queue, as :class:`~oxbnn.testbenches.env.ChainEnv`
+        plays them (``next_input``, ``dependent`` as there), then one idle cycle; one layer is
+        :meth:`run_layer`. ``trace_window`` is in each layer's own cycles; ``progress`` is
+        called with the chain's cycle now and then."""
         xpu, lib, env = self.xpu, self._lib, self._env
+        if not runs:
+            raise ValueError("a chain needs at least one layer")
         if self._stopped_in is not None:
             raise RuntimeError(
                 f"this event testbench stopped inside layer {self._stopped_in}; its model is "
                 "mid-layer, so run the next layer on a new one (Cosim.event_testbench())"
             )
-        self._stopped_in = run.label
-        wall0 = time.perf_counter()
         if xpu.adc_latency < 1:
             raise ValueError(f"adc_latency must be >= 1 cycle, not {xpu.adc_latency}")
-        bridge.start_layer()
-        sat0, clip0 = bridge.saturation_events, bridge.clip_events
-        plan, desc, feeders = layer_stimulus(run, xpu)
-        check_payloads(feeders, self.drive)
-        adc = AdcPort(xpu, self.drive, run.label)
-        dl = _limbs(self.drive.width)
-        idle = _to_limbs([self.drive.pack({"desc": desc})], self.drive.width)
-        words, starts, n_tiles, lat, per_word, stalling = [], [], [], [], [], []
-        rngs: dict[int, tuple[random.Random, float]] = {}
-        for k, key in enumerate(STREAMS):
-            feeder = feeders[key]
-            width = self.drive.layout[f"{key}_payload"][1]
-            flat = [w for tile in feeder.tiles for w in tile]
-            words.append(_to_limbs(flat, width) if flat else np.zeros(1, dtype=np.uint32))
-            starts.append(np.cumsum([0] + [len(t) for t in feeder.tiles], dtype=np.int64))
-            n_tiles.append(len(feeder.tiles))
-            lat.append(feeder.mem.latency_cycles)
-            per_word.append(feeder.mem.cycles_per_word)
-            stalling.append(1 if feeder.stall else 0)
-            if feeder.stall:
-                rngs[k] = (feeder.rng, feeder.stall)
-        if run.ready_probability < 1:
-            rngs[3] = (random.Random(run.seed), run.ready_probability)
-        word_ptrs = (_U32P * 3)(*(_ptr(w) for w in words))
-        start_ptrs = (_I64P * 3)(*(_ptr(s, _I64P) for s in starts))
-        arrays = [np.array(v, dtype=np.int64) for v in (n_tiles, lat, per_word, stalling)]
+        n = len(runs)
+        deps = [next_input is not None] * n if dependent is None else [bool(d) for d in dependent]
+        if len(deps) != n:
+            raise ValueError(f"{len(deps)} dependent flags for {n} layers")
+        runs = list(runs)
+        if next_input is not None:  # the activations come later; the descriptors now
+            runs[1:] = [
+                dataclasses.replace(
+                    r, act=np.zeros((r.spec.height, r.spec.width, r.spec.in_channels), np.uint8)
+                )
+                for r in runs[1:]
+            ]
+        self._stopped_in = runs[0].label
+        stims = [layer_stimulus(run, xpu) for run in runs]
+        for _, _, feeders in stims:
+            check_payloads(feeders, self.drive)
+        descs = [_to_limbs([self.drive.pack({"desc": d})], self.drive.width) for _, d, _ in stims]
+        first_feeders = stims[0][2]
+        self._keep = {}
+        arrays = [self._stream(key, first_feeders[key]) for key in STREAMS]
+        word_ptrs = (_U32P * 3)(*(_ptr(a[0]) for a in arrays))
+        start_ptrs = (_I64P * 3)(*(_ptr(a[1], _I64P) for a in arrays))
+        n_tiles, lat, per_word, stalling = (
+            np.array(v, dtype=np.int64)
+            for v in zip(*((len(f.tiles), f.mem.latency_cycles, f.mem.cycles_per_word,
+                            1 if f.stall else 0)
+                           for f in (first_feeders[k] for k in STREAMS)), strict=True)
+        )  # fmt: skip
         first, last = trace_window if trace_window else (0, -1)
         lib.oxbnn_layer(
             env,
-            _ptr(idle),
+            _ptr(descs[0]),
             word_ptrs,
             start_ptrs,
-            *(_ptr(a, _I64P) for a in arrays),
-            float(run.ready_probability),
+            *(_ptr(a, _I64P) for a in (n_tiles, lat, per_word, stalling)),
+            float(runs[0].ready_probability),
             int(max_cycles),
             int(xpu.adc_latency),
             int(first),
@@ -358,22 +396,107 @@ class EventTestbench:
             max(256, _PROGRESS_SLOTS // xpu.symbols_per_cycle),
             int(max_window_bytes),
         )
-        self._keep = {}
+        self._keep["descs"] = np.concatenate(descs)
+        if n > 1:
+            lib.oxbnn_chain(env, n, _ptr(self._keep["descs"]))
+
+        def append(k: int, key: str) -> None:
+            feeder = stims[k][2][key]
+            if feeder.tiles:
+                words, starts = self._stream(key, feeder)
+                lib.oxbnn_append(
+                    env, STREAMS.index(key), _ptr(words), _ptr(starts, _I64P),
+                    len(feeder.tiles), feeder.mem.latency_cycles, feeder.mem.cycles_per_word,
+                )  # fmt: skip
+
+        act_next = 1  # the first layer whose activation tiles are not in the stream yet
+
+        def queue_activations(ready: int = 0) -> int:
+            k = act_next
+            while k < n and (k == ready or not deps[k]):
+                append(k, "act")
+                k += 1
+            return k
+
+        for k in range(1, n):
+            append(k, "thr")
+            append(k, "wgt")
+        act_next = queue_activations()
+        rngs: dict[int, tuple[random.Random, float]] = {}
+        for k, key in enumerate(STREAMS):
+            if first_feeders[key].stall:
+                rngs[k] = (first_feeders[key].rng, first_feeders[key].stall)
+        results: list[LayerResult] = []
+        starts: list[int] = [0]
+        clock = [0]  # the chain's cycle at the current layer's start
+        t_wall = time.perf_counter()
+        for k in range(n):
+            run = runs[k]
+            plan = stims[k][0]
+            bridge.start_layer()
+            sat0, clip0 = bridge.saturation_events, bridge.clip_events
+            adc = AdcPort(xpu, self.drive, run.label)
+            if run.ready_probability < 1:
+                rngs[3] = (random.Random(run.seed), run.ready_probability)
+            else:
+                rngs.pop(3, None)
+            if k:
+                lib.oxbnn_begin(env, float(run.ready_probability), int(max_cycles), first, last)
+            layer_done = self._resume(
+                run, bridge, adc, rngs, clock[0], progress, (max_cycles, max_window_bytes)
+            )
+            counts = self._counts()
+            results.append(self._result(run, plan, adc, counts, sat0, clip0, first, bridge, t_wall))
+            t_wall = time.perf_counter()
+            if not layer_done:
+                break
+            clock[0] += counts[0]
+            starts.append(clock[0])
+            if deps[k + 1]:
+                if next_input is not None:
+                    act = next_input(k + 1, results[-1].output)
+                    runs[k + 1] = dataclasses.replace(runs[k + 1], act=act)
+                    stims[k + 1] = layer_stimulus(runs[k + 1], xpu)
+                act_next = queue_activations(k + 1)
+        self._stopped_in = None
+        taken = np.zeros(n, dtype=np.int64)
+        lib.oxbnn_taken(env, _ptr(taken, _I64P))
+        return ChainResult(results=results, starts=starts, taken=taken.tolist())
+
+    def _stream(self, key: str, feeder) -> tuple[np.ndarray, np.ndarray]:
+        """Stream ``key``'s feeder as the harness takes it: every word as limbs of the
+        payload's width, and the first word of each tile, then the total."""
+        width = self.drive.layout[f"{key}_payload"][1]
+        flat = [w for tile in feeder.tiles for w in tile]
+        words = _to_limbs(flat, width) if flat else np.zeros(1, dtype=np.uint32)
+        starts = np.cumsum([0] + [len(t) for t in feeder.tiles], dtype=np.int64)
+        self._keep[f"{key}{len(self._keep)}"] = (words, starts)  # the C++ side copies them
+        return words, starts
+
+    def _resume(self, run, bridge, adc, rngs, base: int, progress, limits) -> bool:
+        """Clock until the layer is done: True if it was a chain's layer with more to come
+        (LAYER_DONE), False at the end of the run. ``limits``: the cycle budget and the most
+        bytes of port rows without a sample, for the messages."""
+        max_cycles, max_window_bytes = limits
+        lib, env, xpu = self._lib, self._env, self.xpu
+        dl = _limbs(self.drive.width)
         pending = np.zeros(3 * 64, dtype=np.int64)
         n_rows, row_bytes = ctypes.c_int64(), ctypes.c_int64()
         while True:
             status = lib.oxbnn_resume(env)
             if status == _DONE:
-                break
+                return False
+            if status == _LAYER_DONE:
+                return True
             if status == _NEED_CODES:
-                n = lib.oxbnn_pending(env, _ptr(pending, _I64P), len(pending) // 3)
-                if 3 * n > len(pending):
-                    pending = np.zeros(6 * n, dtype=np.int64)
+                count = lib.oxbnn_pending(env, _ptr(pending, _I64P), len(pending) // 3)
+                if 3 * count > len(pending):
+                    pending = np.zeros(6 * count, dtype=np.int64)
                     lib.oxbnn_pending(env, _ptr(pending, _I64P), len(pending) // 3)
-                base = lib.oxbnn_rows(env, ctypes.byref(n_rows), ctypes.byref(row_bytes))
-                rows = np.ctypeslib.as_array(base, shape=(n_rows.value, row_bytes.value))
-                for t, lo, hi in pending[: 3 * n].reshape(n, 3).tolist():
-                    bits = adc.convert(t, bridge.readout_rows(rows[lo:hi]))
+                rows_at = lib.oxbnn_rows(env, ctypes.byref(n_rows), ctypes.byref(row_bytes))
+                rows = np.ctypeslib.as_array(rows_at, shape=(n_rows.value, row_bytes.value))
+                for t, lo, hi in pending[: 3 * count].reshape(count, 3).tolist():
+                    bits = adc.convert(t - base, bridge.readout_rows(rows[lo:hi]))
                     lib.oxbnn_deliver(env, t + xpu.adc_latency, _ptr(_to_limbs([bits], dl * 32)))
                 lib.oxbnn_consume(env)
             elif status >= _NEED_RANDOM:
@@ -386,7 +509,7 @@ class EventTestbench:
                 )
             elif status == _PROGRESS:
                 if progress is not None:
-                    progress(self._counts()[0])
+                    progress(base + self._counts()[0])
             elif status == _WINDOW:
                 t_now, n_res = self._counts()[:2]
                 lib.oxbnn_rows(env, ctypes.byref(n_rows), ctypes.byref(row_bytes))
@@ -402,8 +525,11 @@ class EventTestbench:
                 )
             else:  # pragma: no cover - a harness/driver mismatch
                 raise RuntimeError(f"event harness: unknown status {status}")
-        self._stopped_in = None
-        counts = self._counts()
+
+    def _result(self, run, plan, adc, counts, sat0, clip0, first, bridge, wall0) -> LayerResult:
+        """The finished layer's records (oxbnn_counts, oxbnn_copy) as a LayerResult."""
+        lib, env = self._lib, self._env
+        dl = _limbs(self.drive.width)
         t_done, n_res, n_samp, n_reset, not_ready, error, n_trace = counts[:7]
         rl = _limbs(self.watch.layout["res_payload"][1])
         wl = _limbs(self.watch.width)

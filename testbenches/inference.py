@@ -59,7 +59,7 @@ from ..models.digits import (
 )
 from ..models.network import golden_inputs
 from ..models.sweep import attenuated
-from ..models.timing import layer_cycles
+from ..models.timing import chain_cycles, layer_cycles
 
 __all__ = ["CHECK_SIGMAS", "CHECK_SLACK_LSB", "check_cosim", "run_inference"]
 
@@ -102,7 +102,9 @@ def run_inference(
     split = load_split()
     labels = split.test_labels[:images]
     bits = net.binarize(split.test_images[:images])
-    per_layer_predicted = [layer_cycles(spec, xpu).total for spec in net.layers]
+    # Each image's layers are one dependent chain through the descriptor queue.
+    plans = [layer_cycles(spec, xpu).plan for spec in net.layers]
+    per_layer_predicted = [b.total for b in chain_cycles(plans, dependent=True).layers]
     per_image_predicted = sum(per_layer_predicted)
 
     golden = net.forward_golden(bits)

@@ -33,7 +33,15 @@ from ..models.network import run_network_async
 from ..models.optics import Effects
 from .cosim import error_path
 from .cosim_top import Fields
-from .env import XpuEnv, network_layer, network_result, network_run
+from .env import (
+    ChainEnv,
+    XpuEnv,
+    network_chain,
+    network_chain_result,
+    network_layer,
+    network_result,
+    network_run,
+)
 from .optical_bridge import OpticalBridge
 from .stimulus import LayerRun
 
@@ -125,8 +133,34 @@ async def _run_job(dut, result_path: Path):
             progress.write_text(f"{done_cycles}\n")
         return res
 
+    async def run_chain(runs: list[LayerRun], next_input) -> ChainEnv:
+        nonlocal done_cycles
+        chain = ChainEnv(
+            xpu, runs, bridge, drive_f, watch_f, next_input=next_input, max_cycles=job.max_cycles
+        )
+        written = None
+        while True:
+            word = chain.step(int(watch_h.value))
+            if word != written:
+                drive_h.value = word
+                written = word
+            if chain.done:
+                break
+            await falling
+        drive_h.value = word & ~(1 << drive_f.offset("start"))
+        await falling
+        done_cycles += sum(r.cycles for r in chain.results)
+        if progress is not None:
+            progress.write_text(f"{done_cycles}\n")
+        return chain
+
     if job.network is None:
         results = [(await run_layer(run)).as_dict() for run in job.layers]
+    elif job.network.get("chain", True):
+        results = []
+        for image in job.network["images"]:
+            runs, next_input = network_chain(job.network["layers"], image)
+            results.append(network_chain_result(await run_chain(runs, next_input)))
     else:
         results = [
             await _run_network(run_layer, job.network, image) for image in job.network["images"]

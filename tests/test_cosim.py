@@ -32,9 +32,12 @@ from oxbnn.models import bnn
 from oxbnn.models.configs import XpuParams, load_preset
 from oxbnn.models.derive import xpu_params
 from oxbnn.models.layer import LayerSpec
-from oxbnn.models.timing import MemoryModel, layer_cycles, sample_slots
+from oxbnn.models.optics import Effects
+from oxbnn.models.timing import MemoryModel, chain_cycles, layer_cycles, sample_slots
 from oxbnn.testbenches.cosim import Cosim, CosimError
-from oxbnn.testbenches.scoreboard import assert_layers, check_layer
+from oxbnn.testbenches.optical_bridge import OpticalBridge
+from oxbnn.testbenches.pysim_harness import XpuHarness
+from oxbnn.testbenches.scoreboard import assert_chain, assert_layers, check_layer
 from oxbnn.testbenches.stimulus import LayerRun
 from oxbnn.testbenches.waves import events, load_trace
 
@@ -268,16 +271,46 @@ def test_network_run_feeds_each_output_to_the_next_layer():
     fc = LayerSpec.fc(16, 3, output="int")
     layers = [(spec, *bnn.random_layer(rng, spec)[1:]) for spec in (conv, fc)]
     images = rng.integers(0, 2, (2, 4, 4, 3), dtype=np.uint8)
-    results = cosim.run_network(layers, list(images), seed=SEED)
-    predicted = [layer_cycles(spec, xpu).total for spec in (conv, fc)]
-    for image, res in zip(images, results, strict=True):
-        (_, w1, t1, f1), (_, w2, t2, f2) = layers
-        hidden = bnn.layer_forward(image, w1, t1, conv, f1)  # 2 x 2 x 4, flattened (y, x, c)
-        logits = bnn.layer_forward(hidden.reshape(1, 1, 16), w2, t2, fc, f2)
-        assert np.array_equal(res["output"], logits), (res["output"], logits)
-        assert [layer["cycles"] for layer in res["layers"]] == predicted
-        assert res["cycles"] == sum(predicted)
-        assert all(layer["readouts"] > 0 and not layer["error"] for layer in res["layers"])
+    alone = [layer_cycles(spec, xpu).total for spec in (conv, fc)]
+    plans = [layer_cycles(spec, xpu).plan for spec in (conv, fc)]
+    chained = [b.total for b in chain_cycles(plans, dependent=True).layers]
+    assert chained[1] < alone[1]  # the fc layer's weights were prefetched
+    for chain, predicted in ((False, alone), (True, chained)):
+        results = cosim.run_network(layers, list(images), seed=SEED, chain=chain)
+        for image, res in zip(images, results, strict=True):
+            (_, w1, t1, f1), (_, w2, t2, f2) = layers
+            hidden = bnn.layer_forward(image, w1, t1, conv, f1)  # 2 x 2 x 4, flattened (y, x, c)
+            logits = bnn.layer_forward(hidden.reshape(1, 1, 16), w2, t2, fc, f2)
+            assert np.array_equal(res["output"], logits), (res["output"], logits)
+            assert [layer["cycles"] for layer in res["layers"]] == predicted, chain
+            assert res["cycles"] == sum(predicted)
+            assert all(layer["readouts"] > 0 and not layer["error"] for layer in res["layers"])
+
+
+@pytest.mark.parametrize("dependent", [False, True], ids=["independent", "dependent"])
+def test_event_testbench_chains_as_the_model_and_amaranth_say(dependent):
+    """Random chains through the event-driven testbench's descriptor-queue host (with memory
+    stalls off, back-pressure off): each layer bit-exact against the golden model and cycle- and
+    strobe-exact against the chain model, and the same starts and take cycles as the same chain
+    in Amaranth's simulator (:class:`~oxbnn.testbenches.env.ChainEnv`)."""
+    cosim = Cosim(_small_xpu(), build_root=BUILD)
+    xpu = cosim.xpu
+    runs = _runs(xpu, SEED + 31 + dependent, 5, max_c=6, max_out=5)
+    for i, r in enumerate(runs):
+        r.mem = MemoryModel(1 + i % 2, 1 + i % 3)  # each layer its own memory
+    deps = [i % 2 == 1 for i in range(len(runs))] if dependent else None
+    tb = cosim.event_testbench()
+    try:
+        chain = tb.run_chain(runs, OpticalBridge(xpu, Effects.ideal()), dependent=deps)
+    finally:
+        tb.close()
+    model = assert_chain(xpu, runs, chain, dependent=deps, where="event chain")
+    assert len(set(model.taken)) == len(runs)
+    amaranth = XpuHarness(xpu).run_chain(runs, dependent=deps)
+    assert (chain.starts, chain.taken) == (amaranth.starts, amaranth.taken)
+    for got, want in zip(chain.results, amaranth.results, strict=True):
+        assert got.cycles == want.cycles and got.sample_slots == want.sample_slots
+        assert got.events == want.events
 
 
 def test_verilated_models_are_lean():

@@ -6,14 +6,17 @@ goes through
 * the golden model (:meth:`oxbnn.models.digits.DigitsBnn.forward_golden`, integer numpy), and
 * the cycle-accurate co-simulation (:meth:`oxbnn.testbenches.cosim.Cosim.run_network`): every
   layer runs on the XPU RTL with the optical models in the loop (``--optics``), and the host
-  feeds each layer's output to the next. All images go through one simulator run, with
-  ``--sim`` (default ``$SIM``, else Verilator).
+  feeds each layer's output to the next: an image's three layers are one dependent chain
+  through the XPU's descriptor queue (each layer's weights and thresholds load while the one
+  before computes). All images go through one simulator run, with ``--sim`` (default
+  ``$SIM``, else Verilator).
 
 The comparison itself is :func:`oxbnn.testbenches.inference.run_inference`; this module parses
 the options, writes the files and prints. With ideal optics the two must agree on every image
 (same prediction, same integer logits); otherwise the command exits with 1. It also exits with 1
-if an image's measured cycles differ from :func:`oxbnn.models.timing.layer_cycles` summed over
-the layers. With physical optics the golden model stays the reference and disagreements are
+if an image's measured cycles differ from the dependent chain's,
+:func:`oxbnn.models.timing.chain_cycles` (each layer counted from its own start, the layers
+summed). With physical optics the golden model stays the reference and disagreements are
 reported, not failed.
 
 The report goes to ``<out>/<name>/report.json`` (``--json`` also prints it), beside
