@@ -18,7 +18,7 @@ import pytest
 
 from oxbnn.models.derive import xpu_params
 from oxbnn.models.digits import LAYERS, DigitsError, check_test_images, load_params, load_split
-from oxbnn.models.timing import layer_cycles
+from oxbnn.models.timing import chain_cycles, layer_cycles
 from oxbnn.testbenches import cosim as cosim_module
 from oxbnn.tools.cli import main
 
@@ -51,7 +51,8 @@ def test_four_images_agree_with_the_golden_model(tmp_path, capsys):
     assert report["agreement"] == 1.0 and report["agreement_count"] == IMAGES
     assert report["accuracy_simulated"] == report["accuracy_golden"]
     xpu = xpu_params("oxbnn50-s1")
-    per_image = sum(layer_cycles(spec, xpu).total for spec in LAYERS)
+    per_image = sum(_chained(xpu))  # each image's layers: one dependent chain
+    assert per_image < sum(layer_cycles(spec, xpu).total for spec in LAYERS)
     assert report["cycles_per_image"] == per_image and report["cycles"] == IMAGES * per_image
     assert report["cycles_predicted"] == IMAGES * per_image and report["cycles_match"]
     assert report["simulated_time_s"] == pytest.approx(IMAGES * per_image / xpu.clock_hz)
@@ -116,6 +117,12 @@ def test_check_test_images_is_a_named_value_error():
     assert issubclass(DigitsError, ValueError)
 
 
+def _chained(xpu) -> list[int]:
+    """Each layer's cycles when an image's layers run as one dependent chain (the cycle model)."""
+    plans = [layer_cycles(spec, xpu).plan for spec in LAYERS]
+    return [b.total for b in chain_cycles(plans, dependent=True).layers]
+
+
 def _fake_cosim(monkeypatch, golden, wrong_image=None):
     """Replace the simulator: ``run_network`` returns ``golden`` (image ``wrong_image`` off by
     two on class 0) in the predicted cycles, and records the simulator it was built for."""
@@ -131,16 +138,16 @@ def _fake_cosim(monkeypatch, golden, wrong_image=None):
             out.append(
                 {
                     "output": wrong.reshape(1, 1, -1),
-                    "cycles": sum(layer_cycles(spec, self.xpu).total for spec in LAYERS),
+                    "cycles": sum(_chained(self.xpu)),
                     "wall_s": 0.0,
                     "layers": [
                         {
-                            "cycles": layer_cycles(spec, self.xpu).total,
+                            "cycles": cycles,
                             "readouts": 0,
                             "saturation_events": 0,
                             "clip_events": 0,
                         }
-                        for spec in LAYERS
+                        for cycles in _chained(self.xpu)
                     ],
                 }
             )
