@@ -152,6 +152,29 @@ static void reset_model(Vxpu_cosim* top) {
   top->eval();
 }
 
+// A layer's records and host start again (its first cycle is e->t).
+static void start_records(Env* e, double ready_p, int64_t max_cycles, int64_t trace_from,
+                          int64_t trace_to) {
+  e->ready_p = ready_p;
+  e->ready_draws = nullptr;
+  e->n_ready = e->i_ready = 0;
+  e->max_cycles = max_cycles;
+  e->not_ready = 0;
+  e->done = e->error = false;
+  e->results.clear();
+  e->result_cycles.clear();
+  e->sample_slots.clear();
+  e->reset_slots.clear();
+  e->rows.clear();
+  e->n_rows = e->window_lo = 0;
+  e->pending.clear();
+  e->due.clear();
+  e->trace_from = trace_from;
+  e->trace_to = trace_to;
+  e->trace_watch.clear();
+  e->trace_drive.clear();
+}
+
 extern "C" {
 
 // The model, reset; cfg: C_COUNT values (enum Cfg). NULL if the widths disagree with the model.
@@ -222,31 +245,14 @@ void oxbnn_layer(void* p, const limb* idle, const limb* const* words, const int6
     s.request = s.prev_end = -1;
     s.held.assign(e->dl, 0);
   }
-  e->ready_p = ready_p;
-  e->ready_draws = nullptr;
-  e->n_ready = e->i_ready = 0;
   e->t = e->t0 = 0;
   e->descs.assign(idle, idle + e->dl);
   e->n_layers = 1;
   e->offered = e->finished = 0;
   e->taken.clear();
-  e->max_cycles = max_cycles;
-  e->not_ready = 0;
-  e->done = e->error = false;
   e->active = true;
-  e->results.clear();
-  e->result_cycles.clear();
-  e->sample_slots.clear();
-  e->reset_slots.clear();
-  e->rows.clear();
-  e->n_rows = e->window_lo = 0;
-  e->pending.clear();
   e->adc_latency = adc_latency;
-  e->due.clear();
-  e->trace_from = trace_from;
-  e->trace_to = trace_to;
-  e->trace_watch.clear();
-  e->trace_drive.clear();
+  start_records(e, ready_p, max_cycles, trace_from, trace_to);
 }
 
 // After oxbnn_layer (its first layer): the run is a chain of n layers whose descriptor words are
@@ -277,24 +283,7 @@ void oxbnn_begin(void* p, double ready_p, int64_t max_cycles, int64_t trace_from
   Env* e = (Env*)p;
   e->t0 = e->t;
   e->finished++;
-  e->ready_p = ready_p;
-  e->ready_draws = nullptr;
-  e->n_ready = e->i_ready = 0;
-  e->max_cycles = max_cycles;
-  e->not_ready = 0;
-  e->done = e->error = false;
-  e->results.clear();
-  e->result_cycles.clear();
-  e->sample_slots.clear();
-  e->reset_slots.clear();
-  e->rows.clear();
-  e->n_rows = e->window_lo = 0;
-  e->pending.clear();
-  e->due.clear();
-  e->trace_from = trace_from;
-  e->trace_to = trace_to;
-  e->trace_watch.clear();
-  e->trace_drive.clear();
+  start_records(e, ready_p, max_cycles, trace_from, trace_to);
 }
 
 // The cycle each layer was taken (from the chain's first start), into out (n_layers values).
