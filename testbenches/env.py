@@ -62,6 +62,8 @@ __all__ = [
     "AdcPort",
     "ChainEnv",
     "ChainResult",
+    "activation_order",
+    "chain_layers",
     "LayerResult",
     "SimulationTimeout",
     "XpuEnv",
@@ -185,7 +187,6 @@ class XpuEnv:
         bridge.start_layer()  # cycle 0 (start) clears the XPU's capacitor rotation too
         self.max_cycles = max_cycles
         self.plan, desc, self.feeders = layer_stimulus(run, xpu)
-        self.desc = desc
         self.idle_word = drive.pack({"desc": desc}) if host else 0
         """The drive word of the cycle after ``done``: the descriptor, nothing valid."""
         self._opt_base, width = optical_port(xpu, watch)
@@ -344,6 +345,43 @@ def drive_streams(streams: list[tuple], held: list[int], t: int, w: int) -> int:
     return word
 
 
+def chain_layers(
+    runs: list[LayerRun], next_input: Any = None, dependent: Any = None
+) -> tuple[list[LayerRun], list[bool]]:
+    """A chain's runs and its per-layer *dependent* flags, as every testbench and the scoreboard
+    read them: ``next_input`` makes every layer after the first dependent (and its run's
+    activations, formed later from the XPU's output, an all-zero placeholder of the right
+    shape, so its descriptor and tiles can be made now); else ``dependent`` (default none). The
+    first layer is never dependent. ``ValueError`` for an empty chain or a flag per layer
+    missing."""
+    n = len(runs)
+    if not n:
+        raise ValueError("a chain needs at least one layer")
+    deps = [True] * n if next_input is not None else [bool(d) for d in dependent or [False] * n]
+    if len(deps) != n:
+        raise ValueError(f"{len(deps)} dependent flags for {n} layers")
+    deps[0] = False
+    runs = list(runs)
+    if next_input is not None:
+        runs[1:] = [
+            replace(r, act=np.zeros((r.spec.height, r.spec.width, r.spec.in_channels), np.uint8))
+            for r in runs[1:]
+        ]
+    return runs, deps
+
+
+def activation_order(deps: list[bool], ready: int) -> list[int]:
+    """The layers whose activation tiles join the stream once layer ``ready``'s input is known
+    (0: at the start, without layer 0, whose tiles open the stream): ``ready`` and every layer
+    after it up to the next dependent one, so the stream keeps the layers' order."""
+    k = ready if ready else 1
+    out = []
+    while k < len(deps) and (k == ready or not deps[k]):
+        out.append(k)
+        k += 1
+    return out
+
+
 @dataclass
 class ChainResult:
     """What a testbench saw of a chain (:class:`ChainEnv`, or the event-driven testbench's
@@ -394,26 +432,11 @@ class ChainEnv:
         dependent: Any = None,
         max_cycles: int = 5_000_000,
     ) -> None:
-        if not runs:
-            raise ValueError("a chain needs at least one layer")
-        n = len(runs)
-        if next_input is not None:
-            dependent = [True] * n
-        self.dependent = [False] * n if dependent is None else [bool(d) for d in dependent]
-        if len(self.dependent) != n:
-            raise ValueError(f"{len(self.dependent)} dependent flags for {n} layers")
-        self.dependent[0] = False
-        self.xpu, self.runs, self.bridge = xpu, list(runs), bridge
+        self.runs, self.dependent = chain_layers(runs, next_input, dependent)
+        self.xpu, self.bridge = xpu, bridge
         self.drive, self.watch = drive, watch
         self.next_input = next_input
         self.max_cycles = max_cycles
-        if next_input is not None:  # the activations come later; the descriptors now
-            self.runs[1:] = [
-                replace(
-                    r, act=np.zeros((r.spec.height, r.spec.width, r.spec.in_channels), np.uint8)
-                )
-                for r in self.runs[1:]
-            ]
         self._stim = [layer_stimulus(run, xpu) for run in self.runs]
         first = self._stim[0][2]
         self.feeders = {
@@ -425,8 +448,7 @@ class ChainEnv:
             for key, feeder in self.feeders.items():
                 if k and key != "act":
                     feeder.extend(f[key].tiles, f[key].mem)
-        self._act_next = 1  # the first layer whose activation tiles are not in the stream yet
-        self._queue_activations()
+        self._queue_activations(0)
         self._streams = stream_ports(self.feeders, drive, watch)
         self._held = [0] * len(self._streams)
         self._start = 1 << drive.offset("start")
@@ -440,16 +462,12 @@ class ChainEnv:
         self.done = False
         self._wall = 0.0
 
-    def _queue_activations(self, ready: int = 0) -> None:
-        """Append the activation tiles of the layers from the next one not yet in the stream
-        up to (not including) the next dependent one after layer ``ready`` (whose input the
-        host now has): the stream keeps the layers' order."""
-        k = self._act_next
-        while k < len(self.runs) and (k == ready or not self.dependent[k]):
+    def _queue_activations(self, ready: int) -> None:
+        """Append the activation tiles that join the stream once layer ``ready``'s input is
+        known (:func:`activation_order`)."""
+        for k in activation_order(self.dependent, ready):
             f = self._stim[k][2]["act"]
             self.feeders["act"].extend(f.tiles, f.mem)
-            k += 1
-        self._act_next = k
 
     def _begin(self, k: int) -> None:
         self.env = XpuEnv(

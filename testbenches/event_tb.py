@@ -62,6 +62,8 @@ from .env import (
     ChainResult,
     LayerResult,
     SimulationTimeout,
+    activation_order,
+    chain_layers,
     check_payloads,
     decode_results,
     optical_port,
@@ -344,8 +346,6 @@ class EventTestbench:
         :meth:`run_layer`. ``trace_window`` is in each layer's own cycles; ``progress`` is
         called with the chain's cycle now and then."""
         xpu, lib, env = self.xpu, self._lib, self._env
-        if not runs:
-            raise ValueError("a chain needs at least one layer")
         if self._stopped_in is not None:
             raise RuntimeError(
                 f"this event testbench stopped inside layer {self._stopped_in}; its model is "
@@ -353,18 +353,8 @@ class EventTestbench:
             )
         if xpu.adc_latency < 1:
             raise ValueError(f"adc_latency must be >= 1 cycle, not {xpu.adc_latency}")
+        runs, deps = chain_layers(runs, next_input, dependent)
         n = len(runs)
-        deps = [next_input is not None] * n if dependent is None else [bool(d) for d in dependent]
-        if len(deps) != n:
-            raise ValueError(f"{len(deps)} dependent flags for {n} layers")
-        runs = list(runs)
-        if next_input is not None:  # the activations come later; the descriptors now
-            runs[1:] = [
-                dataclasses.replace(
-                    r, act=np.zeros((r.spec.height, r.spec.width, r.spec.in_channels), np.uint8)
-                )
-                for r in runs[1:]
-            ]
         self._stopped_in = runs[0].label
         stims = [layer_stimulus(run, xpu) for run in runs]
         for _, _, feeders in stims:
@@ -409,19 +399,11 @@ class EventTestbench:
                     len(feeder.tiles), feeder.mem.latency_cycles, feeder.mem.cycles_per_word,
                 )  # fmt: skip
 
-        act_next = 1  # the first layer whose activation tiles are not in the stream yet
-
-        def queue_activations(ready: int = 0) -> int:
-            k = act_next
-            while k < n and (k == ready or not deps[k]):
-                append(k, "act")
-                k += 1
-            return k
-
         for k in range(1, n):
             append(k, "thr")
             append(k, "wgt")
-        act_next = queue_activations()
+        for k in activation_order(deps, 0):
+            append(k, "act")
         rngs: dict[int, tuple[random.Random, float]] = {}
         for k, key in enumerate(STREAMS):
             if first_feeders[key].stall:
@@ -457,7 +439,8 @@ class EventTestbench:
                     act = next_input(k + 1, results[-1].output)
                     runs[k + 1] = dataclasses.replace(runs[k + 1], act=act)
                     stims[k + 1] = layer_stimulus(runs[k + 1], xpu)
-                act_next = queue_activations(k + 1)
+                for j in activation_order(deps, k + 1):
+                    append(j, "act")
         self._stopped_in = None
         taken = np.zeros(n, dtype=np.int64)
         lib.oxbnn_taken(env, _ptr(taken, _I64P))

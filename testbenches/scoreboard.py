@@ -30,7 +30,7 @@ import numpy as np
 
 from ..models import bnn, timing
 from ..models.configs import XpuParams
-from .env import LayerResult
+from .env import LayerResult, chain_layers
 from .stimulus import LayerRun
 
 __all__ = [
@@ -266,10 +266,8 @@ def assert_chain(
     plans = [
         timing.layer_cycles(r.spec, xpu, r.mem, dataflow=r.dataflow, walk=r.walk).plan for r in runs
     ]
-    deps = [True] * len(runs) if next_input is not None else dependent
-    model = timing.chain_cycles(
-        plans, [r.mem for r in runs], dependent=False if deps is None else list(deps)
-    )
+    _, deps = chain_layers(runs, next_input, dependent)
+    model = timing.chain_cycles(plans, [r.mem for r in runs], dependent=deps)
     problems = []
     if len(chain.results) != len(runs):
         problems.append(f"{len(chain.results)} layers finished of {len(runs)}")
