@@ -233,7 +233,9 @@ class Sequencer(wiring.Component):
             m.d.sync += pre_a.eq(1)
         with m.If(first):
             m.d.sync += pre_a.eq(0)
-        with m.If((a_active & ~a_skip & self.act_cmd.ready) | a_skip):
+        # The walker's tile is announced (transferred, or stepped past as prefetched).
+        a_step = (a_active & ~a_skip & self.act_cmd.ready) | a_skip
+        with m.If(a_step):
             a_next_last = a_u2 >= d.unit_h
             m.d.sync += [
                 a_u2_q.eq(a_u2 + d.rows_per_band),
@@ -417,7 +419,7 @@ class Sequencer(wiring.Component):
         for q, e in early:
             m.d.comb += e.eq(Mux(first, initial[id(q)], q))
         # The next pass over the bands starts again from the first band's tile.
-        with m.If(((a_active & ~a_skip & self.act_cmd.ready) | a_skip) & a_last & a_again):
+        with m.If(a_step & a_last & a_again):
             m.d.sync += a_pass.eq(a_pass + 1)
             m.d.sync += [
                 q.eq(initial[id(q)]) for q in (a_u2_q, a_lo_q, a_hi_q, a_lo_w_q, a_hi_w_q, a_last_q)
