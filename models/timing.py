@@ -167,7 +167,7 @@ a layer's cycle 2, which binds only when its tiles were prefetched.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -183,6 +183,9 @@ __all__ = [
     "plan_cycles",
     "chain_cycles",
     "ChainBreakdown",
+    "chip_cycles",
+    "ChipBreakdown",
+    "GB_MEMORY",
     "CycleBreakdown",
     "layer_cycles",
     "seconds",
@@ -469,6 +472,7 @@ def _schedule(
     taken: int,
     streams: dict[str, _Loads],
     act_after_start: bool,
+    tile_end: Callable[[str, int, int, int], int] | None = None,
 ) -> tuple[CycleBreakdown, int | None, dict[str, int]]:
     """The layer of ``plan`` starting (``run``) in absolute cycle ``t0``, taken by the host
     interface in ``taken <= t0``, after the loads already in ``streams`` (extended here).
@@ -481,7 +485,9 @@ def _schedule(
     from that layer's ``done`` (``t0``), so its first activation load is not requested before
     ``t0``. Returns the layer's breakdown, counted from ``t0``, the absolute cycle its last
     threshold was stored (None without thresholds) and the absolute cycles its first activation
-    and weight loads were complete (``{"act": ..., "wgt": ...}``)."""
+    and weight loads were complete (``{"act": ..., "wgt": ...}``). ``tile_end(stream, load,
+    request, words)``, if given, is the cycle a load requested in ``request`` is complete in
+    place of ``mem``'s (the chip's shared global buffer, :func:`chip_cycles`)."""
     xpu = plan.xpu
     run = t0 + RUN_START_CYCLE
     words = {
@@ -508,7 +514,10 @@ def _schedule(
                 q = max(q, st.ends[g - 1] + 1)
             if g >= 2:
                 q = max(q, st.frees[g - 2])
-            st.ends.append(mem.tile_end(q, words[stream][i]))
+            if tile_end is None:
+                st.ends.append(mem.tile_end(q, words[stream][i]))
+            else:
+                st.ends.append(tile_end(stream, i, q, words[stream][i]))
         return st.ends[g]
 
     thr_end = mem.tile_end(taken + RUN_START_CYCLE, plan.threshold_words) if (
@@ -640,6 +649,189 @@ def chain_cycles(
         taken=tuple(takens),
         layers=tuple(layers),
         loaded=tuple(loaded),
+    )
+
+
+#: What an XPU of a chip sees of the global buffer through an uncontended channel
+#: (:class:`~oxbnn.rtl.chip.Chip`): a tile's first word in the cycle after its request, then one
+#: word per cycle.
+GB_MEMORY = MemoryModel(latency_cycles=1, cycles_per_word=1)
+
+
+@dataclass(frozen=True)
+class ChipBreakdown:
+    """Cycles of one layer split over the XPUs of a chip (:func:`chip_cycles`).
+
+    Attributes
+    ----------
+    total : int
+        Cycle of the chip's ``done`` (cycle 0: ``start``): the last XPU's ``done``.
+    xpus : tuple of CycleBreakdown or None
+        Each XPU's share as it runs on the chip (None: the XPU is idle).
+    alone : tuple of int or None
+        Each XPU's count alone behind an uncontended channel (:data:`GB_MEMORY`).
+    channels : int
+        Interconnect channels the layer uses (distinct activation and weight streams).
+    gb_ports : int
+        Read ports of the global buffer.
+    waits : int
+        Cycles, summed over the channels, in which a channel asked for a read and got no port.
+    iterations : int
+        Rounds of the schedule / arbiter fixed point (2 when nothing contends: the uncontended
+        schedule, and the round that finds it unchanged).
+    """
+
+    total: int
+    xpus: tuple[CycleBreakdown | None, ...]
+    alone: tuple[int | None, ...]
+    channels: int
+    gb_ports: int
+    waits: int
+    iterations: int
+
+    @property
+    def busy_xpus(self) -> int:
+        return sum(bd is not None for bd in self.xpus)
+
+    @property
+    def contended(self) -> bool:
+        """Whether the interconnect made any XPU slower than alone."""
+        return any(
+            bd is not None and bd.total != a for bd, a in zip(self.xpus, self.alone, strict=True)
+        )
+
+
+#: Rounds after which :func:`chip_cycles` gives up (it converges in a few on every layer the
+#: tests run; each round settles at least one more cycle of the schedule).
+CHIP_MAX_ITERATIONS = 10_000
+
+
+def _arbitrate(
+    tiles: dict[int, list[tuple[int, int]]], n_channels: int, ports: int
+) -> tuple[dict[int, list[int]], int]:
+    """The chip's round-robin arbiter, cycle by cycle (:class:`~oxbnn.rtl.chip.Chip`).
+
+    ``tiles[c]``: channel c's loads in order, ``(request, words)``, a load's request being the
+    cycle all the channel's members are ready for it. A channel asks in every cycle it has an
+    open load (requested, words left); up to ``ports`` asking channels are granted, in channel
+    order from the one after the last granted; a word granted in t is taken in t + 1. Returns
+    each load's last-word cycle and the cycles channels asked in vain.
+    """
+    ends = {c: [] for c in tiles}
+    cur = {c: 0 for c in tiles}
+    left = {c: tiles[c][0][1] if tiles[c] else 0 for c in tiles}
+    ptr, waits = 0, 0
+    order = sorted(tiles)
+    t = min((v[0][0] for v in tiles.values() if v), default=0)
+    pending = sum(len(v) for v in tiles.values())
+    while pending:
+        asking = [c for c in order if cur[c] < len(tiles[c]) and tiles[c][cur[c]][0] <= t]
+        if not asking:
+            t = min(tiles[c][cur[c]][0] for c in order if cur[c] < len(tiles[c]))
+            continue
+        ranked = sorted(asking, key=lambda c: (c - ptr) % n_channels)
+        granted = ranked[:ports]
+        waits += len(ranked) - len(granted)
+        for c in granted:
+            left[c] -= 1
+            if left[c] == 0:
+                ends[c].append(t + 1)
+                cur[c] += 1
+                pending -= 1
+                if cur[c] < len(tiles[c]):
+                    left[c] = tiles[c][cur[c]][1]
+        ptr = (granted[-1] + 1) % n_channels
+        t += 1
+    return ends, waits
+
+
+def chip_cycles(
+    plans: Sequence[TilingPlan | None],
+    *,
+    act_groups: Sequence[Sequence[int]],
+    wgt_groups: Sequence[Sequence[int]],
+    gb_ports: int,
+) -> ChipBreakdown:
+    """Cycles of a layer split over a chip's XPUs (:class:`~oxbnn.rtl.chip.Chip`), no stalls.
+
+    ``plans[x]``: the plan XPU x runs (None: idle; ``len(plans)`` is the chip's X);
+    ``act_groups[g]`` / ``wgt_groups[g]``: the XPUs of activation channel g (RTL channel g) /
+    weight channel g (RTL channel X + g), each busy XPU in exactly one of each; ``gb_ports``:
+    the global buffer's read ports.
+
+    Each XPU runs its plan's schedule (:func:`plan_cycles`) with its tile loads timed by the
+    interconnect instead of a memory model: a load of a channel is requested when the last of
+    the channel's members asks for it (multicast waits for every member), and its words are
+    granted by the round-robin arbiter (:func:`_arbitrate`, P = ``gb_ports`` reads per cycle),
+    one cycle before each is taken. The members' requests depend on the loads' ends and the
+    ends on the requests, so the two are iterated from the uncontended schedule
+    (:data:`GB_MEMORY`) to their fixed point: every quantity depends only on earlier cycles, so
+    the fixed point is the RTL's schedule, reached in a few rounds. The count is **exact**,
+    contention included; stalls of the global buffer (``gb_stall``) only make the RTL later.
+    """
+    if not plans or all(p is None for p in plans):
+        raise ValueError("chip_cycles needs at least one busy XPU")
+    if isinstance(gb_ports, bool) or not isinstance(gb_ports, int) or gb_ports < 1:
+        raise ValueError(f"gb_ports must be a positive integer, not {gb_ports!r}")
+    x = len(plans)
+    busy = {i for i, p in enumerate(plans) if p is not None}
+    for kind, groups in (("act_groups", act_groups), ("wgt_groups", wgt_groups)):
+        seen = [i for g in groups for i in g]
+        if sorted(seen) != sorted(busy) or not all(groups) or len(groups) > x:
+            raise ValueError(
+                f"chip_cycles: {kind} {[list(g) for g in groups]} must hold each busy XPU "
+                f"{sorted(busy)} exactly once, in at most {x} channels"
+            )
+    channel = {}  # (stream, xpu) -> RTL channel
+    for g, members in enumerate(act_groups):
+        channel.update({("act", i): g for i in members})
+    for g, members in enumerate(wgt_groups):
+        channel.update({("wgt", i): x + g for i in members})
+    members = {c: [i for (s, i), cc in channel.items() if cc == c] for c in channel.values()}
+
+    ends: dict[tuple[int, int], int] = {}  # (channel, load) -> cycle of its last word
+    for rounds in range(1, CHIP_MAX_ITERATIONS + 1):
+        requests: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        bds: list[CycleBreakdown | None] = []
+        for i, plan in enumerate(plans):
+            if plan is None:
+                bds.append(None)
+                continue
+
+            def tile_end(stream, k, q, words, i=i, requests=requests, ends=ends):
+                asked = requests.setdefault((stream, i), [])
+                if k == len(asked):  # each load is timed once, in order
+                    asked.append((q, words))
+                end = ends.get((channel[stream, i], k))
+                return max(GB_MEMORY.tile_end(q, words), end or 0)
+
+            streams = {"act": _Loads(), "wgt": _Loads()}
+            bds.append(_schedule(plan, GB_MEMORY, 0, 0, streams, False, tile_end)[0])
+        if rounds == 1:
+            alone = tuple(None if bd is None else bd.total for bd in bds)
+        tiles: dict[int, list[tuple[int, int]]] = {}
+        for c, mem_of in members.items():
+            stream = "act" if c < x else "wgt"
+            loads = [requests.get((stream, i), []) for i in mem_of]
+            if any(len(v) != len(loads[0]) for v in loads):
+                raise ValueError(f"chip_cycles: the members {mem_of} of {stream} channel {c} "
+                                 "load different numbers of tiles")  # fmt: skip
+            tiles[c] = [(max(v[k][0] for v in loads), loads[0][k][1]) for k in range(len(loads[0]))]
+        got, waits = _arbitrate(tiles, 2 * x, gb_ports)
+        new = {(c, k): e for c, v in got.items() for k, e in enumerate(v)}
+        if new == ends:
+            break
+        ends = new
+    else:
+        raise RuntimeError(f"chip_cycles did not settle in {CHIP_MAX_ITERATIONS} rounds")
+    return ChipBreakdown(
+        total=max(bd.total for bd in bds if bd is not None),
+        xpus=tuple(bds),
+        alone=alone,
+        channels=len(act_groups) + len(wgt_groups),
+        gb_ports=gb_ports,
+        waits=waits,
+        iterations=rounds,
     )
 
 

@@ -164,8 +164,10 @@ class XpuEnv:
         Record the ``(watch, drive)`` words of the cycles ``first .. last`` (inclusive).
     host : bool
         Drive ``start``, the descriptor and the three streams (default). False for a layer of a
-        chain (:class:`ChainEnv`), whose host and memory drive those; this env then plays the
-        layer from its start (``run``, its cycle 0) to its ``done``.
+        chain (:class:`ChainEnv`) or of a chip (:class:`~oxbnn.testbenches.chip_tb.ChipEnv`),
+        whose host and memory drive those; this env then plays the layer from its start
+        (``run``, its cycle 0) to its ``done``, and ``drive`` and ``watch`` need only the fields
+        of the optical port, the ADC, the result stream, ``error`` and ``done``.
     """
 
     def __init__(
@@ -187,6 +189,8 @@ class XpuEnv:
         bridge.start_layer()  # cycle 0 (start) clears the XPU's capacitor rotation too
         self.max_cycles = max_cycles
         self.plan, desc, self.feeders = layer_stimulus(run, xpu)
+        self.desc = desc
+        """The layer's descriptor word (:func:`~oxbnn.testbenches.driver.encode_descriptor`)."""
         self.idle_word = drive.pack({"desc": desc}) if host else 0
         """The drive word of the cycle after ``done``: the descriptor, nothing valid."""
         self._opt_base, width = optical_port(xpu, watch)
@@ -201,9 +205,11 @@ class XpuEnv:
         self.adc = AdcPort(xpu, drive, run.label)
         self._adc_latency = xpu.adc_latency
 
-        check_payloads(self.feeders, drive)
-        self._start = 1 << drive.offset("start")
-        self._streams = stream_ports(self.feeders, drive, watch)
+        self._streams: list[tuple] = []
+        if host:  # otherwise the chain's (or the chip's) host and memory drive the streams
+            check_payloads(self.feeders, drive)
+            self._start = 1 << drive.offset("start")
+            self._streams = stream_ports(self.feeders, drive, watch)
         self._held = [0] * len(self._streams)  # each stream's payload bits, held until replaced
         self._res_ready = 1 << drive.offset("res_ready")
         self._res_valid = watch.offset("res_valid")
