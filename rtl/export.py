@@ -19,12 +19,22 @@ from amaranth.back import verilog
 from amaranth.lib import data
 
 from ..models.atomic import write_text
+from ..models.chip import ChipParams
 from ..models.configs import XpuParams
 from ..models.tiling import Widths
+from .chip import Chip, channel_layout, gb_write_layout
 from .host_if import descriptor_layout, result_layout, threshold_layout
 from .xpu import Xpu
 
-__all__ = ["top_name", "to_verilog", "memory_bits", "describe", "export"]
+__all__ = [
+    "top_name",
+    "to_verilog",
+    "memory_bits",
+    "describe",
+    "export",
+    "chip_top_name",
+    "export_chip",
+]
 
 
 def top_name(xpu: XpuParams) -> str:
@@ -92,4 +102,41 @@ def export(xpu: XpuParams, out_dir: str | Path, *, name: str | None = None) -> P
     path = out / f"{top}.v"
     write_text(path, to_verilog(dut, name=top))
     write_text(out / f"{top}.json", json.dumps(describe(dut, name=top), indent=2) + "\n")
+    return path
+
+
+def chip_top_name(chip: ChipParams) -> str:
+    """Name of an exported chip, ``chip_<xpu name>_x<X>``."""
+    return f"chip_{top_name(chip.xpu)[4:]}_x{chip.n_xpus}"
+
+
+def export_chip(chip: ChipParams, out_dir: str | Path, *, name: str | None = None) -> Path:
+    """Write ``<top>.v`` and ``<top>.json`` of a :class:`~oxbnn.rtl.chip.Chip`; return the
+    Verilog path. The JSON gives the chip's parameters, the packing of a channel and of a
+    global-buffer write, one XPU's description (:func:`describe`) and every memory's bits."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    top = name or chip_top_name(chip)
+    dut = Chip(xpu=chip.xpu, n_xpus=chip.n_xpus, gb_depth=chip.gb_depth, gb_ports=chip.gb_ports)
+    path = out / f"{top}.v"
+    write_text(path, verilog.convert(dut, name=top))
+    xpu_dut = Xpu(xpu=chip.xpu)
+    xpu_dut._MustUse__silence = True  # described, not elaborated (the chip builds its own)
+    one = describe(xpu_dut)
+    bits = {f"{k} x {chip.n_xpus} XPUs": v * chip.n_xpus for k, v in one["memory_bits"].items()}
+    bits[f"global buffer ({chip.gb_ports} read ports)"] = chip.gb_depth * chip.xpu.n_lanes
+    info = {
+        "top": top,
+        "n_xpus": chip.n_xpus,
+        "gb_depth": chip.gb_depth,
+        "gb_ports": chip.gb_ports,
+        "clock_hz": chip.xpu.clock_hz,
+        "layouts": {
+            "channels": _fields(channel_layout(chip.n_xpus, chip.gb_depth)),
+            "gb_w__payload": _fields(gb_write_layout(chip.xpu, chip.gb_depth)),
+        },
+        "xpu": one,
+        "memory_bits": bits,
+    }
+    write_text(out / f"{top}.json", json.dumps(info, indent=2) + "\n")
     return path

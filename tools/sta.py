@@ -60,10 +60,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..models.atomic import write_text
+from ..models.chip import ChipParams
 from ..models.configs import XpuParams, load_preset
 from ..models.derive import xpu_params
 from ..models.technology import REFERENCE_NODE_NM, delay_factor, node
-from ..rtl.export import export, top_name
+from ..rtl.export import chip_top_name, export, export_chip, top_name
+from .export_cmd import add_chip
 from .options import add_json, add_out, add_preset, int_range
 
 __all__ = [
@@ -582,12 +584,15 @@ def timing_report(
     xpu: XpuParams | None = None,
     liberty: str | Path | None = None,
     progress=None,
+    chip: tuple[int, int, int | None] | None = None,
 ) -> dict:
     """Synthesise and time the XPU of ``preset``; the report as plain data (the JSON's keys).
 
     ``xpes`` synthesises that many XPEs instead of the preset's M (see the module docstring);
     ``xpu`` replaces the preset's XPU parameters altogether (tests time small XPUs with it),
-    while the target node and the clock still come from ``preset``.
+    while the target node and the clock still come from ``preset``. ``chip`` = ``(X,
+    gb_depth, gb_ports)`` synthesises a chip of X such XPUs (:class:`~oxbnn.rtl.chip.Chip`)
+    instead of one XPU; its global buffer is a macro like the tile buffers.
     """
     say = progress or (lambda text: None)
     t0 = time.perf_counter()
@@ -600,14 +605,16 @@ def timing_report(
     sta = find_tool("sta")
     lib = find_liberty(liberty)
     root = Path(out)
-    top = top_name(built)
+    chip_p = None if chip is None else ChipParams(built, chip[0], gb_depth=chip[1],
+                                                  gb_ports=chip[2])  # fmt: skip
+    top = top_name(built) if chip_p is None else chip_top_name(chip_p)
 
     say(
         f"exporting {top} (N = {built.n_lanes}, M = {built.n_xpes}, gamma = {built.gamma}, "
         f"S = {built.symbols_per_cycle})"
     )
     export_dir = root / "export"
-    verilog = export(built, export_dir)
+    verilog = export(built, export_dir) if chip_p is None else export_chip(chip_p, export_dir)
     digest = hashlib.sha256()
     for part in (
         verilog.read_bytes(),
@@ -688,6 +695,7 @@ def timing_report(
         "area_um2": synth["area_um2"],
         "synthesised": {
             "top": top,
+            "n_xpus": 1 if chip_p is None else chip_p.n_xpus,
             "n_lanes": built.n_lanes,
             "n_xpes": built.n_xpes,
             "preset_n_xpes": preset_xpu.n_xpes,
@@ -713,7 +721,8 @@ def timing_report(
 def _summary(r: dict) -> str:
     s = r["synthesised"]
     lines = [
-        f"{r['top']}: N = {s['n_lanes']}, M = {s['n_xpes']} (preset M = {s['preset_n_xpes']}), "
+        f"{r['top']}: X = {s.get('n_xpus', 1)} XPU(s) of N = {s['n_lanes']}, "
+        f"M = {s['n_xpes']} (preset M = {s['preset_n_xpes']}), "
         f"gamma = {s['gamma']}, S = {s['symbols_per_cycle']}; {r['cells']} cells, "
         f"{r['flip_flops']} flip-flops, {len(s['sram_macros_cut_out'])} SRAM macros cut out",
         f"  library {r['library']}: FO4 = {r['fo4_ps']:.1f} ps (inverter chain, OpenSTA)",
@@ -758,6 +767,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_preset(p)
     add_out(p, "timing")
     add_json(p)
+    add_chip(p)
     p.add_argument(
         "--xpes",
         type=int_range(1, 4096),
@@ -772,7 +782,8 @@ def run(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         print(f"timing {args.preset}: {text}", file=sys.stderr, flush=True)
 
-    report = timing_report(args.preset, out=args.out, xpes=args.xpes, progress=say)
+    chip = None if args.chip is None else (args.chip, args.gb_depth, args.gb_ports)
+    report = timing_report(args.preset, out=args.out, xpes=args.xpes, progress=say, chip=chip)
     write_text(Path(args.out) / f"{report['top']}.timing.json", json.dumps(report, indent=2))
     if args.json:
         print(json.dumps(report, indent=2))
