@@ -29,7 +29,6 @@ import numpy as np
 from amaranth.hdl import Cat, Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from ..models import bnn
 from ..models.chip import ChipLayer, ChipParams, chip_layer, choose_split, share_tensors
@@ -39,6 +38,7 @@ from ..rtl.chip import Chip, channel_layout, gb_write_layout
 from .cosim_top import Fields, _raw
 from .env import LayerResult, SimulationTimeout, XpuEnv, drive_streams, stream_ports
 from .optical_bridge import OpticalBridge
+from .pysim_harness import simulate
 from .stimulus import LayerRun
 
 __all__ = ["ChipTop", "ChipEnv", "ChipResult", "ChipHarness", "check_chip"]
@@ -346,14 +346,7 @@ class ChipHarness:
                 await ctx.tick()
                 out.append((env.layer, env.result(time.perf_counter() - wall0)))
 
-        sim = Simulator(top)
-        sim.add_clock(1e-9)
-        sim.add_testbench(testbench)
-        if self.vcd:
-            with sim.write_vcd(self.vcd):
-                sim.run()
-        else:
-            sim.run()
+        simulate(top, testbench, self.vcd)
         return out
 
 

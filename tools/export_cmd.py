@@ -10,6 +10,7 @@ import time
 
 from ..models.chip import ChipParams
 from ..models.derive import xpu_params
+from ..rtl.chip import MAX_XPUS
 from ..rtl.export import chip_top_name, export, export_chip, top_name
 from .options import add_out, add_preset, int_range
 
@@ -33,7 +34,7 @@ def add_chip(p: argparse.ArgumentParser) -> None:
     ``--gb-ports``: shared by ``oxbnn export`` and ``oxbnn timing``."""
     p.add_argument(
         "--chip",
-        type=int_range(1, 16),
+        type=int_range(1, MAX_XPUS),
         default=None,
         metavar="X",
         help="write a chip of X XPUs sharing a global buffer instead of one XPU",
