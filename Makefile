@@ -17,7 +17,7 @@ PYTEST_K := $(if $(TEST),-k "$(TEST)",)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup apt sim test test-slow lint format clean train-digits verilog synth timing \
-        bench-rtl bench-sim bench-efficiency sim-resnet18 report bench-report accuracy-sweep
+        bench-rtl bench-sim bench-efficiency bench-chip sim-resnet18 report bench-report accuracy-sweep
 
 help:  ## list the targets
 	@echo "oxbnn make targets (knobs: SEED=$(SEED) TEST=<pytest -k> WAVES=0|1 PRESET=$(PRESET))"
@@ -88,6 +88,9 @@ bench-sim: setup  ## co-simulation cycles/s and slots/s of oxbnn50 at S = 1 and 
 
 bench-efficiency: setup  ## cycles over the per-layer lower bound (compute, memory, fixed) of ~150 random layers on every shipped preset, per dataflow, against issue 13's goals
 	$(BIN)/python -m oxbnn.tools.bench_efficiency
+
+bench-chip: setup  ## a layer on a chip of 2, 4 and 8 XPUs with 1, 2 and X + 1 global-buffer ports against one XPU, by the chip cycle model
+	$(BIN)/python -m oxbnn.tools.bench_chip
 
 sim-resnet18: setup  ## the busiest XPU's share of ResNet18 on OXBNN_50 (S = 49) through the RTL, checked against golden, cycle and system models
 	$(BIN)/oxbnn sim --preset $(PRESET) --network resnet18 --seed $(SEED)

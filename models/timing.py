@@ -732,16 +732,21 @@ def _arbitrate(
         ranked = sorted(asking, key=lambda c: (c - ptr) % n_channels)
         granted = ranked[:ports]
         waits += len(ranked) - len(granted)
+        step = 1
+        if len(ranked) <= ports:  # all granted every cycle until a load ends or a new one asks
+            nxt = [tiles[c][cur[c]][0] for c in order
+                   if cur[c] < len(tiles[c]) and tiles[c][cur[c]][0] > t]  # fmt: skip
+            step = min([left[c] for c in granted] + [q - t for q in nxt])
         for c in granted:
-            left[c] -= 1
+            left[c] -= step
             if left[c] == 0:
-                ends[c].append(t + 1)
+                ends[c].append(t + step)
                 cur[c] += 1
                 pending -= 1
                 if cur[c] < len(tiles[c]):
                     left[c] = tiles[c][cur[c]][1]
-        ptr = (granted[-1] + 1) % n_channels
-        t += 1
+        ptr = (granted[-1] + 1) % n_channels  # the same after every cycle of the step
+        t += step
     return ends, waits
 
 
