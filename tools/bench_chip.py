@@ -11,11 +11,12 @@ contends), 2 ports and 1 port, splits each layer as the chip's host does
 baseline is the same layer on one XPU fed by the same global buffer
 (:func:`~oxbnn.models.timing.layer_cycles` with :data:`~oxbnn.models.timing.GB_MEMORY`),
 counted in the same process; its activation and weight streams each get a word per cycle, so a
-chip whose two streams share one port can be slower than it. It prints, per (X, ports), the median and the smallest speed-up
-(one XPU's cycles / the chip's), the median parallel efficiency (speed-up / X), the share of
-layers that contended for a port, and the wall seconds the model took. Cycles are of the XPU
-clock (``XpuParams.clock_hz``). A layer one XPU cannot map is skipped and counted. Progress goes
-to stderr; the exit status is 0 whatever the figures are.
+chip whose two streams share one port can be slower than it. It prints, per (X, ports), the
+median and the smallest speed-up (one XPU's cycles / the chip's), the median parallel
+efficiency (speed-up / X), the share of layers that contended for a port, and the wall
+seconds the model took. Cycles are of the XPU clock (``XpuParams.clock_hz``). A layer one
+XPU cannot map is skipped and counted. Progress goes to stderr; the exit status is 0 whatever
+the figures are.
 """
 
 from __future__ import annotations
