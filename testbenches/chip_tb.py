@@ -38,7 +38,7 @@ from ..rtl.chip import Chip, channel_layout, gb_write_layout
 from .cosim_top import Fields, _raw
 from .env import LayerResult, SimulationTimeout, XpuEnv, drive_streams, stream_ports
 from .optical_bridge import OpticalBridge
-from .pysim_harness import simulate
+from .pysim_harness import play, simulate
 from .stimulus import LayerRun
 
 __all__ = ["ChipTop", "ChipEnv", "ChipResult", "ChipHarness", "check_chip"]
@@ -333,15 +333,7 @@ class ChipHarness:
                 for bridge in bridges:
                     bridge.start_layer()
                 wall0 = time.perf_counter()
-                written = None
-                while True:
-                    word = env.step(ctx.get(top.watch))
-                    if word != written:
-                        ctx.set(top.drive, word)
-                        written = word
-                    if env.done:
-                        break
-                    await ctx.tick()
+                await play(ctx, top, env)
                 ctx.set(top.drive, env.idle_word)
                 await ctx.tick()
                 out.append((env.layer, env.result(time.perf_counter() - wall0)))

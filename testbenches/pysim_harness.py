@@ -84,7 +84,7 @@ class XpuHarness:
             for run in layers:
                 env = XpuEnv(xpu, run, bridge, drive, watch, max_cycles=max_cycles)
                 wall0 = time.perf_counter()
-                await _play(ctx, top, env)
+                await play(ctx, top, env)
                 ctx.set(top.drive, env.idle_word)  # idle inputs for the next layer
                 await ctx.tick()
                 results.append(env.result(time.perf_counter() - wall0))
@@ -143,7 +143,7 @@ class XpuHarness:
 
         async def testbench(ctx):
             for chain in envs:
-                word = await _play(ctx, top, chain)
+                word = await play(ctx, top, chain)
                 ctx.set(top.drive, word & ~(1 << top.drive_fields.offset("start")))
                 await ctx.tick()
 
@@ -167,9 +167,11 @@ def simulate(top, testbench, vcd: str | None = None) -> None:
         sim.run()
 
 
-async def _play(ctx, top: CosimTop, env: XpuEnv | ChainEnv) -> int:
-    """Step ``env`` cycle by cycle until it is done (one ``ctx.get`` of ``watch`` per cycle, a
-    ``ctx.set`` of ``drive`` only when it changed); returns the last drive word."""
+async def play(ctx, top, env) -> int:
+    """Step ``env`` (an :class:`XpuEnv`, a :class:`ChainEnv` or a chip's
+    :class:`~oxbnn.testbenches.chip_tb.ChipEnv`) on ``top`` cycle by cycle until it is done
+    (one ``ctx.get`` of ``watch`` per cycle, a ``ctx.set`` of ``drive`` only when it changed);
+    returns the last drive word."""
     written = None
     while True:
         word = env.step(ctx.get(top.watch))
