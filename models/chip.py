@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .configs import XpuParams
+from .configs import MAX_XPUS, XpuParams
 from .layer import LayerSpec
 from .tiling import TilingError, TilingPlan
 from .timing import GB_MEMORY, ChipBreakdown, chip_cycles, layer_cycles
@@ -72,8 +72,6 @@ class ChipParams:
     gb_ports: int | None = None
 
     def __post_init__(self) -> None:
-        from ..rtl.chip import MAX_XPUS
-
         if not isinstance(self.xpu, XpuParams):
             raise ChipError(f"xpu must be an XpuParams, not {type(self.xpu).__name__}")
         for name in ("n_xpus", "gb_depth"):

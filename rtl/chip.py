@@ -45,15 +45,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..models.configs import XpuParams
+from ..models.configs import MAX_XPUS, XpuParams
 from ._checks import positive_int, xpu_params
 from .host_if import descriptor_layout, result_layout, threshold_layout
 from .xpu import Xpu, optical_port_signature
 
-__all__ = ["Chip", "channel_layout", "gb_write_layout", "MAX_XPUS"]
-
-#: The most XPUs a chip may have (the member masks and the arbiter grow with X).
-MAX_XPUS = 16
+__all__ = ["Chip", "channel_layout", "gb_write_layout"]
 
 
 @lru_cache(maxsize=64)
@@ -83,7 +80,7 @@ class Chip(wiring.Component):
     xpu : XpuParams
         Every XPU of the chip.
     n_xpus : int
-        X, from 1 to :data:`MAX_XPUS`.
+        X, from 1 to :data:`~oxbnn.models.configs.MAX_XPUS`.
     gb_depth : int
         Words (N bits each) of the global buffer.
     gb_ports : int

@@ -177,10 +177,11 @@ class ChipEnv:
         self.top, self.run, self.layer = top, run, layer
         self.max_cycles = max_cycles
         drive, watch = top.drive_fields, top.watch_fields
-        self.envs: list[XpuEnv] = []
+        self.envs: dict[int, XpuEnv] = {}  # by XPU
         self._thr: list[tuple[list[tuple], list[int]]] = []
         descs = {}
-        for share, plan in zip(layer.shares, layer.plans, strict=False):
+        for share in layer.shares:
+            plan = layer.plans[share.xpu]
             act, w, thr, flip = share_tensors(
                 spec, share, run.act, run.weights, run.thresholds, run.flip
             )
@@ -195,7 +196,7 @@ class ChipEnv:
                          host=False)  # fmt: skip
             if env.plan != plan:
                 raise AssertionError(f"{sub.label}: the host's plan is not the model's")
-            self.envs.append(env)
+            self.envs[share.xpu] = env
             thr_feeder = {"thr": env.feeders["thr"]}
             self._thr.append((stream_ports(thr_feeder, d, w_), [0]))
             descs[f"x{share.xpu}.desc"] = env.desc
@@ -205,7 +206,7 @@ class ChipEnv:
         for kind, groups, first in (("act", layer.act_groups, 0), ("wgt", layer.wgt_groups,
                                                                     chip.n_xpus)):  # fmt: skip
             for g, members in enumerate(groups):
-                streams = [self._env(x).feeders[kind].tiles for x in members]
+                streams = [self.envs[x].feeders[kind].tiles for x in members]
                 if any(s != streams[0] for s in streams):
                     raise AssertionError(f"{kind} channel {g}: its members' streams differ")
                 flat = [v for tile in streams[0] for v in tile]
@@ -233,9 +234,6 @@ class ChipEnv:
         self.t = 0
         self.done = False
 
-    def _env(self, x: int) -> XpuEnv:
-        return next(e for e, s in zip(self.envs, self.layer.shares, strict=True) if s.xpu == x)
-
     def preload(self) -> list[int]:
         """The drive words that write the global buffer, one word per cycle."""
         return [
@@ -254,7 +252,7 @@ class ChipEnv:
             raise SimulationTimeout(f"{self.run.label} on the chip did not finish in "
                                     f"{self.max_cycles} cycles")  # fmt: skip
         word = self._base | (self._start if t == 0 else 0)
-        for env, (streams, held) in zip(self.envs, self._thr, strict=True):
+        for env, (streams, held) in zip(self.envs.values(), self._thr, strict=True):
             if not env.done:
                 word |= env.step(w)
             word |= drive_streams(streams, held, t, w)
@@ -269,7 +267,7 @@ class ChipEnv:
 
     def result(self, wall_s: float) -> ChipResult:
         spec = self.run.spec
-        parts = [env.result() for env in self.envs]
+        parts = [self.envs[share.xpu].result() for share in self.layer.shares]
         out = None
         for share, res in zip(self.layer.shares, parts, strict=True):
             if out is None:

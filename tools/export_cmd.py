@@ -9,8 +9,8 @@ import argparse
 import time
 
 from ..models.chip import ChipParams
+from ..models.configs import MAX_XPUS
 from ..models.derive import xpu_params
-from ..rtl.chip import MAX_XPUS
 from ..rtl.export import chip_top_name, export, export_chip, top_name
 from .options import add_out, add_preset, int_range
 

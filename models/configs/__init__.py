@@ -35,6 +35,7 @@ from typing import Any
 from ..userfile import read_text
 
 __all__ = [
+    "MAX_XPUS",
     "PresetError",
     "XpuParams",
     "Architecture",
@@ -73,6 +74,8 @@ class PresetError(ValueError):
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: Largest preset file, in bytes (a preset is a few kB; anything larger is not one).
 MAX_PRESET_BYTES = 1 << 20
+#: The most XPUs a chip may have (rtl/chip.py: its member masks and its arbiter grow with X).
+MAX_XPUS = 16
 
 
 def check_name(where: str, key: str, value: Any) -> str:
