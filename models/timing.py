@@ -653,9 +653,10 @@ def chain_cycles(
 
 
 #: What an XPU of a chip sees of the global buffer through an uncontended channel
-#: (:class:`~oxbnn.rtl.chip.Chip`): a tile's first word in the cycle after its request, then one
-#: word per cycle.
-GB_MEMORY = MemoryModel(latency_cycles=1, cycles_per_word=1)
+#: (:class:`~oxbnn.rtl.chip.Chip`): a tile's first word two cycles after the tile buffer is
+#: ready for it (the channel asks from the cycle after, when the registered ``next_ready`` is
+#: high, and a word read in a cycle arrives in the next), then one word per cycle.
+GB_MEMORY = MemoryModel(latency_cycles=2, cycles_per_word=1)
 
 
 @dataclass(frozen=True)
@@ -711,11 +712,11 @@ def _arbitrate(
 ) -> tuple[dict[int, list[int]], int]:
     """The chip's round-robin arbiter, cycle by cycle (:class:`~oxbnn.rtl.chip.Chip`).
 
-    ``tiles[c]``: channel c's loads in order, ``(request, words)``, a load's request being the
-    cycle all the channel's members are ready for it. A channel asks in every cycle it has an
-    open load (requested, words left); up to ``ports`` asking channels are granted, in channel
-    order from the one after the last granted; a word granted in t is taken in t + 1. Returns
-    each load's last-word cycle and the cycles channels asked in vain.
+    ``tiles[c]``: channel c's loads in order, ``(ask, words)``, ``ask`` being the first cycle the
+    channel may ask for the load (all its members' ``next_ready`` high). A channel asks in every
+    cycle it has an open load (asked for, words left); up to ``ports`` asking channels are
+    granted, in channel order from the one after the last granted; a word granted in t is taken
+    in t + 1. Returns each load's last-word cycle and the cycles channels asked in vain.
     """
     ends = {c: [] for c in tiles}
     cur = {c: 0 for c in tiles}
@@ -766,7 +767,8 @@ def chip_cycles(
 
     Each XPU runs its plan's schedule (:func:`plan_cycles`) with its tile loads timed by the
     interconnect instead of a memory model: a load of a channel is requested when the last of
-    the channel's members asks for it (multicast waits for every member), and its words are
+    the channel's members asks for it (multicast waits for every member), the channel asks from
+    the next cycle (the members' registered ``next_ready``), and its words are
     granted by the round-robin arbiter (:func:`_arbitrate`, P = ``gb_ports`` reads per cycle),
     one cycle before each is taken. The members' requests depend on the loads' ends and the
     ends on the requests, so the two are iterated from the uncontended schedule
@@ -821,7 +823,10 @@ def chip_cycles(
             if any(len(v) != len(loads[0]) for v in loads):
                 raise ValueError(f"chip_cycles: the members {mem_of} of {stream} channel {c} "
                                  "load different numbers of tiles")  # fmt: skip
-            tiles[c] = [(max(v[k][0] for v in loads), loads[0][k][1]) for k in range(len(loads[0]))]
+            # A member's next_ready rises in the cycle after its buffer is ready (its request).
+            tiles[c] = [
+                (max(v[k][0] for v in loads) + 1, loads[0][k][1]) for k in range(len(loads[0]))
+            ]
         got, waits = _arbitrate(tiles, 2 * x, gb_ports)
         new = {(c, k): e for c, v in got.items() for k, e in enumerate(v)}
         if new == ends:

@@ -18,17 +18,21 @@ distinct stream once into the global buffer and gives it one **channel**, whose 
 the XPUs that read it: a word of a channel goes to all its members in the same cycle
 (multicast).
 
-**Channel protocol.** Channel c asks for a read in a cycle when it has words left, every member's
-stream is ready and no member takes the last word of a tile in this cycle (``act_tile_end`` /
-``wgt_tile_end`` of :class:`Xpu`). Of the channels that ask, the arbiter grants up to P (the
-buffer's read ports, ``gb_ports``) in round-robin order, starting after the channel granted
-last. A granted read returns its word in the next cycle, when it is valid to the members; they
-are then still ready (a tile buffer stays ready until the tile's last word), so a word never
-waits in the interconnect. An XPU that reads through an uncontended channel therefore sees the
-memory model ``MemoryModel(latency_cycles=1, cycles_per_word=1)`` exactly
-(:data:`oxbnn.models.chip.GB_MEMORY`), the same tile-request rule as the single XPU's external
-memory. ``gb_stall`` (a cycle the buffer cannot be read: a refresh, a bank conflict, a test's
-random stall) grants nothing.
+**Channel protocol.** Channel c asks for a read in a cycle when it has words left and every
+member's stream has ``next_ready`` (``act_next_ready`` / ``wgt_next_ready`` of :class:`Xpu`:
+the stream is ready in the next cycle, computed from registers and the word arriving now). Of
+the channels that ask, the arbiter (:class:`RoundRobin`) grants up to P (the buffer's read
+ports, ``gb_ports``) in round-robin order, starting after the channel granted last. A granted
+read returns its word in the next cycle, when it is valid to the members, which are ready for
+it, so a word never waits in the interconnect. The request depends on no XPU logic between
+registers: the path from the XPUs' state to the arbiter is short, and the chip's clock is the
+XPU's (``oxbnn timing --chip``). The price is a cycle per tile: a channel asks from the cycle
+after its members' buffers are ready, and not in the cycle after a tile's last word. An XPU
+that reads through an uncontended channel therefore sees the memory model
+``MemoryModel(latency_cycles=2, cycles_per_word=1)`` exactly
+(:data:`oxbnn.models.timing.GB_MEMORY`) under the single XPU's tile-request rule. ``gb_stall``
+(a cycle the buffer cannot be read: a refresh, a bank conflict, a test's random stall) grants
+nothing.
 
 **Start and done.** ``start`` in a cycle with ``start_ready`` (the chip idle) latches the
 channels and starts the XPUs of ``enable`` with their ``desc`` (cycle 0 of every one of them);
@@ -40,7 +44,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -50,7 +54,7 @@ from ._checks import positive_int, xpu_params
 from .host_if import descriptor_layout, result_layout, threshold_layout
 from .xpu import Xpu, optical_port_signature
 
-__all__ = ["Chip", "channel_layout", "gb_write_layout"]
+__all__ = ["Chip", "RoundRobin", "channel_layout", "gb_write_layout"]
 
 
 @lru_cache(maxsize=64)
@@ -207,15 +211,11 @@ class Chip(wiring.Component):
         port_of = [Signal(range(p), name=f"ch{c}_port") for c in range(n_ch)]
         req = Signal(n_ch)
         for c in range(n_ch):
-            sinks = [d.act_in if c < x else d.wgt_in for d in xpus]
-            ends = [d.act_tile_end if c < x else d.wgt_tile_end for d in xpus]
-            ready = Cat(s.ready for s in sinks)
-            end = Cat(ends)
+            nexts = [d.act_next_ready if c < x else d.wgt_next_ready for d in xpus]
             m.d.comb += req[c].eq(
                 busy
                 & (left[c] != 0)
-                & ((ready | ~members[c]) == (1 << x) - 1)
-                & ~(end & members[c]).any()
+                & ((Cat(nexts) | ~members[c]) == (1 << x) - 1)
                 & ~self.gb_stall
             )
             with m.If(take):
@@ -226,32 +226,9 @@ class Chip(wiring.Component):
                     members[c].eq(cfg.members),
                 ]
 
-        # Round-robin arbiter: up to P grants per cycle, in channel order from ``ptr`` on.
-        ptr = Signal(range(n_ch))
-        ptr_next = Signal.like(ptr)
-        full = (1 << 2 * n_ch) - 1
-        rem = Signal(2 * n_ch, name="arb_pass0")
-        m.d.comb += [rem.eq(Cat(req, req) & (Const(full, 2 * n_ch) << ptr)[: 2 * n_ch])]
-        grants = []
-        for k in range(p):
-            lowest = Signal(2 * n_ch, name=f"arb_lowest{k}")
-            grant = Signal(n_ch, name=f"arb_grant{k}")
-            m.d.comb += [
-                lowest.eq(rem & (~rem + 1)[: 2 * n_ch]),
-                grant.eq(lowest[:n_ch] | lowest[n_ch:]),
-            ]
-            grants.append(grant)
-            nxt = Signal(2 * n_ch, name=f"arb_pass{k + 1}")
-            m.d.comb += nxt.eq(rem & ~Cat(grant, grant))
-            rem = nxt
-        m.d.comb += ptr_next.eq(ptr)
-        for grant in grants:  # the last grant in priority order sets the next start
-            for c in range(n_ch):
-                with m.If(grant[c]):
-                    m.d.comb += ptr_next.eq((c + 1) % n_ch)
-        m.d.sync += ptr.eq(ptr_next)
-        with m.If(take):
-            m.d.sync += ptr.eq(0)
+        arb = m.submodules.arbiter = RoundRobin(n=n_ch, ports=p)
+        m.d.comb += [arb.req.eq(req), arb.restart.eq(take)]
+        grants = [arb.grant[k] for k in range(p)]
 
         # Read ports: port k reads the address of the channel of grant k.
         rd_data = []
@@ -280,6 +257,61 @@ class Chip(wiring.Component):
                     sink.payload.eq(_or_all(Mux(h, word[c], 0) for c, h in hit.items())),
                 ]
         return m
+
+
+class RoundRobin(wiring.Component):
+    """Round-robin arbiter granting up to ``ports`` of ``n`` requesters per cycle.
+
+    The requesters are ranked in order from the one after the last granted (from requester 0
+    after ``restart``): ``grant[k]`` (one-hot or zero) is the requester of rank k among those of
+    ``req``, for k < ``ports``. The arbiter is flat, not ``ports`` passes in series: requester c
+    is of rank "requests between the round's first requester and c", a population count over a
+    window that is one mux level from a register (the round's start is kept as a mask, bit i
+    set for i at or after the start), so its depth grows with log2(n), not with ``ports``.
+
+    Members
+    -------
+    req : In(n)
+    restart : In(1)
+        Next cycle's order starts at requester 0.
+    grant : Out(ArrayLayout(n, ports))
+    """
+
+    def __init__(self, *, n: int, ports: int):
+        self._n = positive_int(self, "n", n)
+        self._ports = positive_int(self, "ports", ports)
+        super().__init__({"req": In(n), "restart": In(1), "grant": Out(data.ArrayLayout(n, ports))})
+
+    def elaborate(self, platform):
+        m = Module()
+        n, p = self._n, self._ports
+        every = (1 << n) - 1
+        start = Signal(n, init=every)  # bit i: requester i is at or after the round's start
+        total = Signal(range(n + 1))
+        m.d.comb += total.eq(_popcount(self.req))
+        last_rank = Mux(total > p, p - 1, total - 1)
+        start_next = Signal(n)
+        m.d.comb += start_next.eq(start)
+        for c in range(n):
+            below = (1 << c) - 1
+            window = Mux(start[c], start & below, start | below)  # ranked before c
+            rank = Signal(range(n), name=f"rank{c}")
+            m.d.comb += rank.eq(_popcount(self.req & window))
+            for k in range(p):
+                m.d.comb += self.grant[k][c].eq(self.req[c] & (rank == k))
+            with m.If(self.req[c] & (rank == last_rank) & (rank < p)):
+                m.d.comb += start_next.eq(every & ~((1 << ((c + 1) % n)) - 1))
+        m.d.sync += start.eq(Mux(self.restart, every, start_next))
+        return m
+
+
+def _popcount(bits):
+    """The number of set bits of ``bits``, as a balanced tree of adders."""
+    values = [bits[i] for i in range(len(bits))]
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]  # fmt: skip
+    return values[0]
 
 
 def _or_all(values):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -29,6 +29,14 @@ class TileBuffer(wiring.Component):
 
     ``clear`` (one cycle) empties both banks and restarts at bank 0.
 
+    ``w_next_ready`` is for a producer that reads a memory one cycle ahead of ``w`` (the chip's
+    global buffer, :class:`~oxbnn.rtl.chip.Chip`): high in cycle t, ``w.ready`` is high in
+    t + 1, so a word read in t can be transferred in t + 1. It depends on registers and on
+    ``w.valid`` and ``clear`` only, not on ``cmd``: it is ``w.ready`` and "no tile ends" of
+    cycle t - 1, registered, and not "``w.valid`` with the tile's last word" in t. So it is
+    low in the first cycle ``w.ready`` is high and in the cycle after a tile's last word: a
+    producer that follows it starts every tile one cycle later than ``w.ready`` allows.
+
     Parameters
     ----------
     width : int
@@ -48,6 +56,7 @@ class TileBuffer(wiring.Component):
     rd_data : Out(ArrayLayout(width, ports))
     release : In(1)
     clear : In(1)
+    w_next_ready : Out(1)
     """
 
     def __init__(self, *, width: int, depth: int, ports: int):
@@ -65,6 +74,7 @@ class TileBuffer(wiring.Component):
                 "rd_data": Out(data.ArrayLayout(width, ports)),
                 "release": In(1),
                 "clear": In(1),
+                "w_next_ready": Out(1),
             }
         )
 
@@ -130,4 +140,17 @@ class TileBuffer(wiring.Component):
         m.d.sync += full.eq((full & ~clr_full) | set_full)
         with m.If(self.clear):
             m.d.sync += [full.eq(0), wr_bank.eq(0), rd_bank.eq(0), count.eq(0)]
+
+        # w_next_ready: ``open`` is "w.ready, no tile end and no clear" of the previous cycle,
+        # so w.ready holds now (the same command, the same bank, still free) and ``count`` and
+        # ``cmd.payload`` are the previous cycle's next count and payload: ``last`` is then this
+        # cycle's ``last_word``, from registers.
+        open_, last = Signal(), Signal()
+        count_next = Signal.like(count)
+        m.d.comb += count_next.eq(Mux(self.clear | self.cmd.ready, 0, count + do_write))
+        m.d.sync += [
+            open_.eq(self.w.ready & ~self.cmd.ready & ~self.clear),
+            last.eq(count_next + 1 == self.cmd.payload),
+        ]
+        m.d.comb += self.w_next_ready.eq(open_ & ~(self.w.valid & last) & ~self.clear)
         return m

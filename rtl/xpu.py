@@ -147,11 +147,12 @@ class Xpu(wiring.Component):
     error : Out(1)
         An ADC code arrived in a cycle the XPU did not expect one (sticky until the next start).
     act_in, wgt_in : In(stream.Signature(N))
-    act_tile_end, wgt_tile_end : Out(1)
-        The word ``act_in`` / ``wgt_in`` transfers in this cycle is the last of its tile (the
-        buffer's tile command is consumed): the stream is not ready for the next tile before the
-        next cycle. A source that reads a memory one cycle ahead (the chip's global buffer,
-        :class:`~oxbnn.rtl.chip.Chip`) stops at a tile's end with it.
+    act_next_ready, wgt_next_ready : Out(1)
+        ``act_in`` / ``wgt_in`` is ready in the next cycle, from registers and this cycle's
+        ``valid`` only (:class:`TileBuffer`'s ``w_next_ready``): a source that reads a memory one
+        cycle ahead of the stream (the chip's global buffer, :class:`~oxbnn.rtl.chip.Chip`)
+        reads while it is high. It is low in the first cycle the stream is ready and in the
+        cycle after a tile's last word.
     thr_in : In(stream.Signature(threshold_layout(xpu)))
     res_out : Out(stream.Signature(result_layout(xpu)))
     xpe : Out(optical_port_signature(xpu)).array(M)
@@ -170,8 +171,8 @@ class Xpu(wiring.Component):
                 "error": Out(1),
                 "act_in": In(stream.Signature(xpu.n_lanes)),
                 "wgt_in": In(stream.Signature(xpu.n_lanes)),
-                "act_tile_end": Out(1),
-                "wgt_tile_end": Out(1),
+                "act_next_ready": Out(1),
+                "wgt_next_ready": Out(1),
                 "thr_in": In(stream.Signature(threshold_layout(xpu))),
                 "res_out": Out(stream.Signature(result_layout(xpu))),
                 "xpe": Out(optical_port_signature(xpu)).array(xpu.n_xpes),
@@ -255,8 +256,8 @@ class Xpu(wiring.Component):
             self.done.eq(seq.done),
             self.start_ready.eq(host.start_ready),
             self.error.eq(readout.error),
-            self.act_tile_end.eq(act.cmd.valid & act.cmd.ready),
-            self.wgt_tile_end.eq(wgt.cmd.valid & wgt.cmd.ready),
+            self.act_next_ready.eq(act.w_next_ready),
+            self.wgt_next_ready.eq(wgt.w_next_ready),
             readout.clear.eq(host.run),
             seq.desc.eq(host.desc),
             seq.start.eq(host.run),
